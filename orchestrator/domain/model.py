@@ -1,0 +1,391 @@
+"""The domain model: what a session is, what we observe about it, what we tell people.
+
+Pure data. msgspec Structs encode with camelCase JSON field names (reference §1);
+enums are ``StrEnum`` so their wire value is the string itself. Times are timezone-aware
+UTC ``datetime`` values and are always passed in, never read from a clock here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Final
+
+import msgspec
+
+
+class Model(msgspec.Struct, frozen=True, kw_only=True, rename="camel", forbid_unknown_fields=True):
+    """Base for every domain value: immutable, keyword-only, camelCase on the wire."""
+
+
+# --- identifiers and kinds (reference §1.1) ----------------------------------------------
+
+SessionId = str
+ProjectId = str
+
+
+class SessionKind(StrEnum):
+    WORKER = "worker"
+    ORCHESTRATOR = "orchestrator"
+
+
+class AgentHarness(StrEnum):
+    NONE = ""
+    CLAUDE_CODE = "claude-code"
+    CODEX = "codex"
+    AIDER = "aider"
+    OPENCODE = "opencode"
+
+
+# --- lifecycle (reference §1.3) ----------------------------------------------------------
+
+
+class SessionState(StrEnum):
+    NOT_STARTED = "not_started"
+    WORKING = "working"
+    IDLE = "idle"
+    NEEDS_INPUT = "needs_input"
+    STUCK = "stuck"
+    DETECTING = "detecting"
+    DONE = "done"
+    TERMINATED = "terminated"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (SessionState.DONE, SessionState.TERMINATED)
+
+
+class TerminationReason(StrEnum):
+    NONE = ""
+    MANUALLY_KILLED = "manually_killed"
+    RUNTIME_LOST = "runtime_lost"
+    AGENT_PROCESS_EXITED = "agent_process_exited"
+    PROBE_FAILURE = "probe_failure"
+    ERROR_IN_PROCESS = "error_in_process"
+    AUTO_CLEANUP = "auto_cleanup"
+    PR_MERGED = "pr_merged"
+
+
+class ActivityState(StrEnum):
+    ACTIVE = "active"
+    READY = "ready"
+    IDLE = "idle"
+    WAITING_INPUT = "waiting_input"
+    BLOCKED = "blocked"
+    EXITED = "exited"
+
+    @property
+    def is_sticky(self) -> bool:
+        return self in (ActivityState.WAITING_INPUT, ActivityState.BLOCKED)
+
+
+class ActivitySource(StrEnum):
+    NATIVE = "native"
+    TERMINAL = "terminal"
+    HOOK = "hook"
+    RUNTIME = "runtime"
+    NONE = "none"
+
+
+class Activity(Model, frozen=True, kw_only=True):
+    """The last activity an agent reported; an input to later probe decisions."""
+
+    state: ActivityState
+    last_activity_at: datetime
+    source: ActivitySource = ActivitySource.NONE
+
+
+class DetectingState(Model, frozen=True, kw_only=True):
+    """Memory of an ambiguous-probe episode (the anti-flap quarantine, reference §2.3)."""
+
+    attempts: int
+    started_at: datetime
+    evidence_hash: str
+
+
+class Lifecycle(Model, frozen=True, kw_only=True):
+    """The only persisted lifecycle state of a session. ``activity`` is None before the
+    agent has reported anything; ``detecting`` is set only while the state is detecting."""
+
+    state: SessionState = SessionState.NOT_STARTED
+    termination_reason: TerminationReason = TerminationReason.NONE
+    is_alive: bool = False
+    activity: Activity | None = None
+    harness: AgentHarness = AgentHarness.NONE
+    detecting: DetectingState | None = None
+
+
+class SessionMetadata(Model, frozen=True, kw_only=True):
+    """Where the session lives. An empty string means unset."""
+
+    branch: str = ""
+    workspace_path: str = ""
+    runtime_handle_id: str = ""
+    runtime_name: str = ""
+    agent_session_id: str = ""
+    prompt: str = ""
+
+    def merged_with(self, incoming: SessionMetadata) -> SessionMetadata:
+        """Non-empty incoming fields win; an empty field never clears a stored value."""
+        fields = {
+            name: getattr(incoming, name) or getattr(self, name) for name in self.__struct_fields__
+        }
+        return SessionMetadata(**fields)
+
+
+class SessionRecord(Model, frozen=True, kw_only=True):
+    """One session as persisted. ``num`` is the per-project counter behind ``id``."""
+
+    id: SessionId
+    project_id: ProjectId
+    num: int
+    issue_id: str = ""
+    kind: SessionKind = SessionKind.WORKER
+    lifecycle: Lifecycle = Lifecycle()
+    metadata: SessionMetadata = SessionMetadata()
+    created_at: datetime
+    updated_at: datetime
+
+
+# --- PR facts and observations (reference §1.4, §3.3) -----------------------------------
+
+
+class CIState(StrEnum):
+    UNKNOWN = "unknown"
+    PENDING = "pending"
+    PASSING = "passing"
+    FAILING = "failing"
+
+
+class ReviewDecision(StrEnum):
+    NONE = "none"
+    APPROVED = "approved"
+    CHANGES_REQUESTED = "changes_requested"
+    REVIEW_REQUIRED = "review_required"
+
+
+class Mergeability(StrEnum):
+    UNKNOWN = "unknown"
+    MERGEABLE = "mergeable"
+    CONFLICTING = "conflicting"
+    BLOCKED = "blocked"
+    UNSTABLE = "unstable"
+
+
+class PRState(StrEnum):
+    DRAFT = "draft"
+    OPEN = "open"
+    MERGED = "merged"
+    CLOSED = "closed"
+
+
+class CheckStatus(StrEnum):
+    UNKNOWN = "unknown"
+    QUEUED = "queued"
+    IN_PROGRESS = "in_progress"
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+
+class PRFacts(Model, frozen=True, kw_only=True):
+    """What the engine knows about a session's chosen PR (reference §6.7).
+    ``exists=False`` (the default) means the session has no PR."""
+
+    exists: bool = False
+    url: str = ""
+    number: int = 0
+    draft: bool = False
+    merged: bool = False
+    closed: bool = False
+    ci: CIState = CIState.UNKNOWN
+    review: ReviewDecision = ReviewDecision.NONE
+    mergeability: Mergeability = Mergeability.UNKNOWN
+    review_comments: bool = False
+
+    @property
+    def is_open(self) -> bool:
+        return self.exists and not self.closed and not self.merged
+
+
+class PRCheck(Model, frozen=True, kw_only=True):
+    """One run of one CI check on one commit. ``created_at`` is when it was first seen."""
+
+    name: str
+    commit: str
+    status: CheckStatus = CheckStatus.UNKNOWN
+    url: str = ""
+    log_tail: str = ""
+    created_at: datetime | None = None
+
+
+class PRComment(Model, frozen=True, kw_only=True):
+    """One review comment. Unresolved comments are what the agent is asked to address."""
+
+    id: str
+    author: str = ""
+    file: str = ""
+    line: int = 0
+    body: str = ""
+    resolved: bool = False
+    created_at: datetime | None = None
+
+
+class PRObservation(Model, frozen=True, kw_only=True):
+    """One fetch of a PR's state. ``fetched=False`` is a failed fetch: nothing changes."""
+
+    fetched: bool = True
+    url: str
+    number: int = 0
+    draft: bool = False
+    merged: bool = False
+    closed: bool = False
+    ci: CIState = CIState.UNKNOWN
+    review: ReviewDecision = ReviewDecision.NONE
+    mergeability: Mergeability = Mergeability.UNKNOWN
+    checks: tuple[PRCheck, ...] = ()
+    comments: tuple[PRComment, ...] = ()
+
+    @property
+    def state(self) -> PRState:
+        """Collapse the flags into one state: merged > closed > draft > open."""
+        if self.merged:
+            return PRState.MERGED
+        if self.closed:
+            return PRState.CLOSED
+        if self.draft:
+            return PRState.DRAFT
+        return PRState.OPEN
+
+    def facts(self) -> PRFacts:
+        """The facts this observation implies for its own PR."""
+        return PRFacts(
+            exists=True,
+            url=self.url,
+            number=self.number,
+            draft=self.state is PRState.DRAFT,
+            merged=self.state is PRState.MERGED,
+            closed=self.state is PRState.CLOSED,
+            ci=self.ci,
+            review=self.review,
+            mergeability=self.mergeability,
+            review_comments=any(not c.resolved for c in self.comments),
+        )
+
+
+# --- runtime observations and other inputs (reference §3.2, §3.3) -----------------------
+
+
+class ProbeResult(StrEnum):
+    ALIVE = "alive"
+    DEAD = "dead"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+
+
+class RuntimeFacts(Model, frozen=True, kw_only=True):
+    """One liveness probe: is the runtime (tmux pane) up, is the agent process up."""
+
+    observed_at: datetime
+    runtime: ProbeResult
+    process: ProbeResult
+
+
+class ActivitySignal(Model, frozen=True, kw_only=True):
+    """An agent hook reporting what the agent is doing. ``valid=False`` is ignored."""
+
+    state: ActivityState
+    timestamp: datetime
+    source: ActivitySource = ActivitySource.HOOK
+    valid: bool = True
+
+
+class SpawnOutcome(Model, frozen=True, kw_only=True):
+    """Where a spawn (or restore) put the session."""
+
+    branch: str = ""
+    workspace_path: str = ""
+    runtime_handle_id: str = ""
+    runtime_name: str = ""
+    agent_session_id: str = ""
+    prompt: str = ""
+
+    def metadata(self) -> SessionMetadata:
+        return SessionMetadata(
+            branch=self.branch,
+            workspace_path=self.workspace_path,
+            runtime_handle_id=self.runtime_handle_id,
+            runtime_name=self.runtime_name,
+            agent_session_id=self.agent_session_id,
+            prompt=self.prompt,
+        )
+
+
+# --- display status (reference §1.5) -----------------------------------------------------
+
+
+class SessionStatus(StrEnum):
+    SPAWNING = "spawning"
+    WORKING = "working"
+    DETECTING = "detecting"
+    PR_OPEN = "pr_open"
+    DRAFT = "draft"
+    CI_FAILED = "ci_failed"
+    REVIEW_PENDING = "review_pending"
+    CHANGES_REQUESTED = "changes_requested"
+    APPROVED = "approved"
+    MERGEABLE = "mergeable"
+    MERGED = "merged"
+    CLEANUP = "cleanup"
+    NEEDS_INPUT = "needs_input"
+    STUCK = "stuck"
+    ERRORED = "errored"
+    KILLED = "killed"
+    IDLE = "idle"
+    DONE = "done"
+    TERMINATED = "terminated"
+
+
+# --- reactions and notifications (reference §3.4) ----------------------------------------
+
+
+class Priority(StrEnum):
+    URGENT = "urgent"
+    ACTION = "action"
+    INFO = "info"
+
+
+class ReactionKey(StrEnum):
+    CI_FAILED = "ci-failed"
+    REVIEW_COMMENTS = "review-comments"
+    MERGE_CONFLICTS = "merge-conflicts"
+    AGENT_IDLE = "agent-idle"
+    APPROVED_AND_GREEN = "approved-and-green"
+    AGENT_STUCK = "agent-stuck"
+    AGENT_NEEDS_INPUT = "agent-needs-input"
+    AGENT_EXITED = "agent-exited"
+    PR_CLOSED = "pr-closed"
+    PR_MERGED = "pr-merged"
+
+    @property
+    def event_type(self) -> str:
+        return f"reaction.{self.value}"
+
+
+ESCALATED_EVENT_TYPE: Final = "reaction.escalated"
+
+
+class ReactionAction(StrEnum):
+    SEND_TO_AGENT = "send-to-agent"
+    NOTIFY = "notify"
+
+
+class NotificationEvent(Model, frozen=True, kw_only=True):
+    """What a human is told. ``type`` is ``reaction.<key>`` or ``reaction.escalated``."""
+
+    type: str
+    priority: Priority
+    session_id: SessionId
+    project_id: ProjectId
+    message: str
