@@ -120,17 +120,19 @@ class ChangeEvent(Model, frozen=True, kw_only=True):
 class CommitUnit(Model, frozen=True, kw_only=True):
     """Everything one session turn writes, committed all-or-nothing.
 
-    ``session`` is the full next record; ``changed`` names the lifecycle/metadata fields
-    that differ from the stored row, so the writer can update just those columns (an
-    empty set with a session means only ``updated_at`` moved). ``pr`` is written with its
-    checks and comments. Trackers are upserted or deleted by key for ``session.id``.
+    ``at`` stamps every row the unit writes. ``session`` is the full next record;
+    ``changed`` names what differs from the stored row — ``Lifecycle`` field names plus
+    ``"metadata"`` — so the writer updates just those columns (``updated_at`` always
+    moves with a session). ``pr`` is written with its checks and comments (reference
+    §6.6). Trackers are upserted or deleted by key, outbox items inserted once per
+    ``dedup_key`` (a repeated key is ignored, never an error).
     """
 
     session_id: SessionId
+    at: datetime
     session: SessionRecord | None = None
     changed: frozenset[str] = frozenset()
     pr: PRObservation | None = None
-    pr_observed_at: datetime | None = None
     trackers_upsert: tuple[Tracker, ...] = ()
     trackers_delete: tuple[str, ...] = ()
     outbox: tuple[OutboxItem, ...] = ()

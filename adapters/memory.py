@@ -1,0 +1,768 @@
+"""In-memory implementations of every port, for tests and for trying the engine out.
+
+``MemoryStore`` passes the same contract tests as the SQLite store, including the change-log
+rows its triggers would write. The recording notifier and messenger can be told to fail;
+the scripted runtime answers alive/dead/error/timeout per handle.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+import msgspec
+import trio
+
+from orchestrator.domain.errors import (
+    ConflictError,
+    InvalidInputError,
+    ProbeError,
+    StoreError,
+    TransientError,
+)
+from orchestrator.domain.model import (
+    ActivitySource,
+    ActivityState,
+    AgentHarness,
+    CheckStatus,
+    CIState,
+    Lifecycle,
+    Mergeability,
+    NotificationEvent,
+    PRCheck,
+    PRComment,
+    PRFacts,
+    Priority,
+    ProbeResult,
+    PRObservation,
+    ProjectId,
+    PRState,
+    ReviewDecision,
+    SessionId,
+    SessionKind,
+    SessionRecord,
+    SessionState,
+    TerminationReason,
+)
+from orchestrator.domain.records import (
+    ChangeEvent,
+    ChangeType,
+    CommitUnit,
+    Notification,
+    OutboxEntry,
+    Project,
+    Tracker,
+)
+from orchestrator.ports import (
+    LaunchConfig,
+    RuntimeHandle,
+    RuntimeProbe,
+    RuntimeSpec,
+    WorkspaceInfo,
+)
+
+# --- clock ---------------------------------------------------------------------------
+
+
+class ManualClock:
+    """A clock that only moves when told to."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or datetime(2026, 1, 1, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, delta: timedelta) -> datetime:
+        self._now += delta
+        return self._now
+
+    def set(self, when: datetime) -> None:
+        self._now = when
+
+
+# --- store ---------------------------------------------------------------------------
+
+
+def _payload(**fields: object) -> str:
+    """JSON with the key order given, as SQLite's json_object writes it."""
+    return json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
+
+
+def _check_enum(enum: type[StrEnum], value: str, what: str) -> None:
+    try:
+        enum(value)
+    except ValueError:
+        raise StoreError(f"CHECK constraint failed: {what} {value!r}") from None
+
+
+@dataclass
+class _PRRow:
+    url: str
+    session_id: SessionId
+    number: int
+    state: PRState
+    review: ReviewDecision
+    ci: CIState
+    mergeability: Mergeability
+    updated_at: datetime
+    order: int
+
+
+@dataclass
+class _CheckRow:
+    check: PRCheck
+    order: int
+
+
+@dataclass
+class _Tables:
+    projects: dict[ProjectId, Project] = field(default_factory=dict)
+    sessions: dict[SessionId, SessionRecord] = field(default_factory=dict)
+    prs: dict[str, _PRRow] = field(default_factory=dict)
+    checks: dict[tuple[str, str, str], _CheckRow] = field(default_factory=dict)
+    comments: dict[str, list[PRComment]] = field(default_factory=dict)
+    trackers: dict[SessionId, dict[str, Tracker]] = field(default_factory=dict)
+    outbox: dict[int, OutboxEntry] = field(default_factory=dict)
+    dedup_keys: set[str] = field(default_factory=set)
+    notifications: list[Notification] = field(default_factory=list)
+    change_log: list[ChangeEvent] = field(default_factory=list)
+    next_seq: int = 1
+    next_outbox_id: int = 1
+    next_notification_id: int = 1
+    next_order: int = 1
+
+
+class MemoryStore:
+    """SessionStore, PRWriter, OutboxStore and ChangeLog in memory.
+
+    Every write works on a copy of the tables and swaps it in only when the whole unit
+    succeeded, so a failing unit keeps nothing, like a rolled-back transaction.
+    """
+
+    def __init__(self) -> None:
+        self._t = _Tables()
+        self.commits = 0
+        self.fail_next_commit: Exception | None = None
+        self.on_commit: Callable[[], None] | None = None
+
+    # -- transactions
+
+    def _write(self, apply: Callable[[_Tables], None]) -> None:
+        draft = copy.deepcopy(self._t)
+        apply(draft)
+        self._t = draft
+        if self.on_commit is not None:
+            self.on_commit()
+
+    @staticmethod
+    def _log(
+        t: _Tables,
+        project_id: ProjectId,
+        session_id: SessionId,
+        kind: ChangeType,
+        payload: str,
+        at: datetime,
+    ) -> None:
+        t.change_log.append(
+            ChangeEvent(
+                seq=t.next_seq,
+                project_id=project_id,
+                session_id=session_id,
+                type=kind,
+                payload=payload,
+                created_at=at,
+            )
+        )
+        t.next_seq += 1
+
+    # -- projects
+
+    async def upsert_project(self, project: Project) -> Project:
+        def apply(t: _Tables) -> None:
+            old = t.projects.get(project.id)
+            registered = old.registered_at if old else project.registered_at
+            t.projects[project.id] = msgspec.structs.replace(project, registered_at=registered)
+
+        self._write(apply)
+        return self._t.projects[project.id]
+
+    async def get_project(self, project_id: ProjectId) -> Project | None:
+        return self._t.projects.get(project_id)
+
+    async def list_projects(self, *, include_archived: bool = False) -> list[Project]:
+        return sorted(
+            (p for p in self._t.projects.values() if include_archived or p.archived_at is None),
+            key=lambda p: p.id,
+        )
+
+    async def archive_project(self, project_id: ProjectId, at: datetime | None) -> None:
+        def apply(t: _Tables) -> None:
+            if project_id in t.projects:
+                t.projects[project_id] = msgspec.structs.replace(
+                    t.projects[project_id], archived_at=at
+                )
+
+        self._write(apply)
+
+    # -- sessions
+
+    async def create_session(
+        self,
+        project_id: ProjectId,
+        *,
+        now: datetime,
+        issue_id: str = "",
+        kind: SessionKind = SessionKind.WORKER,
+        harness: AgentHarness = AgentHarness.NONE,
+    ) -> SessionRecord:
+        created: list[SessionRecord] = []
+
+        def apply(t: _Tables) -> None:
+            if project_id not in t.projects:
+                raise StoreError(f"FOREIGN KEY constraint failed: unknown project {project_id!r}")
+            _check_enum(AgentHarness, harness, "harness")
+            _check_enum(SessionKind, kind, "kind")
+            num = 1 + max(
+                (s.num for s in t.sessions.values() if s.project_id == project_id), default=0
+            )
+            record = SessionRecord(
+                id=f"{project_id}-{num}",
+                project_id=project_id,
+                num=num,
+                issue_id=issue_id,
+                kind=kind,
+                lifecycle=Lifecycle(harness=harness),
+                created_at=now,
+                updated_at=now,
+            )
+            t.sessions[record.id] = record
+            self._log(
+                t, project_id, record.id, ChangeType.SESSION_CREATED, _session_payload(record), now
+            )
+            created.append(record)
+
+        self._write(apply)
+        return created[0]
+
+    async def get_session(self, session_id: SessionId) -> SessionRecord | None:
+        return self._t.sessions.get(session_id)
+
+    async def list_sessions(self, project_id: ProjectId | None = None) -> list[SessionRecord]:
+        return sorted(
+            (
+                s
+                for s in self._t.sessions.values()
+                if project_id is None or s.project_id == project_id
+            ),
+            key=lambda s: (s.project_id, s.num),
+        )
+
+    async def commit(self, unit: CommitUnit) -> None:
+        if self.fail_next_commit is not None:
+            error, self.fail_next_commit = self.fail_next_commit, None
+            raise error
+
+        def apply(t: _Tables) -> None:
+            if unit.session is not None:
+                self._update_session(t, unit.session)
+            if unit.pr is not None:
+                self._write_pr(t, unit.session_id, unit.pr, unit.at)
+            self._apply_trackers(t, unit)
+            self._insert_outbox(t, unit)
+
+        self._write(apply)
+        self.commits += 1
+
+    def _update_session(self, t: _Tables, record: SessionRecord) -> None:
+        old = t.sessions.get(record.id)
+        if old is None:
+            raise StoreError(f"session {record.id!r} does not exist")
+        lc = record.lifecycle
+        _check_enum(SessionState, lc.state, "session_state")
+        _check_enum(TerminationReason, lc.termination_reason, "termination_reason")
+        _check_enum(AgentHarness, lc.harness, "harness")
+        if lc.activity is not None:
+            _check_enum(ActivityState, lc.activity.state, "activity_state")
+            _check_enum(ActivitySource, lc.activity.source, "activity_source")
+        # id, project and num are immutable, as in the SQL UPDATE.
+        new = msgspec.structs.replace(
+            record, project_id=old.project_id, num=old.num, created_at=old.created_at
+        )
+        t.sessions[record.id] = new
+        if _session_watch(old) != _session_watch(new):
+            self._log(
+                t,
+                new.project_id,
+                new.id,
+                ChangeType.SESSION_UPDATED,
+                _session_payload(new),
+                new.updated_at,
+            )
+
+    # -- PRs
+
+    async def write_pr_observation(
+        self, session_id: SessionId, observation: PRObservation, now: datetime
+    ) -> None:
+        self._write(lambda t: self._write_pr(t, session_id, observation, now))
+
+    def _write_pr(
+        self, t: _Tables, session_id: SessionId, obs: PRObservation, now: datetime
+    ) -> None:
+        session = t.sessions.get(session_id)
+        if session is None:
+            raise StoreError(f"FOREIGN KEY constraint failed: unknown session {session_id!r}")
+        state = obs.state
+        _check_enum(CIState, obs.ci, "ci_state")
+        _check_enum(ReviewDecision, obs.review, "review_decision")
+        _check_enum(Mergeability, obs.mergeability, "mergeability")
+        old = t.prs.get(obs.url)
+        row = _PRRow(
+            url=obs.url,
+            session_id=session_id,
+            number=obs.number,
+            state=state,
+            review=obs.review,
+            ci=obs.ci,
+            mergeability=obs.mergeability,
+            updated_at=now,
+            order=t.next_order,
+        )
+        t.next_order += 1
+        t.prs[obs.url] = row
+        project = session.project_id
+        if old is None:
+            self._log(t, project, session_id, ChangeType.PR_CREATED, _pr_payload(row), now)
+        elif _pr_watch(old) != _pr_watch(row):
+            self._log(t, project, session_id, ChangeType.PR_UPDATED, _pr_payload(row), now)
+        for check in obs.checks:
+            _check_enum(CheckStatus, check.status, "pr_checks.status")
+            key = (obs.url, check.name, check.commit)
+            existing = t.checks.get(key)
+            if existing is None:
+                stored = msgspec.structs.replace(check, created_at=check.created_at or now)
+                t.checks[key] = _CheckRow(stored, t.next_order)
+                t.next_order += 1
+                self._log(
+                    t,
+                    project,
+                    session_id,
+                    ChangeType.PR_CHECK_RECORDED,
+                    _check_payload(obs.url, stored),
+                    stored.created_at or now,
+                )
+            else:
+                first_seen = existing.check.created_at
+                stored = msgspec.structs.replace(check, created_at=first_seen)
+                t.checks[key] = _CheckRow(stored, existing.order)
+                if existing.check.status != check.status:
+                    self._log(
+                        t,
+                        project,
+                        session_id,
+                        ChangeType.PR_CHECK_RECORDED,
+                        _check_payload(obs.url, stored),
+                        first_seen or now,
+                    )
+        t.comments[obs.url] = [
+            msgspec.structs.replace(c, created_at=c.created_at or now) for c in obs.comments
+        ]
+
+    async def pr_facts_for_session(self, session_id: SessionId) -> PRFacts:
+        rows = sorted(
+            (r for r in self._t.prs.values() if r.session_id == session_id),
+            key=lambda r: (r.updated_at, r.order),
+            reverse=True,
+        )
+        if not rows:
+            return PRFacts()
+        picked = next((r for r in rows if r.state in (PRState.OPEN, PRState.DRAFT)), rows[0])
+        return PRFacts(
+            exists=True,
+            url=picked.url,
+            number=picked.number,
+            draft=picked.state is PRState.DRAFT,
+            merged=picked.state is PRState.MERGED,
+            closed=picked.state is PRState.CLOSED,
+            ci=picked.ci,
+            review=picked.review,
+            mergeability=picked.mergeability,
+            review_comments=any(not c.resolved for c in self._t.comments.get(picked.url, [])),
+        )
+
+    async def recent_check_statuses(
+        self, pr_url: str, check_name: str, limit: int
+    ) -> list[CheckStatus]:
+        rows = sorted(
+            (
+                r
+                for (url, name, _), r in self._t.checks.items()
+                if url == pr_url and name == check_name
+            ),
+            key=lambda r: (r.check.created_at or datetime.min.replace(tzinfo=UTC), r.order),
+            reverse=True,
+        )
+        return [CheckStatus(r.check.status) for r in rows[:limit]]
+
+    async def list_pr_comments(self, pr_url: str) -> list[PRComment]:
+        return list(self._t.comments.get(pr_url, []))
+
+    async def list_checks(self, pr_url: str) -> list[PRCheck]:
+        return sorted(
+            (r.check for (url, _, _), r in self._t.checks.items() if url == pr_url),
+            key=lambda c: (c.name, c.created_at or datetime.min.replace(tzinfo=UTC)),
+        )
+
+    # -- trackers
+
+    async def list_trackers(self, session_id: SessionId) -> list[Tracker]:
+        return sorted(self._t.trackers.get(session_id, {}).values(), key=lambda tr: tr.key)
+
+    @staticmethod
+    def _apply_trackers(t: _Tables, unit: CommitUnit) -> None:
+        if not unit.trackers_upsert and not unit.trackers_delete:
+            return
+        if unit.session_id not in t.sessions:
+            raise StoreError(f"FOREIGN KEY constraint failed: unknown session {unit.session_id!r}")
+        mine = t.trackers.setdefault(unit.session_id, {})
+        for key in unit.trackers_delete:
+            mine.pop(key, None)
+        for tracker in unit.trackers_upsert:
+            mine[tracker.key] = tracker
+
+    # -- outbox and notifications
+
+    @staticmethod
+    def _insert_outbox(t: _Tables, unit: CommitUnit) -> None:
+        for item in unit.outbox:
+            if item.session_id not in t.sessions:
+                raise StoreError(
+                    f"FOREIGN KEY constraint failed: unknown session {item.session_id!r}"
+                )
+            _check_enum(Priority, item.priority, "outbox.priority")
+            if item.dedup_key in t.dedup_keys:
+                continue
+            t.dedup_keys.add(item.dedup_key)
+            t.outbox[t.next_outbox_id] = OutboxEntry(
+                id=t.next_outbox_id, item=item, created_at=unit.at
+            )
+            t.next_outbox_id += 1
+
+    async def pending_outbox(self, *, now: datetime, limit: int) -> list[OutboxEntry]:
+        due = [
+            e
+            for e in self._t.outbox.values()
+            if e.delivered_at is None
+            and e.failed_at is None
+            and (e.next_attempt_at is None or e.next_attempt_at <= now)
+        ]
+        return sorted(due, key=lambda e: e.id)[:limit]
+
+    async def get_outbox_entry(self, entry_id: int) -> OutboxEntry | None:
+        return self._t.outbox.get(entry_id)
+
+    async def list_outbox(self) -> list[OutboxEntry]:
+        return sorted(self._t.outbox.values(), key=lambda e: e.id)
+
+    def _update_entry(self, entry_id: int, **changes: object) -> None:
+        def apply(t: _Tables) -> None:
+            entry = t.outbox.get(entry_id)
+            if entry is not None:
+                t.outbox[entry_id] = msgspec.structs.replace(entry, **changes)
+
+        self._write(apply)
+
+    async def record_attempt(
+        self, entry_id: int, *, error: str, next_attempt_at: datetime | None
+    ) -> None:
+        entry = self._t.outbox.get(entry_id)
+        attempts = entry.attempts + 1 if entry else 0
+        self._update_entry(
+            entry_id, attempts=attempts, last_error=error, next_attempt_at=next_attempt_at
+        )
+
+    async def mark_delivered(
+        self, entry_id: int, *, at: datetime, notification: NotificationEvent | None
+    ) -> None:
+        def apply(t: _Tables) -> None:
+            entry = t.outbox.get(entry_id)
+            if entry is None:
+                return
+            t.outbox[entry_id] = msgspec.structs.replace(
+                entry, delivered_at=at, attempts=entry.attempts + 1
+            )
+            if notification is not None:
+                self._insert_notification(t, notification, at)
+
+        self._write(apply)
+
+    def _insert_notification(self, t: _Tables, event: NotificationEvent, at: datetime) -> None:
+        row = Notification(
+            id=t.next_notification_id,
+            session_id=event.session_id,
+            project_id=event.project_id,
+            type=event.type,
+            priority=event.priority,
+            message=event.message,
+            created_at=at,
+        )
+        t.next_notification_id += 1
+        t.notifications.append(row)
+        self._log(
+            t,
+            row.project_id,
+            row.session_id,
+            ChangeType.NOTIFICATION_CREATED,
+            _payload(
+                id=row.id,
+                sessionId=row.session_id,
+                type=row.type,
+                priority=row.priority.value,
+                message=row.message,
+            ),
+            at,
+        )
+
+    async def mark_failed(self, entry_id: int, *, at: datetime, error: str) -> None:
+        self._update_entry(entry_id, failed_at=at, last_error=error)
+
+    async def list_notifications(
+        self, *, project_id: ProjectId | None = None, limit: int = 100
+    ) -> list[Notification]:
+        rows = [
+            n for n in self._t.notifications if project_id is None or n.project_id == project_id
+        ]
+        return sorted(rows, key=lambda n: n.id, reverse=True)[:limit]
+
+    # -- change log
+
+    async def changes_after(
+        self, seq: int, *, limit: int, project_id: ProjectId | None = None
+    ) -> list[ChangeEvent]:
+        rows = [
+            e
+            for e in self._t.change_log
+            if e.seq > seq and (project_id is None or e.project_id == project_id)
+        ]
+        return rows[:limit]
+
+    async def max_change_seq(self) -> int:
+        return self._t.next_seq - 1
+
+
+def _session_payload(record: SessionRecord) -> str:
+    lc = record.lifecycle
+    return _payload(
+        id=record.id,
+        state=lc.state.value,
+        terminationReason=lc.termination_reason.value,
+        isAlive=int(lc.is_alive),
+        activity=lc.activity.state.value if lc.activity else "",
+    )
+
+
+def _session_watch(record: SessionRecord) -> tuple[object, ...]:
+    lc = record.lifecycle
+    return (
+        lc.state,
+        lc.termination_reason,
+        lc.is_alive,
+        lc.activity.state if lc.activity else "",
+    )
+
+
+def _pr_payload(row: _PRRow) -> str:
+    return _payload(
+        url=row.url,
+        session=row.session_id,
+        state=row.state.value,
+        ci=row.ci.value,
+        review=row.review.value,
+        mergeability=row.mergeability.value,
+    )
+
+
+def _pr_watch(row: _PRRow) -> tuple[object, ...]:
+    return (row.state, row.ci, row.review, row.mergeability)
+
+
+def _check_payload(pr_url: str, check: PRCheck) -> str:
+    return _payload(pr=pr_url, name=check.name, commit=check.commit, status=check.status.value)
+
+
+# --- delivery ------------------------------------------------------------------------
+
+
+class RecordingNotifier:
+    """Keeps every event it was given. ``fail_times`` makes the next calls raise."""
+
+    def __init__(self) -> None:
+        self.events: list[NotificationEvent] = []
+        self.calls = 0
+        self.fail_times = 0
+        self.failure: Callable[[], Exception] = lambda: TransientError("notifier unavailable")
+        self.block: trio.Event | None = None
+
+    async def notify(self, event: NotificationEvent) -> None:
+        self.calls += 1
+        if self.block is not None:
+            await self.block.wait()
+        if self.fail_times > 0:
+            self.fail_times -= 1
+            raise self.failure()
+        self.events.append(event)
+
+    def types(self) -> list[str]:
+        return [e.type for e in self.events]
+
+
+class RecordingMessenger:
+    """Keeps every message per session. Can fail the next calls or block a session."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[SessionId, str]] = []
+        self.calls = 0
+        self.fail_times = 0
+        self.failure: Callable[[], Exception] = lambda: TransientError("agent unreachable")
+        self.blocked: dict[SessionId, trio.Event] = {}
+
+    async def send(self, session_id: SessionId, message: str) -> None:
+        self.calls += 1
+        gate = self.blocked.get(session_id)
+        if gate is not None:
+            await gate.wait()
+        if self.fail_times > 0:
+            self.fail_times -= 1
+            raise self.failure()
+        self.sent.append((session_id, message))
+
+    def messages_for(self, session_id: SessionId) -> list[str]:
+        return [m for sid, m in self.sent if sid == session_id]
+
+
+# --- runtime, workspace, agent ---------------------------------------------------------
+
+
+class Script(StrEnum):
+    """What the scripted runtime answers for a handle."""
+
+    ALIVE = "alive"
+    DEAD = "dead"
+    EXITED = "exited"  # the pane is up, the agent process is gone
+    ERROR = "error"
+    TIMEOUT = "timeout"  # never answers; the caller's deadline must fire
+
+
+class ScriptedRuntime:
+    """A runtime whose probe answers come from a script per handle id."""
+
+    def __init__(self, name: str = "scripted") -> None:
+        self.name = name
+        self.script: dict[str, Script] = {}
+        self.created: list[RuntimeSpec] = []
+        self.destroyed: list[str] = []
+        self.probes = 0
+        self.fail_create: Exception | None = None
+        self.fail_destroy: Exception | None = None
+        self.probe_delay: dict[str, float] = {}
+        self._ids = itertools.count(1)
+
+    async def create(self, spec: RuntimeSpec) -> RuntimeHandle:
+        if self.fail_create is not None:
+            raise self.fail_create
+        self.created.append(spec)
+        handle = RuntimeHandle(id=f"{spec.session_id}#{next(self._ids)}", runtime_name=self.name)
+        self.script[handle.id] = Script.ALIVE
+        return handle
+
+    async def probe(self, handle: RuntimeHandle) -> RuntimeProbe:
+        self.probes += 1
+        delay = self.probe_delay.get(handle.id, 0.0)
+        if delay:
+            await trio.sleep(delay)
+        answer = self.script.get(handle.id, Script.DEAD)
+        if answer is Script.TIMEOUT:
+            await trio.sleep_forever()
+        if answer is Script.ERROR:
+            raise ProbeError(f"scripted probe error for {handle.id}")
+        if answer is Script.EXITED:
+            return RuntimeProbe(runtime=ProbeResult.ALIVE, process=ProbeResult.DEAD)
+        result = ProbeResult.ALIVE if answer is Script.ALIVE else ProbeResult.DEAD
+        return RuntimeProbe(runtime=result, process=result)
+
+    async def destroy(self, handle: RuntimeHandle) -> None:
+        if self.fail_destroy is not None:
+            raise self.fail_destroy
+        self.destroyed.append(handle.id)
+        self.script[handle.id] = Script.DEAD
+
+
+class MemoryWorkspace:
+    """Workspaces as paths in a dict. ``dirty`` paths refuse destroy, like uncommitted work."""
+
+    def __init__(self, root: str = "/memory-workspaces") -> None:
+        self.root = root
+        self.live: dict[str, str] = {}
+        self.dirty: set[str] = set()
+        self.destroyed: list[str] = []
+        self.fail_create: Exception | None = None
+
+    def _path(self, project: Project, session_id: SessionId) -> str:
+        for bad in ("..", "/", "\\"):
+            if bad in session_id or not session_id:
+                raise InvalidInputError(f"invalid session id {session_id!r}")
+        return f"{self.root}/{project.id}/{session_id}"
+
+    async def create(
+        self, project: Project, session_id: SessionId, branch: str = ""
+    ) -> WorkspaceInfo:
+        if self.fail_create is not None:
+            raise self.fail_create
+        path = self._path(project, session_id)
+        branch = branch or f"orchestrator/{session_id}"
+        self.live[path] = branch
+        return WorkspaceInfo(path=path, branch=branch)
+
+    async def restore(self, project: Project, session_id: SessionId, branch: str) -> WorkspaceInfo:
+        return await self.create(project, session_id, branch)
+
+    async def destroy(self, workspace_path: str) -> None:
+        if workspace_path in self.dirty:
+            raise ConflictError(f"workspace {workspace_path} has uncommitted changes; kept")
+        self.live.pop(workspace_path, None)
+        self.destroyed.append(workspace_path)
+
+
+class StubAgent:
+    """An agent whose commands are plain lists, for tests."""
+
+    def __init__(self, name: str = "stub", env: Mapping[str, str] | None = None) -> None:
+        self.name = name
+        self._env = dict(env or {})
+
+    def launch_command(self, config: LaunchConfig) -> Sequence[str]:
+        return ("stub-agent", "--session", config.session_id, config.prompt)
+
+    def restore_command(self, agent_session_id: str) -> Sequence[str]:
+        return ("stub-agent", "--resume", agent_session_id)
+
+    def environment(self, config: LaunchConfig) -> Mapping[str, str]:
+        return dict(self._env)
+
+
+__all__ = [
+    "ManualClock",
+    "MemoryStore",
+    "MemoryWorkspace",
+    "RecordingMessenger",
+    "RecordingNotifier",
+    "Script",
+    "ScriptedRuntime",
+    "StubAgent",
+]

@@ -1,0 +1,594 @@
+"""Reactions: what the engine does on its own when a session's state calls for it.
+
+Three parts, all pure:
+
+* the reaction table (reference §3.4, exact messages) and the config users override it with
+  (``reactions.<key>: {auto, action, message, priority, retries, escalateAfter}``, deep-merged
+  over the defaults);
+* ``plan_reactions``: given a transition and the durable trackers, which outbox items to
+  commit with it and how the trackers change (DESIGN §4, D-3…D-6);
+* ``plan_escalation``: what a due ``escalateAfter`` deadline does.
+
+Trackers are the only memory (D-2): what fired, what was sent, whether a human was paged.
+They are committed with the transition, so a restart never repeats a nudge or a page.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Annotated, Final
+
+import msgspec
+
+from orchestrator.domain.errors import ConfigError
+from orchestrator.domain.model import (
+    ESCALATED_EVENT_TYPE,
+    CheckStatus,
+    CIState,
+    Lifecycle,
+    Mergeability,
+    PRComment,
+    PRFacts,
+    Priority,
+    PRObservation,
+    ProjectId,
+    ReactionAction,
+    ReactionKey,
+    ReviewDecision,
+    SessionId,
+    SessionState,
+    TerminationReason,
+)
+from orchestrator.domain.records import OutboxItem, Tracker
+
+# --- the table -----------------------------------------------------------------------
+
+
+class ReactionConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """The effective settings of one reaction key.
+
+    ``retries``: for ``review-comments`` the nudges per PR before one escalation (D-4);
+    for ``ci-failed`` the nudges before the brake, which trips when the last
+    ``retries + 1`` runs of a check all failed (D-3). ``escalate_after``: how long an
+    entry reaction may stay in its state before a human is paged (D-5).
+    """
+
+    auto: bool = True
+    action: ReactionAction
+    message: str
+    priority: Priority
+    retries: int | None = None
+    escalate_after: timedelta | None = None
+
+
+_15_MINUTES: Final = timedelta(minutes=15)
+
+DEFAULT_REACTIONS: Final[Mapping[ReactionKey, ReactionConfig]] = MappingProxyType(
+    {
+        ReactionKey.CI_FAILED: ReactionConfig(
+            action=ReactionAction.SEND_TO_AGENT,
+            priority=Priority.ACTION,
+            message="CI is failing on your PR. Review the output below and push a fix.",
+            retries=2,
+        ),
+        ReactionKey.REVIEW_COMMENTS: ReactionConfig(
+            action=ReactionAction.SEND_TO_AGENT,
+            priority=Priority.ACTION,
+            message="A reviewer left feedback on your PR. Address it and push.",
+            retries=3,
+        ),
+        ReactionKey.MERGE_CONFLICTS: ReactionConfig(
+            action=ReactionAction.SEND_TO_AGENT,
+            priority=Priority.ACTION,
+            message="Your PR has merge conflicts. Rebase onto the base branch and resolve them.",
+            escalate_after=_15_MINUTES,
+        ),
+        ReactionKey.AGENT_IDLE: ReactionConfig(
+            action=ReactionAction.SEND_TO_AGENT,
+            priority=Priority.INFO,
+            message="You appear idle. Continue the task or say what is blocking you.",
+            escalate_after=_15_MINUTES,
+        ),
+        ReactionKey.APPROVED_AND_GREEN: ReactionConfig(
+            action=ReactionAction.NOTIFY,
+            priority=Priority.ACTION,
+            message="PR is approved and green — ready to merge.",
+        ),
+        ReactionKey.AGENT_STUCK: ReactionConfig(
+            action=ReactionAction.NOTIFY,
+            priority=Priority.URGENT,
+            message="Agent is stuck and needs attention.",
+        ),
+        ReactionKey.AGENT_NEEDS_INPUT: ReactionConfig(
+            action=ReactionAction.NOTIFY,
+            priority=Priority.URGENT,
+            message="Agent needs input to continue.",
+        ),
+        ReactionKey.AGENT_EXITED: ReactionConfig(
+            action=ReactionAction.NOTIFY,
+            priority=Priority.URGENT,
+            message="Agent process exited unexpectedly.",
+        ),
+        ReactionKey.PR_CLOSED: ReactionConfig(
+            action=ReactionAction.NOTIFY,
+            priority=Priority.ACTION,
+            message="PR was closed without merging.",
+        ),
+        ReactionKey.PR_MERGED: ReactionConfig(
+            action=ReactionAction.NOTIFY,
+            priority=Priority.INFO,
+            message="PR merged — work complete.",
+        ),
+    }
+)
+
+CI_OUTPUT_HEADER: Final = "\n\nFailing output:\n"
+LOG_TAIL_MAX_CHARS: Final = 4000
+
+
+def escalation_message(key: ReactionKey) -> str:
+    """The page sent when automatic handling gives up (Go ``%q`` quoting of the key)."""
+    return f'Automatic handling of "{key.value}" is exhausted — needs a human.'
+
+
+class ReactionPolicy(msgspec.Struct, frozen=True):
+    """The reaction table in force: defaults with the user's overrides merged in."""
+
+    reactions: Mapping[ReactionKey, ReactionConfig] = msgspec.field(
+        default_factory=lambda: dict(DEFAULT_REACTIONS)
+    )
+
+    def __getitem__(self, key: ReactionKey) -> ReactionConfig:
+        return self.reactions[key]
+
+
+# --- user configuration --------------------------------------------------------------
+
+_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", re.ASCII)
+DURATION_HINT: Final = 'a duration like "90s", "15m", "1h30m" or "1d"'
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse ``90s``, ``15m``, ``1h30m``, ``1d`` (units in d, h, m, s order)."""
+    match = _DURATION.fullmatch(text.strip())
+    if not text.strip() or match is None:
+        raise ValueError(f"{text!r} is not {DURATION_HINT}")
+    days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
+    duration = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    if duration <= timedelta(0):
+        raise ValueError(f"{text!r} must be longer than zero")
+    return duration
+
+
+class _Override(
+    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, rename="camel"
+):
+    """What a user may write under ``reactions.<key>``; every field is optional."""
+
+    auto: bool | msgspec.UnsetType = msgspec.UNSET
+    action: ReactionAction | msgspec.UnsetType = msgspec.UNSET
+    message: Annotated[str, msgspec.Meta(min_length=1)] | msgspec.UnsetType = msgspec.UNSET
+    priority: Priority | msgspec.UnsetType = msgspec.UNSET
+    retries: Annotated[int, msgspec.Meta(ge=0)] | msgspec.UnsetType | None = msgspec.UNSET
+    escalate_after: str | msgspec.UnsetType | None = msgspec.UNSET
+
+
+def load_reaction_policy(raw: object, *, where: str = "reactions") -> ReactionPolicy:
+    """Validate the user's ``reactions`` mapping and deep-merge it over the defaults.
+
+    Raises ``ConfigError`` naming the offending key, e.g. ``reactions.ci-failed.retries``.
+    """
+    if raw is None:
+        return ReactionPolicy()
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: expected a mapping of reaction keys, got {type(raw).__name__}")
+    merged = dict(DEFAULT_REACTIONS)
+    known = ", ".join(k.value for k in ReactionKey)
+    for name, value in raw.items():
+        try:
+            key = ReactionKey(name)
+        except ValueError:
+            raise ConfigError(
+                f"{where}.{name}: unknown reaction (known reactions: {known})"
+            ) from None
+        merged[key] = _merge_override(merged[key], value, f"{where}.{key.value}")
+    return ReactionPolicy(merged)
+
+
+def _merge_override(base: ReactionConfig, value: object, where: str) -> ReactionConfig:
+    if value is None:
+        return base
+    try:
+        override = msgspec.convert(value, _Override)
+    except msgspec.ValidationError as error:
+        # msgspec says "... - at `$.retries`"; name the key the way the user wrote it.
+        text = str(error).replace("`$.", f"`{where}.").replace("`$`", f"`{where}`")
+        if "- at `" not in text:
+            text = f"{text} - at `{where}`"
+        raise ConfigError(text) from None
+    changes: dict[str, object] = {
+        name: getattr(override, name)
+        for name in ("auto", "action", "message", "priority", "retries")
+        if getattr(override, name) is not msgspec.UNSET
+    }
+    if override.escalate_after is not msgspec.UNSET:
+        if override.escalate_after is None:
+            changes["escalate_after"] = None
+        else:
+            try:
+                changes["escalate_after"] = parse_duration(override.escalate_after)
+            except ValueError as error:
+                raise ConfigError(f"{where}.escalateAfter: {error}") from None
+    return msgspec.structs.replace(base, **changes)
+
+
+# --- selection -----------------------------------------------------------------------
+
+
+class Trigger(StrEnum):
+    """What caused the turn whose reactions are being planned."""
+
+    RUNTIME = "runtime"
+    ACTIVITY = "activity"
+    PR = "pr"
+    SPAWN = "spawn"
+    KILL = "kill"
+
+
+ENTRY_TRACKER: Final = "entry"
+
+_EXITED_REASONS: Final = frozenset(
+    {
+        TerminationReason.RUNTIME_LOST,
+        TerminationReason.AGENT_PROCESS_EXITED,
+        TerminationReason.PROBE_FAILURE,
+        TerminationReason.ERROR_IN_PROCESS,
+    }
+)
+
+
+def terminal_reaction(reason: TerminationReason) -> ReactionKey | None:
+    """The reaction a session's end calls for. Human kills call for none."""
+    if reason in _EXITED_REASONS:
+        return ReactionKey.AGENT_EXITED
+    if reason is TerminationReason.PR_MERGED:
+        return ReactionKey.PR_MERGED
+    return None
+
+
+def has_review_feedback(pr: PRFacts) -> bool:
+    return pr.review is ReviewDecision.CHANGES_REQUESTED or pr.review_comments
+
+
+def entry_reaction(lifecycle: Lifecycle, pr: PRFacts) -> ReactionKey | None:
+    """The state-entry reaction (reference §3.5 ``reactionFor``); first match wins."""
+    if lifecycle.state.is_terminal:
+        return terminal_reaction(lifecycle.termination_reason)
+    if lifecycle.state is SessionState.STUCK:
+        return ReactionKey.AGENT_STUCK
+    if lifecycle.state is SessionState.NEEDS_INPUT:
+        return ReactionKey.AGENT_NEEDS_INPUT
+    if pr.exists and (pr.closed or pr.merged):
+        return ReactionKey.PR_CLOSED if not pr.merged else None
+    if pr.exists:
+        if pr.ci is CIState.FAILING or has_review_feedback(pr):
+            return None  # the feedback path owns it
+        if pr.mergeability is Mergeability.CONFLICTING:
+            return ReactionKey.MERGE_CONFLICTS
+        if pr.mergeability is Mergeability.MERGEABLE or pr.review is ReviewDecision.APPROVED:
+            return ReactionKey.APPROVED_AND_GREEN
+    if lifecycle.state is SessionState.IDLE:
+        return ReactionKey.AGENT_IDLE
+    return None
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
+
+
+def clean_text(text: str) -> str:
+    """Drop terminal escape sequences and control characters; keep newlines and tabs."""
+    return _CONTROL.sub("", _ANSI.sub("", text.replace("\r\n", "\n")))
+
+
+def clean_log_tail(log: str, max_chars: int = LOG_TAIL_MAX_CHARS) -> str:
+    """The end of a CI log, safe to paste into an agent's terminal and bounded in size."""
+    text = clean_text(log)
+    if len(text) <= max_chars:
+        return text
+    tail = text[-max_chars:]
+    newline = tail.find("\n")
+    return tail[newline + 1 :] if 0 <= newline < len(tail) - 1 else tail
+
+
+def format_comment(comment: PRComment) -> str:
+    """``@author on file:line:`` then the body, so the agent knows where to look."""
+    where = comment.file + (f":{comment.line}" if comment.file and comment.line else "")
+    who = f"@{comment.author}" if comment.author else "A reviewer"
+    heading = f"{who} on {where}:" if where else f"{who}:"
+    return f"{heading}\n{clean_text(comment.body)}"
+
+
+class ReactionPlan(msgspec.Struct, frozen=True, kw_only=True):
+    """What a turn commits besides the session row: outbox items and tracker changes."""
+
+    outbox: tuple[OutboxItem, ...] = ()
+    upsert: tuple[Tracker, ...] = ()
+    delete: tuple[str, ...] = ()
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.outbox or self.upsert or self.delete)
+
+
+class _Planner:
+    """Accumulates tracker changes and outbox items for one session turn."""
+
+    def __init__(
+        self,
+        *,
+        session_id: SessionId,
+        project_id: ProjectId,
+        trackers: Mapping[str, Tracker],
+        policy: ReactionPolicy,
+        now: datetime,
+    ) -> None:
+        self.session_id = session_id
+        self.project_id = project_id
+        self.policy = policy
+        self.now = now
+        self.trackers = dict(trackers)
+        self.original = dict(trackers)
+        self.outbox: list[OutboxItem] = []
+
+    def emit(
+        self,
+        key: ReactionKey,
+        dedup_key: str,
+        message: str,
+        *,
+        escalation: bool = False,
+    ) -> None:
+        config = self.policy[key]
+        if escalation:
+            action, event_type, priority = (
+                ReactionAction.NOTIFY,
+                ESCALATED_EVENT_TYPE,
+                Priority.URGENT,
+            )
+            message = escalation_message(key)
+        else:
+            # D-6: ``auto: false`` turns an action on the agent into a note to the human.
+            action = config.action if config.auto else ReactionAction.NOTIFY
+            event_type, priority = key.event_type, config.priority
+        self.outbox.append(
+            OutboxItem(
+                dedup_key=f"{self.session_id}/{dedup_key}",
+                session_id=self.session_id,
+                project_id=self.project_id,
+                action=action,
+                reaction=key,
+                event_type=event_type,
+                priority=priority,
+                message=message,
+            )
+        )
+
+    def plan(self) -> ReactionPlan:
+        upsert = tuple(
+            tracker
+            for key, tracker in sorted(self.trackers.items())
+            if self.original.get(key) != tracker
+        )
+        delete = tuple(sorted(key for key in self.original if key not in self.trackers))
+        return ReactionPlan(outbox=tuple(self.outbox), upsert=upsert, delete=delete)
+
+
+def _stamp(when: datetime | None) -> str:
+    return when.isoformat() if when is not None else "-"
+
+
+def _digest(parts: Iterable[str]) -> str:
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:16]
+
+
+def plan_reactions(
+    *,
+    session_id: SessionId,
+    project_id: ProjectId,
+    trigger: Trigger,
+    before: Lifecycle,
+    after: Lifecycle,
+    pr: PRFacts,
+    observation: PRObservation | None,
+    check_history: Mapping[str, Sequence[CheckStatus]],
+    trackers: Mapping[str, Tracker],
+    policy: ReactionPolicy,
+    now: datetime,
+) -> ReactionPlan:
+    """Decide the reactions one session turn commits.
+
+    ``pr`` are the session's PR facts after this turn; ``observation`` is the PR
+    observation the turn applied, if any; ``check_history`` holds, per check name, that
+    check's recent statuses on ``pr.url`` newest first, this observation's run included.
+    """
+    planner = _Planner(
+        session_id=session_id, project_id=project_id, trackers=trackers, policy=policy, now=now
+    )
+    if trigger in (Trigger.KILL, Trigger.SPAWN):
+        # A human ended or (re)started the session: no reaction, and a clean slate.
+        planner.trackers.clear()
+        return planner.plan()
+    if after.state.is_terminal:
+        if not before.state.is_terminal:
+            _plan_entry(planner, after, pr)
+        planner.trackers.clear()  # a terminal session reacts to nothing more (D-7)
+        return planner.plan()
+    feedback_allowed = pr.is_open and after.state not in (
+        SessionState.STUCK,
+        SessionState.NEEDS_INPUT,
+    )
+    # D-4: only a PR observation carries feedback; runtime/activity turns never re-send it.
+    if (
+        trigger is Trigger.PR
+        and observation is not None
+        and observation.fetched
+        and observation.url == pr.url
+    ):
+        _release_passed_checks(planner, observation)
+        if feedback_allowed:
+            _plan_ci(planner, observation, check_history)
+            _plan_review(planner, observation)
+    _plan_entry(planner, after, pr)
+    return planner.plan()
+
+
+def _plan_entry(planner: _Planner, lifecycle: Lifecycle, pr: PRFacts) -> None:
+    """D-5: an entry reaction fires once on entry; leaving re-arms it."""
+    key = entry_reaction(lifecycle, pr)
+    current = planner.trackers.get(ENTRY_TRACKER)
+    if current is not None and current.reaction is key:
+        return
+    planner.trackers.pop(ENTRY_TRACKER, None)
+    if key is None:
+        return
+    tracker = Tracker(key=ENTRY_TRACKER, reaction=key, attempts=1, first_at=planner.now)
+    planner.trackers[ENTRY_TRACKER] = tracker
+    planner.emit(key, f"entry/{key.value}/{_stamp(planner.now)}", planner.policy[key].message)
+
+
+def _ci_tracker_key(pr_url: str, check: str) -> str:
+    return f"ci:{pr_url}:{check}"
+
+
+def _release_passed_checks(planner: _Planner, observation: PRObservation) -> None:
+    """A check that passes again lifts its brake (D-3)."""
+    for check in observation.checks:
+        if check.status is not CheckStatus.PASSED:
+            continue
+        key = _ci_tracker_key(observation.url, check.name)
+        tracker = planner.trackers.get(key)
+        if tracker is not None and tracker.escalated:
+            planner.trackers[key] = msgspec.structs.replace(tracker, escalated=False, attempts=0)
+
+
+def _plan_ci(
+    planner: _Planner,
+    observation: PRObservation,
+    check_history: Mapping[str, Sequence[CheckStatus]],
+) -> None:
+    """D-3: one nudge per (PR, check, commit); the brake pages a human once."""
+    config = planner.policy[ReactionKey.CI_FAILED]
+    brake_depth = (config.retries if config.retries is not None else 2) + 1
+    handled: set[str] = set()
+    for check in observation.checks:
+        if check.status is not CheckStatus.FAILED or check.name in handled:
+            continue
+        handled.add(check.name)
+        key = _ci_tracker_key(observation.url, check.name)
+        tracker = planner.trackers.get(key) or Tracker(
+            key=key, reaction=ReactionKey.CI_FAILED, first_at=planner.now
+        )
+        if check.commit in tracker.seen:
+            continue  # re-polling the same commit never nudges twice
+        seen = (*tracker.seen, check.commit)
+        episode = f"ci/{observation.url}/{check.name}/{_stamp(tracker.first_at)}"
+        if tracker.escalated:
+            planner.trackers[key] = msgspec.structs.replace(tracker, seen=seen)
+            continue  # silent until the check passes again
+        recent = list(check_history.get(check.name, ()))[:brake_depth]
+        if len(recent) >= brake_depth and all(s is CheckStatus.FAILED for s in recent):
+            planner.trackers[key] = msgspec.structs.replace(tracker, seen=seen, escalated=True)
+            planner.emit(
+                ReactionKey.CI_FAILED, f"{episode}/{check.commit}/escalated", "", escalation=True
+            )
+            continue
+        planner.trackers[key] = msgspec.structs.replace(
+            tracker, seen=seen, attempts=tracker.attempts + 1
+        )
+        message = config.message + CI_OUTPUT_HEADER + clean_log_tail(check.log_tail)
+        planner.emit(ReactionKey.CI_FAILED, f"{episode}/{check.commit}", message)
+
+
+_CHANGES_REQUESTED_MARK: Final = "@changes_requested"
+
+
+def _plan_review(planner: _Planner, observation: PRObservation) -> None:
+    """D-4: send each unresolved comment once; at most ``retries`` nudges, then a page."""
+    config = planner.policy[ReactionKey.REVIEW_COMMENTS]
+    budget = config.retries if config.retries is not None else 3
+    key = f"review:{observation.url}"
+    tracker = planner.trackers.get(key) or Tracker(
+        key=key, reaction=ReactionKey.REVIEW_COMMENTS, first_at=planner.now
+    )
+    seen = list(tracker.seen)
+    unresolved = [c for c in observation.comments if not c.resolved]
+    fresh = [c for c in unresolved if c.id not in seen]
+    changes_requested = observation.review is ReviewDecision.CHANGES_REQUESTED
+    if not changes_requested and _CHANGES_REQUESTED_MARK in seen:
+        seen.remove(_CHANGES_REQUESTED_MARK)  # a later "changes requested" is news again
+    bare = changes_requested and not unresolved and _CHANGES_REQUESTED_MARK not in seen
+    if bare:
+        seen.append(_CHANGES_REQUESTED_MARK)
+    seen.extend(c.id for c in fresh)
+    if not fresh and not bare:
+        if tuple(seen) != tracker.seen and key in planner.trackers:
+            planner.trackers[key] = msgspec.structs.replace(tracker, seen=tuple(seen))
+        return
+    episode = f"review/{observation.url}/{_stamp(tracker.first_at)}"
+    if tracker.escalated:
+        planner.trackers[key] = msgspec.structs.replace(tracker, seen=tuple(seen))
+        return
+    if tracker.attempts >= budget:
+        planner.trackers[key] = msgspec.structs.replace(tracker, seen=tuple(seen), escalated=True)
+        planner.emit(ReactionKey.REVIEW_COMMENTS, f"{episode}/escalated", "", escalation=True)
+        return
+    attempts = tracker.attempts + 1
+    planner.trackers[key] = msgspec.structs.replace(tracker, seen=tuple(seen), attempts=attempts)
+    message = config.message
+    if fresh:
+        message += "\n\n" + "\n\n".join(format_comment(c) for c in fresh)
+    digest = _digest(c.id for c in fresh) if fresh else "changes-requested"
+    planner.emit(ReactionKey.REVIEW_COMMENTS, f"{episode}/{attempts}/{digest}", message)
+
+
+def entry_escalation_deadline(
+    trackers: Mapping[str, Tracker], policy: ReactionPolicy
+) -> datetime | None:
+    """When the current entry reaction escalates if the session is still in it."""
+    entry = trackers.get(ENTRY_TRACKER)
+    if entry is None or entry.escalated or entry.first_at is None:
+        return None
+    after = policy[entry.reaction].escalate_after
+    return entry.first_at + after if after is not None else None
+
+
+def plan_escalation(
+    *,
+    session_id: SessionId,
+    project_id: ProjectId,
+    trackers: Mapping[str, Tracker],
+    policy: ReactionPolicy,
+    now: datetime,
+) -> ReactionPlan:
+    """A due ``escalateAfter`` deadline: page a human once if the entry still holds."""
+    planner = _Planner(
+        session_id=session_id, project_id=project_id, trackers=trackers, policy=policy, now=now
+    )
+    deadline = entry_escalation_deadline(trackers, policy)
+    entry = trackers.get(ENTRY_TRACKER)
+    if deadline is None or entry is None or now < deadline:
+        return planner.plan()
+    planner.trackers[ENTRY_TRACKER] = msgspec.structs.replace(entry, escalated=True)
+    planner.emit(
+        entry.reaction,
+        f"entry/{entry.reaction.value}/{_stamp(entry.first_at)}/escalated",
+        "",
+        escalation=True,
+    )
+    return planner.plan()
