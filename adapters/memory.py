@@ -49,6 +49,7 @@ from orchestrator.domain.model import (
     SessionState,
     TerminationReason,
 )
+from orchestrator.domain.prs import select_pr_facts
 from orchestrator.domain.records import (
     ChangeEvent,
     ChangeType,
@@ -290,9 +291,14 @@ class MemoryStore:
         if lc.activity is not None:
             _check_enum(ActivityState, lc.activity.state, "activity_state")
             _check_enum(ActivitySource, lc.activity.source, "activity_source")
-        # id, project and num are immutable, as in the SQL UPDATE.
+        # id, project and num are immutable, as in the SQL UPDATE; metadata merges (an
+        # empty field never clears a stored one, so callers may omit the prompt).
         new = msgspec.structs.replace(
-            record, project_id=old.project_id, num=old.num, created_at=old.created_at
+            record,
+            project_id=old.project_id,
+            num=old.num,
+            created_at=old.created_at,
+            metadata=old.metadata.merged_with(record.metadata),
         )
         t.sessions[record.id] = new
         if _session_watch(old) != _session_watch(new):
@@ -375,26 +381,41 @@ class MemoryStore:
         ]
 
     async def pr_facts_for_session(self, session_id: SessionId) -> PRFacts:
+        return select_pr_facts(await self.list_pr_facts(session_id))
+
+    def _facts(self, row: _PRRow) -> PRFacts:
+        return PRFacts(
+            exists=True,
+            url=row.url,
+            number=row.number,
+            draft=row.state is PRState.DRAFT,
+            merged=row.state is PRState.MERGED,
+            closed=row.state is PRState.CLOSED,
+            ci=row.ci,
+            review=row.review,
+            mergeability=row.mergeability,
+            review_comments=any(not c.resolved for c in self._t.comments.get(row.url, [])),
+        )
+
+    async def list_pr_facts(self, session_id: SessionId) -> list[PRFacts]:
         rows = sorted(
             (r for r in self._t.prs.values() if r.session_id == session_id),
             key=lambda r: (r.updated_at, r.order),
             reverse=True,
         )
-        if not rows:
-            return PRFacts()
-        picked = next((r for r in rows if r.state in (PRState.OPEN, PRState.DRAFT)), rows[0])
-        return PRFacts(
-            exists=True,
-            url=picked.url,
-            number=picked.number,
-            draft=picked.state is PRState.DRAFT,
-            merged=picked.state is PRState.MERGED,
-            closed=picked.state is PRState.CLOSED,
-            ci=picked.ci,
-            review=picked.review,
-            mergeability=picked.mergeability,
-            review_comments=any(not c.resolved for c in self._t.comments.get(picked.url, [])),
+        return [self._facts(r) for r in rows]
+
+    async def recent_check_runs(self, pr_url: str, check_name: str, limit: int) -> list[PRCheck]:
+        rows = sorted(
+            (
+                r
+                for (url, name, _), r in self._t.checks.items()
+                if url == pr_url and name == check_name
+            ),
+            key=lambda r: (r.check.created_at or datetime.min.replace(tzinfo=UTC), r.order),
+            reverse=True,
         )
+        return [r.check for r in rows[:limit]]
 
     async def recent_check_statuses(
         self, pr_url: str, check_name: str, limit: int
@@ -529,8 +550,23 @@ class MemoryStore:
             at,
         )
 
-    async def mark_failed(self, entry_id: int, *, at: datetime, error: str) -> None:
-        self._update_entry(entry_id, failed_at=at, last_error=error)
+    async def mark_failed(
+        self,
+        entry_id: int,
+        *,
+        at: datetime,
+        error: str,
+        notification: NotificationEvent | None = None,
+    ) -> None:
+        def apply(t: _Tables) -> None:
+            entry = t.outbox.get(entry_id)
+            if entry is None:
+                return
+            t.outbox[entry_id] = msgspec.structs.replace(entry, failed_at=at, last_error=error)
+            if notification is not None:
+                self._insert_notification(t, notification, at)
+
+        self._write(apply)
 
     async def list_notifications(
         self, *, project_id: ProjectId | None = None, limit: int = 100

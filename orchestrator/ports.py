@@ -15,6 +15,7 @@ from orchestrator.domain.model import (
     CheckStatus,
     Model,
     NotificationEvent,
+    PRCheck,
     PRFacts,
     ProbeResult,
     PRObservation,
@@ -87,7 +88,17 @@ class PRWriter(Protocol):
         """PR row, check upserts and the replacement comment set in one transaction."""
         ...
 
-    async def pr_facts_for_session(self, session_id: SessionId) -> PRFacts: ...
+    async def pr_facts_for_session(self, session_id: SessionId) -> PRFacts:
+        """The PR that speaks for the session (reference §6.7 selection rule)."""
+        ...
+
+    async def list_pr_facts(self, session_id: SessionId) -> list[PRFacts]:
+        """Facts of every PR of the session, most recently updated first."""
+        ...
+
+    async def recent_check_runs(self, pr_url: str, check_name: str, limit: int) -> list[PRCheck]:
+        """Like ``recent_check_statuses`` but with each run's commit and first-seen time."""
+        ...
 
     async def recent_check_statuses(
         self, pr_url: str, check_name: str, limit: int
@@ -113,7 +124,16 @@ class OutboxStore(Protocol):
         """Mark delivered; a notification, when given, is recorded in the same transaction."""
         ...
 
-    async def mark_failed(self, entry_id: int, *, at: datetime, error: str) -> None: ...
+    async def mark_failed(
+        self,
+        entry_id: int,
+        *,
+        at: datetime,
+        error: str,
+        notification: NotificationEvent | None = None,
+    ) -> None:
+        """Give up on a row; a fallback notification, when given, is recorded with it."""
+        ...
 
     async def list_notifications(
         self, *, project_id: ProjectId | None = None, limit: int = 100
@@ -218,3 +238,11 @@ class Agent(Protocol):
     def restore_command(self, agent_session_id: str) -> Sequence[str]: ...
 
     def environment(self, config: LaunchConfig) -> Mapping[str, str]: ...
+
+
+class EngineStore(SessionStore, PRWriter, Protocol):
+    """What the lifecycle engine needs of persistence."""
+
+
+class Store(EngineStore, OutboxStore, ChangeLog, Protocol):
+    """A complete store: what the daemon wires up (SQLite, or memory in tests)."""

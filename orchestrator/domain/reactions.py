@@ -477,6 +477,18 @@ def _release_passed_checks(planner: _Planner, observation: PRObservation) -> Non
             planner.trackers[key] = msgspec.structs.replace(tracker, escalated=False, attempts=0)
 
 
+def ci_brake_depth(policy: ReactionPolicy) -> int:
+    """How many recent runs of a check must all have failed for the CI brake to trip."""
+    retries = policy[ReactionKey.CI_FAILED].retries
+    return (retries if retries is not None else 2) + 1
+
+
+def ci_tracker_seen(trackers: Mapping[str, Tracker], pr_url: str, check: str) -> tuple[str, ...]:
+    """The commits of a check already acted on (nudged, or passed over while braked)."""
+    tracker = trackers.get(_ci_tracker_key(pr_url, check))
+    return tracker.seen if tracker is not None else ()
+
+
 def _plan_ci(
     planner: _Planner,
     observation: PRObservation,
@@ -484,7 +496,7 @@ def _plan_ci(
 ) -> None:
     """D-3: one nudge per (PR, check, commit); the brake pages a human once."""
     config = planner.policy[ReactionKey.CI_FAILED]
-    brake_depth = (config.retries if config.retries is not None else 2) + 1
+    brake_depth = ci_brake_depth(planner.policy)
     handled: set[str] = set()
     for check in observation.checks:
         if check.status is not CheckStatus.FAILED or check.name in handled:

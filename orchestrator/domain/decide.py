@@ -1,0 +1,383 @@
+"""The pure decide core: probe verdicts, the detecting quarantine, and the lifecycle
+transition each observation or command causes.
+
+Reference §2 (verdicts), §3.2 (facts → probe input) and §3.3 (entry points), with
+DESIGN D-7 (terminal sessions ignore observations), D-8 (sticky activity ages like any
+other) and D-9 (no stuck↔detecting flapping). Pure and total: no I/O and no clock reads;
+``now`` always arrives with the input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Final
+
+import msgspec
+from msgspec.structs import astuple, replace
+
+from orchestrator.domain.model import (
+    Activity,
+    ActivitySignal,
+    ActivityState,
+    DetectingState,
+    Lifecycle,
+    ProbeResult,
+    PRObservation,
+    RuntimeFacts,
+    SessionMetadata,
+    SessionState,
+    SpawnOutcome,
+    TerminationReason,
+)
+
+RECENT_ACTIVITY_WINDOW: Final = timedelta(seconds=60)
+DETECTING_MAX_ATTEMPTS: Final = 3
+DETECTING_MAX_DURATION: Final = timedelta(minutes=5)
+
+
+class ProcessVerdict(StrEnum):
+    ALIVE = "alive"
+    DEAD = "dead"
+    INDETERMINATE = "indeterminate"
+
+
+class ProbeInput(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything one probe verdict depends on (reference §2.1)."""
+
+    runtime_alive: bool
+    runtime_failed: bool
+    process: ProcessVerdict
+    process_failed: bool
+    recent_activity: bool
+    kill_requested: bool = False
+    kill_reason: TerminationReason = TerminationReason.NONE
+    prior: DetectingState | None = None
+    now: datetime
+
+
+class LifecycleDecision(msgspec.Struct, frozen=True, kw_only=True):
+    """A verdict: the state a probe implies, and the detecting memory to keep."""
+
+    evidence: str
+    state: SessionState
+    termination_reason: TerminationReason
+    is_alive: bool
+    detecting: DetectingState | None
+
+
+# --- evidence hashing (reference §2.4) ---------------------------------------------------
+
+# re.ASCII: Go RE2's \d and \b are ASCII-only; Python's are Unicode-aware by default.
+_TIMESTAMP_PATTERNS: Final = (
+    re.compile(
+        r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?", re.ASCII
+    ),
+    re.compile(r"\d{2}:\d{2}:\d{2}(?:\.\d+)?", re.ASCII),
+    re.compile(r"\b\d{10,13}\b", re.ASCII),
+)
+# Go's strings.Fields splits on unicode.IsSpace; str.split() would also split on \x1c-\x1f.
+_WHITESPACE_RUN: Final = re.compile(
+    "[\t\n\v\f\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+"
+)
+
+
+def hash_evidence(evidence: str) -> str:
+    """sha256 hex of the evidence with timestamps stripped and whitespace collapsed, so a
+    re-stamped repeat of the same evidence counts as the same episode."""
+    stripped = evidence
+    for pattern in _TIMESTAMP_PATTERNS:
+        stripped = pattern.sub("", stripped)
+    normalised = " ".join(word for word in _WHITESPACE_RUN.split(stripped) if word)
+    return hashlib.sha256(normalised.encode()).hexdigest()
+
+
+# --- verdicts (reference §2.2, §2.3) ------------------------------------------------------
+
+
+def _go_bool(value: object) -> str:
+    """Go's ``%t``: the evidence strings must match the reference byte for byte."""
+    return "true" if value else "false"
+
+
+def _kill_reason(reason: TerminationReason) -> TerminationReason:
+    return TerminationReason.MANUALLY_KILLED if reason is TerminationReason.NONE else reason
+
+
+def resolve_probe_decision(inp: ProbeInput) -> LifecycleDecision:
+    """The probe verdict; the first matching rule of reference §2.2 wins."""
+    if inp.kill_requested:
+        return LifecycleDecision(
+            evidence="manual kill requested",
+            state=SessionState.TERMINATED,
+            termination_reason=_kill_reason(inp.kill_reason),
+            is_alive=False,
+            detecting=None,
+        )
+    process = inp.process.value
+    recent = _go_bool(inp.recent_activity)
+    if inp.runtime_failed or inp.process_failed:
+        evidence = (
+            f"probe_failed runtimeFailed={_go_bool(inp.runtime_failed)} "
+            f"process={process} processFailed={_go_bool(inp.process_failed)}"
+        )
+        return create_detecting_decision(evidence, inp.prior, inp.now)
+    if inp.runtime_alive:
+        if inp.process is ProcessVerdict.DEAD:
+            evidence = f"disagree runtime=alive process=dead recentActivity={recent}"
+            return create_detecting_decision(evidence, inp.prior, inp.now)
+        return LifecycleDecision(
+            evidence=f"alive runtime=alive process={process}",
+            state=SessionState.WORKING,
+            termination_reason=TerminationReason.NONE,
+            is_alive=True,
+            detecting=None,
+        )
+    if inp.process is ProcessVerdict.ALIVE or inp.recent_activity:
+        evidence = f"disagree runtime=down process={process} recentActivity={recent}"
+        return create_detecting_decision(evidence, inp.prior, inp.now)
+    if inp.process is ProcessVerdict.DEAD:
+        return LifecycleDecision(
+            evidence="dead runtime=down process=dead recentActivity=false",
+            state=SessionState.TERMINATED,
+            termination_reason=TerminationReason.RUNTIME_LOST,
+            is_alive=False,
+            detecting=None,
+        )
+    evidence = "runtime_lost runtime=down process=indeterminate recentActivity=false"
+    return create_detecting_decision(evidence, inp.prior, inp.now)
+
+
+def create_detecting_decision(
+    evidence: str, prior: DetectingState | None, now: datetime
+) -> LifecycleDecision:
+    """The anti-flap quarantine: stay detecting until the same evidence has been seen
+    DETECTING_MAX_ATTEMPTS times or the episode is DETECTING_MAX_DURATION old, then stuck.
+    Changed evidence restarts the count but not the episode's clock."""
+    evidence_hash = hash_evidence(evidence)
+    if prior is None:
+        attempts, started_at = 1, now
+    else:
+        started_at = prior.started_at
+        attempts = prior.attempts + 1 if prior.evidence_hash == evidence_hash else 1
+    if attempts >= DETECTING_MAX_ATTEMPTS or now >= started_at + DETECTING_MAX_DURATION:
+        return LifecycleDecision(
+            evidence=evidence,
+            state=SessionState.STUCK,
+            termination_reason=TerminationReason.NONE,
+            is_alive=True,
+            detecting=None,
+        )
+    return LifecycleDecision(
+        evidence=evidence,
+        state=SessionState.DETECTING,
+        termination_reason=TerminationReason.NONE,
+        is_alive=True,
+        detecting=DetectingState(
+            attempts=attempts, started_at=started_at, evidence_hash=evidence_hash
+        ),
+    )
+
+
+# --- the bridge from observations to verdict inputs (reference §3.2, §3.3) ---------------
+
+_PROCESS_VERDICT: Final[Mapping[ProbeResult, ProcessVerdict]] = {
+    ProbeResult.ALIVE: ProcessVerdict.ALIVE,
+    ProbeResult.DEAD: ProcessVerdict.DEAD,
+}
+
+_ACTIVITY_TARGET: Final[Mapping[ActivityState, SessionState]] = {
+    ActivityState.ACTIVE: SessionState.WORKING,
+    ActivityState.READY: SessionState.IDLE,
+    ActivityState.IDLE: SessionState.IDLE,
+    ActivityState.WAITING_INPUT: SessionState.NEEDS_INPUT,
+    ActivityState.BLOCKED: SessionState.STUCK,
+}
+
+
+def has_recent_activity(
+    activity: Activity | None, now: datetime, window: timedelta = RECENT_ACTIVITY_WINDOW
+) -> bool:
+    """Whether the agent reported anything but ``exited`` within ``window`` (inclusive).
+    Sticky states age like any other (D-8): a dead probe outlives a stale ``waiting_input``."""
+    if activity is None or activity.state is ActivityState.EXITED:
+        return False
+    return now - activity.last_activity_at <= window
+
+
+def probe_input(lifecycle: Lifecycle, facts: RuntimeFacts) -> ProbeInput:
+    """Map one liveness probe onto the verdict inputs. A failed or unknown runtime probe is
+    a failure (never read as down); a failed process probe is indeterminate and a failure."""
+    return ProbeInput(
+        runtime_alive=facts.runtime is ProbeResult.ALIVE,
+        runtime_failed=facts.runtime in (ProbeResult.FAILED, ProbeResult.UNKNOWN),
+        process=_PROCESS_VERDICT.get(facts.process, ProcessVerdict.INDETERMINATE),
+        process_failed=facts.process is ProbeResult.FAILED,
+        recent_activity=has_recent_activity(lifecycle.activity, facts.observed_at),
+        prior=lifecycle.detecting,
+        now=facts.observed_at,
+    )
+
+
+def activity_target_state(state: ActivityState) -> SessionState | None:
+    """The session state an activity signal implies; None for ``exited``, because only the
+    probe pipeline may conclude death."""
+    return _ACTIVITY_TARGET.get(state)
+
+
+# --- transitions --------------------------------------------------------------------------
+
+
+class Transition(msgspec.Struct, frozen=True, kw_only=True):
+    """One lifecycle step. ``changed`` names the Lifecycle fields whose values differ."""
+
+    before: Lifecycle
+    after: Lifecycle
+    changed: frozenset[str]
+
+    @property
+    def is_changed(self) -> bool:
+        return bool(self.changed)
+
+
+def transition(before: Lifecycle, after: Lifecycle) -> Transition:
+    """The step from ``before`` to ``after``; equal values (datetimes by instant) are no change."""
+    changed = frozenset(
+        [
+            name
+            for name, old, new in zip(
+                Lifecycle.__struct_fields__, astuple(before), astuple(after), strict=True
+            )
+            if old != new
+        ]
+    )
+    return Transition(before=before, after=after, changed=changed)
+
+
+def _unchanged(lc: Lifecycle) -> Transition:
+    return Transition(before=lc, after=lc, changed=frozenset())
+
+
+def on_runtime_observed(lc: Lifecycle, facts: RuntimeFacts) -> Transition:
+    """Apply one liveness probe (reference §3.3 with D-7 and D-9)."""
+    if lc.state.is_terminal:
+        return _unchanged(lc)  # D-7: not even is_alive flips on a terminal session
+    verdict = resolve_probe_decision(probe_input(lc, facts))
+    if lc.state is SessionState.STUCK:
+        return transition(lc, _stuck_after_probe(lc, verdict))
+    after = replace(lc, is_alive=verdict.is_alive, detecting=verdict.detecting)
+    # A healthy probe recovers only a quarantine; it says nothing about idle or needs_input.
+    if verdict.state is not SessionState.WORKING or lc.state is SessionState.DETECTING:
+        after = replace(after, state=verdict.state, termination_reason=verdict.termination_reason)
+    return transition(lc, after)
+
+
+def _stuck_after_probe(lc: Lifecycle, verdict: LifecycleDecision) -> Lifecycle:
+    """D-9: an ambiguous probe leaves stuck alone (no new episode, no new page), a dead one
+    terminates it, and a healthy one recovers it unless the agent itself said it is blocked."""
+    if verdict.state is SessionState.TERMINATED:
+        return replace(
+            lc,
+            state=SessionState.TERMINATED,
+            termination_reason=verdict.termination_reason,
+            is_alive=False,
+            detecting=None,
+        )
+    agent_blocked = lc.activity is not None and lc.activity.state is ActivityState.BLOCKED
+    if verdict.state is SessionState.WORKING and not agent_blocked:
+        return replace(
+            lc,
+            state=SessionState.WORKING,
+            termination_reason=TerminationReason.NONE,
+            is_alive=True,
+            detecting=None,
+        )
+    return lc
+
+
+def on_activity_signalled(lc: Lifecycle, signal: ActivitySignal) -> Transition:
+    """Apply an agent's activity report (reference §3.3 with D-7). A signal is proof of
+    life unless it says the agent exited; only a probe may conclude death."""
+    if not signal.valid or lc.state.is_terminal:
+        return _unchanged(lc)
+    activity = Activity(state=signal.state, last_activity_at=signal.timestamp, source=signal.source)
+    after = replace(lc, activity=activity)
+    target = activity_target_state(signal.state)
+    if target is not None:
+        after = replace(
+            after, state=target, termination_reason=TerminationReason.NONE, detecting=None
+        )
+    if signal.state is not ActivityState.EXITED and not after.is_alive:
+        after = replace(after, is_alive=True)
+    return transition(lc, after)
+
+
+def on_pr_observed(lc: Lifecycle, observation: PRObservation) -> Transition:
+    """A merged PR ends a live session; everything else about the PR is the store's job."""
+    if not observation.fetched or not observation.merged or lc.state.is_terminal:
+        return _unchanged(lc)
+    after = replace(
+        lc,
+        state=SessionState.TERMINATED,
+        termination_reason=TerminationReason.PR_MERGED,
+        is_alive=False,
+        detecting=None,
+    )
+    return transition(lc, after)
+
+
+def on_spawn_completed(
+    lc: Lifecycle, metadata: SessionMetadata, outcome: SpawnOutcome
+) -> tuple[Transition, SessionMetadata]:
+    """A spawn or restore put the agent in its pane. A restored (terminal) session starts
+    fresh, old activity included; a session whose agent already reported keeps its state."""
+    merged = metadata.merged_with(outcome.metadata())
+    if lc.state.is_terminal:
+        after = replace(
+            lc,
+            state=SessionState.NOT_STARTED,
+            termination_reason=TerminationReason.NONE,
+            is_alive=True,
+            detecting=None,
+            activity=None,
+        )
+    elif lc.state is SessionState.NOT_STARTED:
+        after = replace(lc, is_alive=True, detecting=None)
+    else:
+        after = replace(lc, is_alive=True)
+    return transition(lc, after), merged
+
+
+def on_kill_requested(
+    lc: Lifecycle, reason: TerminationReason = TerminationReason.NONE
+) -> Transition:
+    """Terminate a live session; a terminal one keeps its first reason."""
+    if lc.state.is_terminal:
+        return _unchanged(lc)
+    after = replace(
+        lc,
+        state=SessionState.TERMINATED,
+        termination_reason=_kill_reason(reason),
+        is_alive=False,
+        detecting=None,
+    )
+    return transition(lc, after)
+
+
+def detecting_deadline(lc: Lifecycle) -> datetime | None:
+    """When the current detecting episode escalates to stuck without another probe."""
+    if lc.state is not SessionState.DETECTING or lc.detecting is None:
+        return None
+    return lc.detecting.started_at + DETECTING_MAX_DURATION
+
+
+def on_detecting_timeout(lc: Lifecycle, now: datetime) -> Transition:
+    """The timer's half of the duration cap: probes may stop arriving mid-episode."""
+    deadline = detecting_deadline(lc)
+    if deadline is None or now < deadline:
+        return _unchanged(lc)
+    after = replace(lc, state=SessionState.STUCK, is_alive=True, detecting=None)
+    return transition(lc, after)

@@ -1,0 +1,429 @@
+"""The lifecycle manager: routes every message about a session to that session's actor.
+
+A turn is: load the session once (record, trackers, PRs), run the pure ``decide`` for the
+message, plan its reactions, and commit everything — session row, PR rows, trackers,
+outbox rows — as one unit. The call returns when that unit is durable (D-10); delivery is
+the outbox dispatcher's job. Sessions never wait on each other: each has its own queue.
+
+Deadlines (an entry reaction's ``escalateAfter``, the detecting quarantine's cap) live in
+one timer task holding a heap; a due deadline becomes a timer message for its session.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import msgspec
+import trio
+
+from orchestrator.domain import decide
+from orchestrator.domain.errors import (
+    ConflictError,
+    NotFoundError,
+    OverloadedError,
+    StoreError,
+)
+from orchestrator.domain.model import (
+    ActivitySignal,
+    CheckStatus,
+    PRFacts,
+    PRObservation,
+    ProjectId,
+    RuntimeFacts,
+    SessionId,
+    SessionRecord,
+    SessionStatus,
+    SpawnOutcome,
+    TerminationReason,
+)
+from orchestrator.domain.prs import runs_with_observation, select_pr_facts, with_observation
+from orchestrator.domain.reactions import (
+    ReactionPlan,
+    ReactionPolicy,
+    Trigger,
+    ci_brake_depth,
+    ci_tracker_seen,
+    entry_escalation_deadline,
+    plan_escalation,
+    plan_reactions,
+)
+from orchestrator.domain.records import CommitUnit
+from orchestrator.domain.status import derive_status
+from orchestrator.lifecycle.actor import SessionActor
+from orchestrator.lifecycle.messages import (
+    ActivitySignalled,
+    KillRequested,
+    Message,
+    PRObserved,
+    Restored,
+    RuntimeObserved,
+    SpawnCompleted,
+    TimerFired,
+    TimerKind,
+)
+from orchestrator.ports import Clock, EngineStore
+
+log = logging.getLogger(__name__)
+
+
+class ShuttingDownError(OverloadedError):
+    """The engine is draining: no new messages are taken."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionView:
+    """A session as clients see it: the record, its derived status and its PR facts."""
+
+    record: SessionRecord
+    status: SessionStatus
+    pr: PRFacts
+
+
+@dataclass(frozen=True, slots=True)
+class EngineLimits:
+    """Backpressure: waiting messages per session, and how long a caller may wait for room."""
+
+    mailbox_size: int = 64
+    overload_wait: float = 0.05
+
+
+_COMMANDS = (SpawnCompleted, Restored, KillRequested)
+
+
+class LifecycleManager:
+    def __init__(
+        self,
+        store: EngineStore,
+        *,
+        clock: Clock,
+        policy: ReactionPolicy | None = None,
+        limits: EngineLimits | None = None,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._policy = policy or ReactionPolicy()
+        self._limits = limits or EngineLimits()
+        self._actors: dict[SessionId, SessionActor] = {}
+        self._timers: list[tuple[float, int, SessionId, TimerKind, datetime]] = []
+        self._timer_seq = itertools.count()
+        self._timers_changed = trio.Event()
+        self._nursery: trio.Nursery | None = None
+        self._closing = False
+        self._in_turn = 0
+        self._idle = trio.Event()
+        self._idle.set()
+        self.unknown_observations = 0
+
+    # --- running ----------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run the timer task until cancelled. Start with ``await nursery.start(mgr.run)``."""
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            task_status.started()
+            await self._run_timers()
+
+    async def arm_timers(self) -> int:
+        """Load every running session so pending deadlines survive a restart. Returns the
+        number of sessions loaded."""
+        sessions = await self._store.list_sessions()
+        running = [s for s in sessions if not s.lifecycle.state.is_terminal]
+        for session in running:
+            actor = self._actors.setdefault(session.id, SessionActor(session.id))
+            if actor.busy or actor.loaded:
+                continue
+            actor.busy = True
+            try:
+                await self._load(actor)
+            finally:
+                actor.release()
+        return len(running)
+
+    async def close(self) -> None:
+        """Stop taking messages and wait until every queued turn has finished."""
+        self._closing = True
+        await self._idle.wait()
+
+    # --- entry points (each returns once the transition is durable) ----------------------
+
+    async def apply_runtime_observation(self, session_id: SessionId, facts: RuntimeFacts) -> None:
+        await self._turn(session_id, RuntimeObserved(facts=facts))
+
+    async def apply_activity_signal(self, session_id: SessionId, signal: ActivitySignal) -> None:
+        if signal.valid:
+            await self._turn(session_id, ActivitySignalled(signal=signal))
+
+    async def apply_pr_observation(self, session_id: SessionId, observation: PRObservation) -> None:
+        if observation.fetched:  # a failed fetch is not "PR closed"
+            await self._turn(session_id, PRObserved(observation=observation))
+
+    async def on_spawn_completed(
+        self, session_id: SessionId, outcome: SpawnOutcome
+    ) -> SessionRecord:
+        return await self._command(session_id, SpawnCompleted(outcome=outcome))
+
+    async def on_restored(self, session_id: SessionId, outcome: SpawnOutcome) -> SessionRecord:
+        return await self._command(session_id, Restored(outcome=outcome))
+
+    async def on_kill_requested(
+        self, session_id: SessionId, reason: TerminationReason = TerminationReason.NONE
+    ) -> SessionRecord:
+        return await self._command(session_id, KillRequested(reason=reason))
+
+    # --- reads ---------------------------------------------------------------------------
+
+    async def running_sessions(self) -> list[SessionRecord]:
+        """Non-terminal sessions ordered by (project, num)."""
+        return [s for s in await self._store.list_sessions() if not s.lifecycle.state.is_terminal]
+
+    async def get(self, session_id: SessionId) -> SessionView:
+        record = await self._store.get_session(session_id)
+        if record is None:
+            raise NotFoundError(f"session {session_id!r} not found")
+        return await self._view(record)
+
+    async def list(self, project_id: ProjectId | None = None) -> list[SessionView]:
+        return [await self._view(r) for r in await self._store.list_sessions(project_id)]
+
+    async def _view(self, record: SessionRecord) -> SessionView:
+        pr = await self._store.pr_facts_for_session(record.id)
+        return SessionView(record=record, status=derive_status(record.lifecycle, pr), pr=pr)
+
+    @property
+    def _timer_nursery(self) -> trio.Nursery:
+        if self._nursery is None:
+            raise RuntimeError("LifecycleManager.run() has not been started")
+        return self._nursery
+
+    @property
+    def cached_sessions(self) -> int:
+        return len(self._actors)
+
+    # --- turns ---------------------------------------------------------------------------
+
+    async def _command(self, session_id: SessionId, message: Message) -> SessionRecord:
+        record = await self._turn(session_id, message)
+        if record is None:
+            raise NotFoundError(f"session {session_id!r} not found")
+        return record
+
+    async def _turn(self, session_id: SessionId, message: Message) -> SessionRecord | None:
+        if self._closing:
+            raise ShuttingDownError("the engine is shutting down")
+        actor = self._actors.get(session_id)
+        if actor is None:
+            actor = self._actors[session_id] = SessionActor(session_id)
+        self._enter()
+        try:
+            await actor.acquire(
+                limit=self._limits.mailbox_size, overload_wait=self._limits.overload_wait
+            )
+            try:
+                if not actor.loaded and not await self._load(actor):
+                    if not isinstance(message, _COMMANDS):
+                        self.unknown_observations += 1
+                        log.info(
+                            "ignored %s for unknown session %s", type(message).__name__, session_id
+                        )
+                    return None
+                return await self._apply(actor, message)
+            finally:
+                actor.release()
+                if not actor.loaded and not actor.busy:
+                    self._actors.pop(session_id, None)  # never cache unknown ids
+        finally:
+            self._leave()
+
+    def _enter(self) -> None:
+        if self._in_turn == 0:
+            self._idle = trio.Event()
+        self._in_turn += 1
+
+    def _leave(self) -> None:
+        self._in_turn -= 1
+        if self._in_turn == 0:
+            self._idle.set()
+
+    async def _load(self, actor: SessionActor) -> bool:
+        record = await self._store.get_session(actor.session_id)
+        if record is None:
+            return False
+        actor.record = _without_prompt(record)
+        actor.trackers = {t.key: t for t in await self._store.list_trackers(actor.session_id)}
+        actor.prs = await self._store.list_pr_facts(actor.session_id)
+        actor.loaded = True
+        self._schedule(actor)
+        return True
+
+    async def _apply(self, actor: SessionActor, message: Message) -> SessionRecord:
+        record = actor.current
+        now = self._clock.now()
+        before = record.lifecycle
+        metadata = record.metadata
+        observation: PRObservation | None = None
+        plan: ReactionPlan | None = None
+        match message:
+            case RuntimeObserved(facts=facts):
+                step, trigger = decide.on_runtime_observed(before, facts), Trigger.RUNTIME
+            case ActivitySignalled(signal=signal):
+                step, trigger = decide.on_activity_signalled(before, signal), Trigger.ACTIVITY
+            case PRObserved(observation=observation):
+                step, trigger = decide.on_pr_observed(before, observation), Trigger.PR
+            case SpawnCompleted(outcome=outcome):
+                if before.state.is_terminal:
+                    raise ConflictError(f"session {record.id} ended before its spawn completed")
+                step, metadata = decide.on_spawn_completed(before, metadata, outcome)
+                trigger = Trigger.SPAWN
+            case Restored(outcome=outcome):
+                if not before.state.is_terminal:
+                    raise ConflictError(f"session {record.id} is not restorable (not terminal)")
+                step, metadata = decide.on_spawn_completed(before, metadata, outcome)
+                trigger = Trigger.SPAWN
+            case KillRequested(reason=reason):
+                step, trigger = decide.on_kill_requested(before, reason), Trigger.KILL
+            case TimerFired(kind=TimerKind.ESCALATION, due=due):
+                now = max(now, due)
+                step, trigger = decide.transition(before, before), Trigger.RUNTIME
+                plan = plan_escalation(
+                    session_id=record.id,
+                    project_id=record.project_id,
+                    trackers=actor.trackers,
+                    policy=self._policy,
+                    now=now,
+                )
+            case TimerFired(due=due):
+                now = max(now, due)
+                step, trigger = decide.on_detecting_timeout(before, now), Trigger.RUNTIME
+        prs = with_observation(actor.prs, observation) if observation is not None else actor.prs
+        if plan is None:
+            plan = plan_reactions(
+                session_id=record.id,
+                project_id=record.project_id,
+                trigger=trigger,
+                before=before,
+                after=step.after,
+                pr=select_pr_facts(prs),
+                observation=observation,
+                check_history=await self._check_history(actor, observation),
+                trackers=actor.trackers,
+                policy=self._policy,
+                now=now,
+            )
+        changed = set(step.changed)
+        if metadata != record.metadata:
+            changed.add("metadata")
+        if not changed and observation is None and plan.is_empty:
+            return record  # nothing to write: no-op signals never reach the writer
+        next_record = (
+            msgspec.structs.replace(record, lifecycle=step.after, metadata=metadata, updated_at=now)
+            if changed
+            else None
+        )
+        unit = CommitUnit(
+            session_id=record.id,
+            at=now,
+            session=next_record,
+            changed=frozenset(changed),
+            pr=observation,
+            trackers_upsert=plan.upsert,
+            trackers_delete=plan.delete,
+            outbox=plan.outbox,
+        )
+        try:
+            await self._store.commit(unit)
+        except BaseException:
+            # We cannot know what the store kept: reload before this session's next turn.
+            actor.loaded = False
+            raise
+        if next_record is not None:
+            actor.record = _without_prompt(next_record)
+        for key in plan.delete:
+            actor.trackers.pop(key, None)
+        for tracker in plan.upsert:
+            actor.trackers[tracker.key] = tracker
+        actor.prs = prs
+        self._schedule(actor)
+        return actor.current
+
+    async def _check_history(
+        self, actor: SessionActor, observation: PRObservation | None
+    ) -> Mapping[str, Sequence[CheckStatus]]:
+        """Recent runs of each newly failing check, this observation's run included: the
+        CI brake's input (D-3). Only checks with a commit not acted on yet need it."""
+        if observation is None:
+            return {}
+        depth = ci_brake_depth(self._policy)
+        history: dict[str, Sequence[CheckStatus]] = {}
+        for check in observation.checks:
+            if check.status is not CheckStatus.FAILED or check.name in history:
+                continue
+            if check.commit in ci_tracker_seen(actor.trackers, observation.url, check.name):
+                continue
+            stored = await self._store.recent_check_runs(observation.url, check.name, depth)
+            history[check.name] = runs_with_observation(stored, check)
+        return history
+
+    # --- timers --------------------------------------------------------------------------
+
+    def _schedule(self, actor: SessionActor) -> None:
+        due = {
+            TimerKind.ESCALATION: entry_escalation_deadline(actor.trackers, self._policy),
+            TimerKind.DETECTING: decide.detecting_deadline(actor.current.lifecycle),
+        }
+        for kind, when in due.items():
+            if when is None:
+                if actor.scheduled is not None:
+                    actor.scheduled.pop(kind, None)
+                continue
+            if actor.scheduled is None:
+                actor.scheduled = {}
+            if actor.scheduled.get(kind) == when:
+                continue
+            actor.scheduled[kind] = when
+            delay = max(0.0, (when - self._clock.now()).total_seconds())
+            entry = (
+                trio.current_time() + delay,
+                next(self._timer_seq),
+                actor.session_id,
+                kind,
+                when,
+            )
+            heapq.heappush(self._timers, entry)
+            if self._timers[0] is entry:
+                self._timers_changed.set()
+
+    async def _run_timers(self) -> None:
+        while True:
+            self._timers_changed = trio.Event()
+            deadline = self._timers[0][0] if self._timers else math.inf
+            with trio.move_on_at(deadline):
+                await self._timers_changed.wait()
+            now = trio.current_time()
+            while self._timers and self._timers[0][0] <= now:
+                _, _, session_id, kind, due = heapq.heappop(self._timers)
+                actor = self._actors.get(session_id)
+                if actor is None or actor.scheduled is None or kind not in actor.scheduled:
+                    continue  # the session left that state: the deadline is void
+                self._timer_nursery.start_soon(
+                    self._fire, session_id, TimerFired(kind=kind, due=due)
+                )
+
+    async def _fire(self, session_id: SessionId, timer: TimerFired) -> None:
+        try:
+            await self._turn(session_id, timer)
+        except (OverloadedError, StoreError) as error:
+            log.warning("timer %s for %s not applied: %s", timer.kind, session_id, error)
+
+
+def _without_prompt(record: SessionRecord) -> SessionRecord:
+    """The cached record: no decision reads the prompt, and it can be large."""
+    if not record.metadata.prompt:
+        return record
+    metadata = msgspec.structs.replace(record.metadata, prompt="")
+    return msgspec.structs.replace(record, metadata=metadata)

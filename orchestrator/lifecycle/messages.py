@@ -1,0 +1,68 @@
+"""Messages a session's actor applies, one at a time: a frozen, tagged union."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+import msgspec
+
+from orchestrator.domain.model import (
+    ActivitySignal,
+    PRObservation,
+    RuntimeFacts,
+    SpawnOutcome,
+    TerminationReason,
+)
+
+
+class _Message(msgspec.Struct, frozen=True, kw_only=True, tag=True):
+    pass
+
+
+class RuntimeObserved(_Message, frozen=True, kw_only=True, tag=True):
+    facts: RuntimeFacts
+
+
+class ActivitySignalled(_Message, frozen=True, kw_only=True, tag=True):
+    signal: ActivitySignal
+
+
+class PRObserved(_Message, frozen=True, kw_only=True, tag=True):
+    observation: PRObservation
+
+
+class SpawnCompleted(_Message, frozen=True, kw_only=True, tag=True):
+    outcome: SpawnOutcome
+
+
+class Restored(_Message, frozen=True, kw_only=True, tag=True):
+    outcome: SpawnOutcome
+
+
+class KillRequested(_Message, frozen=True, kw_only=True, tag=True):
+    reason: TerminationReason = TerminationReason.NONE
+
+
+class TimerKind(StrEnum):
+    ESCALATION = "escalation"  # an entry reaction's escalateAfter
+    DETECTING = "detecting"  # the detecting quarantine's 5-minute cap
+
+
+class TimerFired(_Message, frozen=True, kw_only=True, tag=True):
+    """A deadline came due. ``due`` is the deadline itself: the turn runs at no earlier
+    time, whatever rounding between trio's clock and wall time did."""
+
+    kind: TimerKind
+    due: datetime
+
+
+Message = (
+    RuntimeObserved
+    | ActivitySignalled
+    | PRObserved
+    | SpawnCompleted
+    | Restored
+    | KillRequested
+    | TimerFired
+)

@@ -1,0 +1,213 @@
+"""Delivers committed reactions: agent messages and human notifications.
+
+Outbox rows are written in the same transaction as the transition that caused them (D-1),
+so delivery only has to be at-least-once and ordered per session. Transient failures are
+retried with exponential backoff (tenacity); cancellation never is. An agent message that
+finally fails becomes a notification to the human instead (D-6), and a notification that
+fails stays queued and is retried later: a page is never dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+import trio
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
+
+from orchestrator.domain.errors import DeliveryError, TransientError
+from orchestrator.domain.model import NotificationEvent, Priority, ReactionAction, SessionId
+from orchestrator.domain.records import OutboxEntry, OutboxItem
+from orchestrator.ports import AgentMessenger, Clock, Notifier, OutboxStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryPolicy:
+    """Retries within one delivery, and how long a failed notification waits to be retried."""
+
+    attempts: int = 4
+    initial_backoff: float = 0.25
+    max_backoff: float = 10.0
+    attempt_timeout: float = 30.0
+    requeue_after: timedelta = timedelta(seconds=30)
+    batch: int = 256
+    idle_poll: float = 5.0
+
+
+def agent_fallback(item: OutboxItem, error: BaseException) -> NotificationEvent:
+    """What the human is told when a message could not reach the agent (D-6)."""
+    return NotificationEvent(
+        type=item.event_type,
+        priority=Priority.URGENT,
+        session_id=item.session_id,
+        project_id=item.project_id,
+        message=(
+            f"Could not deliver a message to the agent ({error}). "
+            f"It needs a human; the message was:\n\n{item.message}"
+        ),
+    )
+
+
+class OutboxDispatcher:
+    """Delivers pending outbox rows: sessions in parallel, each session's rows in order."""
+
+    def __init__(
+        self,
+        store: OutboxStore,
+        *,
+        messenger: AgentMessenger,
+        notifier: Notifier,
+        clock: Clock,
+        policy: DeliveryPolicy | None = None,
+    ) -> None:
+        self._store = store
+        self._messenger = messenger
+        self._notifier = notifier
+        self._clock = clock
+        self._policy = policy or DeliveryPolicy()
+        self._wakeup = trio.Event()
+        self._in_flight: set[SessionId] = set()
+        self._settled = trio.Event()
+        self._settled.set()
+        self.delivered = 0
+        self.failed = 0
+
+    def wake(self) -> None:
+        """Something was committed: look at the outbox again."""
+        self._wakeup.set()
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Deliver until cancelled, resuming whatever was left undelivered at start."""
+        async with trio.open_nursery() as nursery:
+            task_status.started()
+            while True:
+                self._wakeup = trio.Event()
+                await self._dispatch(nursery)
+                with trio.move_on_after(self._policy.idle_poll):
+                    await self._wakeup.wait()
+
+    async def drain(self) -> None:
+        """Deliver everything due now, and what that delivery makes due, then return."""
+        async with trio.open_nursery() as nursery:
+            while True:
+                started = await self._dispatch(nursery)
+                await self._settled.wait()
+                if not started and not await self._due():
+                    return
+
+    async def _due(self) -> bool:
+        return bool(await self._store.pending_outbox(now=self._clock.now(), limit=1))
+
+    async def _dispatch(self, nursery: trio.Nursery) -> int:
+        pending = await self._store.pending_outbox(now=self._clock.now(), limit=self._policy.batch)
+        by_session: dict[SessionId, list[OutboxEntry]] = defaultdict(list)
+        for entry in pending:
+            by_session[entry.item.session_id].append(entry)
+        started = 0
+        for session_id, entries in by_session.items():
+            if session_id in self._in_flight:
+                continue
+            if not self._in_flight:
+                self._settled = trio.Event()
+            self._in_flight.add(session_id)
+            nursery.start_soon(self._deliver_session, session_id, entries)
+            started += 1
+        return started
+
+    async def _deliver_session(self, session_id: SessionId, entries: list[OutboxEntry]) -> None:
+        try:
+            for entry in entries:
+                if not await self._deliver(entry):
+                    break  # keep this session's order: later rows wait for this one
+        finally:
+            self._in_flight.discard(session_id)
+            if not self._in_flight:
+                self._settled.set()
+            self.wake()
+
+    async def _deliver(self, entry: OutboxEntry) -> bool:
+        """Deliver one row. True when the row is settled (delivered or handed to a human)."""
+        item = entry.item
+        try:
+            await self._with_retries(entry, self._send, item)
+        except (TransientError, DeliveryError) as error:
+            if item.action is ReactionAction.SEND_TO_AGENT:
+                return await self._fall_back_to_human(entry, error)
+            await self._requeue(entry, error)
+            return False
+        notification = item.event() if item.action is ReactionAction.NOTIFY else None
+        await self._store.mark_delivered(entry.id, at=self._clock.now(), notification=notification)
+        self.delivered += 1
+        return True
+
+    async def _send(self, item: OutboxItem) -> None:
+        with trio.move_on_after(self._policy.attempt_timeout) as scope:
+            if item.action is ReactionAction.SEND_TO_AGENT:
+                await self._messenger.send(item.session_id, item.message)
+            else:
+                await self._notifier.notify(item.event())
+        if scope.cancelled_caught:
+            raise TransientError(f"delivery timed out after {self._policy.attempt_timeout:g}s")
+
+    async def _with_retries(
+        self, entry: OutboxEntry, send: Callable[[OutboxItem], Awaitable[None]], item: OutboxItem
+    ) -> None:
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._policy.attempts),
+            wait=wait_exponential(
+                multiplier=self._policy.initial_backoff, max=self._policy.max_backoff
+            ),
+            retry=retry_if_exception_type(TransientError),
+            reraise=True,
+            sleep=trio.sleep,
+        )
+        async for attempt in retrying:
+            with attempt:
+                try:
+                    await send(item)
+                except (TransientError, DeliveryError) as error:
+                    await self._store.record_attempt(
+                        entry.id, error=str(error), next_attempt_at=None
+                    )
+                    raise
+
+    async def _fall_back_to_human(self, entry: OutboxEntry, error: BaseException) -> bool:
+        event = agent_fallback(entry.item, error)
+        fallback = OutboxItem(
+            dedup_key=entry.item.dedup_key,
+            session_id=event.session_id,
+            project_id=event.project_id,
+            action=ReactionAction.NOTIFY,
+            reaction=entry.item.reaction,
+            event_type=event.type,
+            priority=event.priority,
+            message=event.message,
+        )
+        try:
+            await self._with_retries(entry, self._send, fallback)
+        except (TransientError, DeliveryError) as notify_error:
+            await self._requeue(entry, notify_error)
+            return False
+        await self._store.mark_failed(
+            entry.id, at=self._clock.now(), error=str(error), notification=event
+        )
+        self.failed += 1
+        log.warning("agent message %s failed, human notified: %s", entry.item.dedup_key, error)
+        return True
+
+    async def _requeue(self, entry: OutboxEntry, error: BaseException) -> None:
+        retry_at = self._clock.now() + self._policy.requeue_after
+        await self._store.record_attempt(entry.id, error=str(error), next_attempt_at=retry_at)
+        log.warning(
+            "delivery of %s failed, retrying at %s: %s", entry.item.dedup_key, retry_at, error
+        )
