@@ -1,0 +1,274 @@
+"""How to start and resume each kind of coding agent.
+
+Built-in agents (names as in ``AgentHarness``):
+
+==============  ====================================  ====================================
+agent           launch (prompt ``P``)                 restore (agent session ``ID``)
+==============  ====================================  ====================================
+claude-code     ``claude [args] -- P``                ``claude [args] --resume ID``
+codex           ``codex [args] -- P``                 ``codex [args] resume ID``
+aider           ``aider [args] --message P``          ``aider [args] --restore-chat-history``
+opencode        ``opencode [args] --prompt P``        ``opencode [args] --session ID``
+==============  ====================================  ====================================
+
+Without a prompt the prompt part is left out. Aider has no session ids and its
+``--message`` answers once and exits; restoring reopens the chat history interactively.
+
+``CustomAgent`` takes its command from configuration. In ``command`` the placeholders
+``{prompt}``, ``{session_id}`` and ``{workspace_path}`` are replaced inside any argument
+(``--message={prompt}`` works); when no argument mentions ``{prompt}`` the prompt is appended
+as the last argument. With an empty prompt an argument that is exactly ``{prompt}`` is
+dropped and nothing is appended. ``restore_command`` may use ``{agent_session_id}``; when it
+does not, the id is appended. Values are substituted once: a prompt containing
+``{session_id}`` stays as written. Arguments are an argv, never parsed by a shell.
+
+The runtime environment is the agent's ``environment(config)`` overlaid with
+``session_environment(...)``: the ``ORCHESTRATOR_*`` variables always win (see
+``launch_environment``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Final, Protocol
+
+import msgspec
+
+from orchestrator.domain.errors import InvalidInputError
+from orchestrator.domain.model import AgentHarness, Model
+from orchestrator.ports import Agent, LaunchConfig
+
+__all__ = [
+    "AiderAgent",
+    "ClaudeCodeAgent",
+    "CodexAgent",
+    "CustomAgent",
+    "CustomAgentConfig",
+    "CustomAgentSpec",
+    "OpenCodeAgent",
+    "agent_for",
+    "builtin_agent_names",
+    "launch_environment",
+    "session_environment",
+]
+
+SESSION_ID_VAR: Final = "ORCHESTRATOR_SESSION_ID"
+PROJECT_ID_VAR: Final = "ORCHESTRATOR_PROJECT_ID"
+ISSUE_ID_VAR: Final = "ORCHESTRATOR_ISSUE_ID"
+HOOK_URL_VAR: Final = "ORCHESTRATOR_HOOK_URL"
+HOOK_TOKEN_VAR: Final = "ORCHESTRATOR_HOOK_TOKEN"  # noqa: S105 (a variable name)
+
+# Agent-native session ids (uuids, ``ses_…``): no whitespace, never an option.
+_AGENT_SESSION_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._:-]{0,255}")
+_LAUNCH_PLACEHOLDER = re.compile(r"\{(prompt|session_id|workspace_path)\}")
+_RESTORE_PLACEHOLDER = re.compile(r"\{agent_session_id\}")
+
+
+def session_environment(
+    *, session_id: str, project_id: str, issue_id: str, hook_url: str, hook_token: str
+) -> dict[str, str]:
+    """The variables every agent process gets; all five are always set (maybe to '')."""
+    return {
+        SESSION_ID_VAR: session_id,
+        PROJECT_ID_VAR: project_id,
+        ISSUE_ID_VAR: issue_id,
+        HOOK_URL_VAR: hook_url,
+        HOOK_TOKEN_VAR: hook_token,
+    }
+
+
+def launch_environment(
+    agent: Agent,
+    config: LaunchConfig,
+    *,
+    project_id: str,
+    issue_id: str,
+    hook_url: str,
+    hook_token: str,
+) -> dict[str, str]:
+    """``agent.environment(config)`` overlaid with ``session_environment``: the
+    orchestrator's variables override agent variables of the same name."""
+    return {
+        **agent.environment(config),
+        **session_environment(
+            session_id=config.session_id,
+            project_id=project_id,
+            issue_id=issue_id,
+            hook_url=hook_url,
+            hook_token=hook_token,
+        ),
+    }
+
+
+def _check_agent_session_id(agent: str, agent_session_id: str) -> str:
+    if not _AGENT_SESSION_ID.fullmatch(agent_session_id):
+        raise InvalidInputError(f"{agent}: {agent_session_id!r} is not a valid agent session id")
+    return agent_session_id
+
+
+class _CliAgent:
+    """Shared shape of the built-in agents: an executable, extra arguments, extra env."""
+
+    name: str = ""
+    default_executable: str = ""
+
+    def __init__(
+        self,
+        *,
+        executable: str = "",
+        extra_args: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.executable = executable or self.default_executable
+        self.extra_args = tuple(extra_args)
+        self.env = dict(env or {})
+
+    def launch_command(self, config: LaunchConfig) -> Sequence[str]:
+        prompt = self._prompt_args(config.prompt) if config.prompt else ()
+        return (self.executable, *self.extra_args, *prompt)
+
+    def restore_command(self, agent_session_id: str) -> Sequence[str]:
+        return self._restore_args(_check_agent_session_id(self.name, agent_session_id))
+
+    def environment(self, config: LaunchConfig) -> Mapping[str, str]:
+        return dict(self.env)
+
+    def _prompt_args(self, prompt: str) -> Sequence[str]:
+        # "--" so that a prompt starting with "-" is never read as an option.
+        return ("--", prompt)
+
+    def _restore_args(self, agent_session_id: str) -> Sequence[str]:
+        raise NotImplementedError
+
+
+class ClaudeCodeAgent(_CliAgent):
+    name = AgentHarness.CLAUDE_CODE.value
+    default_executable = "claude"
+
+    def _restore_args(self, agent_session_id: str) -> Sequence[str]:
+        return (self.executable, *self.extra_args, "--resume", agent_session_id)
+
+
+class CodexAgent(_CliAgent):
+    name = AgentHarness.CODEX.value
+    default_executable = "codex"
+
+    def _restore_args(self, agent_session_id: str) -> Sequence[str]:
+        return (self.executable, *self.extra_args, "resume", agent_session_id)
+
+
+class AiderAgent(_CliAgent):
+    name = AgentHarness.AIDER.value
+    default_executable = "aider"
+
+    def _prompt_args(self, prompt: str) -> Sequence[str]:
+        return ("--message", prompt)
+
+    def _restore_args(self, agent_session_id: str) -> Sequence[str]:
+        return (self.executable, *self.extra_args, "--restore-chat-history")
+
+
+class OpenCodeAgent(_CliAgent):
+    name = AgentHarness.OPENCODE.value
+    default_executable = "opencode"
+
+    def _prompt_args(self, prompt: str) -> Sequence[str]:
+        return ("--prompt", prompt)
+
+    def _restore_args(self, agent_session_id: str) -> Sequence[str]:
+        return (self.executable, *self.extra_args, "--session", agent_session_id)
+
+
+class CustomAgentSpec(Protocol):
+    """What ``agent_for`` needs of a configured agent (any struct with these fields)."""
+
+    @property
+    def command(self) -> Sequence[str]: ...
+
+    @property
+    def restore_command(self) -> Sequence[str] | None: ...
+
+    @property
+    def env(self) -> Mapping[str, str]: ...
+
+
+class CustomAgentConfig(Model, frozen=True, kw_only=True):
+    """A user-defined agent from configuration (camelCase keys: ``restoreCommand``)."""
+
+    command: tuple[str, ...]
+    restore_command: tuple[str, ...] | None = None
+    env: Mapping[str, str] = msgspec.field(default_factory=dict)
+
+
+class CustomAgent:
+    """An agent whose command comes from configuration (placeholders: module docstring)."""
+
+    def __init__(
+        self,
+        name: str,
+        command: Sequence[str],
+        restore_command: Sequence[str] | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        if not name:
+            raise InvalidInputError("custom agent: name is empty")
+        if not command or not command[0]:
+            raise InvalidInputError(f"custom agent {name}: command is empty")
+        if restore_command is not None and (not restore_command or not restore_command[0]):
+            raise InvalidInputError(f"custom agent {name}: restore command is empty")
+        self.name = name
+        self.command = tuple(command)
+        self.restore = None if restore_command is None else tuple(restore_command)
+        self.env = dict(env or {})
+
+    def launch_command(self, config: LaunchConfig) -> Sequence[str]:
+        values = {
+            "prompt": config.prompt,
+            "session_id": config.session_id,
+            "workspace_path": config.workspace_path,
+        }
+        args: list[str] = []
+        mentions_prompt = False
+        for arg in self.command:
+            if "{prompt}" in arg:
+                mentions_prompt = True
+                if arg == "{prompt}" and not config.prompt:
+                    continue
+            args.append(_LAUNCH_PLACEHOLDER.sub(lambda m: values[m.group(1)], arg))
+        if config.prompt and not mentions_prompt:
+            args.append(config.prompt)
+        return tuple(args)
+
+    def restore_command(self, agent_session_id: str) -> Sequence[str]:
+        if self.restore is None:
+            raise InvalidInputError(f"agent {self.name} has no restore command configured")
+        agent_session_id = _check_agent_session_id(self.name, agent_session_id)
+        if not any(_RESTORE_PLACEHOLDER.search(arg) for arg in self.restore):
+            return (*self.restore, agent_session_id)
+        return tuple(_RESTORE_PLACEHOLDER.sub(lambda _: agent_session_id, a) for a in self.restore)
+
+    def environment(self, config: LaunchConfig) -> Mapping[str, str]:
+        return dict(self.env)
+
+
+_BUILTINS: Final[Mapping[str, type[_CliAgent]]] = {
+    cls.name: cls for cls in (ClaudeCodeAgent, CodexAgent, AiderAgent, OpenCodeAgent)
+}
+
+
+def builtin_agent_names() -> list[str]:
+    return sorted(_BUILTINS)
+
+
+def agent_for(name: str, custom: Mapping[str, CustomAgentSpec]) -> Agent:
+    """The agent called ``name``. A configured custom agent wins over a built-in of the same
+    name (so users can change how e.g. ``claude-code`` is started)."""
+    if name in custom:
+        cfg = custom[name]
+        return CustomAgent(name, cfg.command, cfg.restore_command, cfg.env)
+    builtin = _BUILTINS.get(name)
+    if builtin is None:
+        known = ", ".join([*builtin_agent_names(), *sorted(custom)])
+        raise InvalidInputError(f"unknown agent {name!r} (known: {known})")
+    return builtin()

@@ -1,0 +1,568 @@
+"""tmux runtime: one detached session per orchestrator session, on a private server.
+
+Every command runs as ``tmux -S <socket>`` against a socket the daemon owns (typically
+``<data_dir>/tmux.sock``), so the user's own tmux server is never read, changed or killed.
+Sessions are created with ``remain-on-exit on``: when the agent exits the pane stays, which is
+how a probe tells "pane open, agent exited" from "session gone".
+
+The agent's argv is written to a small launch script next to the socket and exec'd by
+``/bin/sh``: the argv is never re-parsed by a shell (a prompt may hold any character) and a
+long prompt does not hit tmux's ~16 KiB command-size limit.
+
+Liveness (``TmuxRuntime.probe``):
+
+==============================================  ================  ================
+tmux says                                       runtime           process
+==============================================  ================  ================
+session missing, or no server on our socket     dead              dead
+session present, every pane ``#{pane_dead}``    alive             dead
+session present, a pane running                 alive             alive
+anything else (error, timeout, bad socket dir)  ``ProbeError``    (never "dead")
+==============================================  ================  ================
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import secrets
+import shlex
+import stat
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import trio
+
+from orchestrator.domain.errors import (
+    ConflictError,
+    DeliveryError,
+    InvalidInputError,
+    ProbeError,
+    TransientError,
+)
+from orchestrator.domain.model import ProbeResult, SessionId
+from orchestrator.ports import RuntimeHandle, RuntimeProbe, RuntimeSpec
+
+__all__ = [
+    "DEFAULT_COMMAND_TIMEOUT",
+    "RUNTIME_NAME",
+    "TmuxMessenger",
+    "TmuxResult",
+    "TmuxRuntime",
+    "TmuxServer",
+    "clean_for_terminal",
+    "validate_session_name",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_COMMAND_TIMEOUT: Final = 5.0
+RUNTIME_NAME: Final = "tmux"
+
+# AF_UNIX paths are limited to 104 bytes on macOS/BSD and 108 on Linux, NUL included.
+_MAX_SOCKET_PATH_BYTES: Final = 103
+_SESSION_NAME = re.compile(r"[A-Za-z0-9_-]{1,128}")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# C0 controls except \t and \n, DEL, and the C1 range (U+0080..U+009F, e.g. U+009B is CSI).
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# What tmux prints when the session or the whole server is not there.
+_MISSING_MARKERS: Final = (
+    "can't find session",
+    "can't find window",
+    "can't find pane",
+    "session not found",
+    "no server running",
+)
+_DEAD_PANE_MARK: Final = "orchestrator-pane-dead"
+_SERVER_EXITED: Final = "server exited unexpectedly"
+
+
+def clean_for_terminal(text: str) -> str:
+    """Make ``text`` safe to type into a terminal: keep ``\\n`` and ``\\t``, turn ``\\r\\n``
+    and lone ``\\r`` into ``\\n``, drop every other control character (C0, DEL, C1).
+
+    Dropping ESC in particular means a message can never end bracketed paste early
+    (``ESC[201~``) or send escape sequences to the agent's terminal.
+    """
+    return _CONTROL_CHARS.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+
+
+def validate_session_name(name: str) -> str:
+    """Return ``name`` if it is a usable tmux session name (``[A-Za-z0-9_-]``, 1-128 chars)."""
+    if not _SESSION_NAME.fullmatch(name):
+        raise InvalidInputError(
+            f"session id {name!r} is not a valid tmux session name: use 1-128 of [A-Za-z0-9_-]"
+        )
+    return name
+
+
+def _escape_arg(arg: str) -> str:
+    """Protect an argument from tmux's argv command parser, which treats a trailing ``;``
+    as a command separator; ``\\;`` is read back as a literal ``;``."""
+    return arg[:-1] + "\\;" if arg.endswith(";") else arg
+
+
+def _escape_format(text: str) -> str:
+    """Protect a value tmux expands as a format (``-c``): ``#`` becomes ``##``."""
+    return text.replace("#", "##")
+
+
+def _is_missing(stderr: str) -> bool:
+    if any(marker in stderr for marker in _MISSING_MARKERS):
+        return True
+    # The socket file vanished between our check and the call (server exited).
+    return "error connecting to" in stderr and "No such file or directory" in stderr
+
+
+@dataclass(frozen=True, slots=True)
+class TmuxResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    @property
+    def missing(self) -> bool:
+        """The command failed because the session (or the whole server) is not there."""
+        return not self.ok and _is_missing(self.stderr)
+
+
+class TmuxServer:
+    """One tmux server on a private socket. All tmux calls of this package go through here.
+
+    ``config_file`` is what a server started by us loads (default: none, so the user's
+    ``~/.tmux.conf`` cannot change how agents run); ``None`` lets tmux pick its default.
+    """
+
+    def __init__(
+        self,
+        socket_path: str | os.PathLike[str],
+        *,
+        tmux_binary: str = "tmux",
+        config_file: str | None = os.devnull,
+        command_timeout: float = DEFAULT_COMMAND_TIMEOUT,
+    ) -> None:
+        path = Path(socket_path).absolute()
+        if len(os.fsencode(path)) > _MAX_SOCKET_PATH_BYTES:
+            raise InvalidInputError(
+                f"tmux socket path {str(path)!r} is longer than {_MAX_SOCKET_PATH_BYTES} bytes; "
+                "choose a shorter data directory"
+            )
+        self.socket_path: Final = path
+        self.command_timeout: Final = command_timeout
+        self._base = [tmux_binary, "-S", str(path)]
+        if config_file is not None:
+            self._base += ["-f", config_file]
+        # Never let an enclosing tmux (the daemon started from inside tmux) leak in.
+        self._env = {k: v for k, v in os.environ.items() if k not in {"TMUX", "TMUX_PANE"}}
+        self._started_here = False
+
+    @property
+    def started_here(self) -> bool:
+        """True once this object has started the server on its socket."""
+        return self._started_here
+
+    @property
+    def launch_dir(self) -> Path:
+        """Where launch scripts are written (next to the socket, private to the daemon)."""
+        return self.socket_path.parent / "launch"
+
+    async def run(
+        self,
+        *commands: Sequence[str],
+        stdin: bytes = b"",
+        time_limit: float | None = None,
+    ) -> TmuxResult:
+        """Run one tmux client invocation holding ``commands`` (joined with ``;``).
+
+        Arguments are escaped so that none is read as a command separator. A timeout or a
+        failure to start tmux raises ``TransientError``; a tmux error is returned, not raised.
+        """
+        argv = list(self._base)
+        for i, command in enumerate(commands):
+            if i:
+                argv.append(";")
+            argv.extend(_escape_arg(arg) for arg in command)
+        limit = self.command_timeout if time_limit is None else time_limit
+        try:
+            with trio.fail_after(limit):
+                proc = await trio.run_process(
+                    argv,
+                    stdin=stdin,
+                    capture_stdout=True,
+                    capture_stderr=True,
+                    check=False,
+                    env=self._env,
+                )
+        except trio.TooSlowError as exc:
+            raise TransientError(
+                f"tmux {commands[0][0] if commands else ''} on {self.socket_path} timed out "
+                f"after {limit:g}s"
+            ) from exc
+        except OSError as exc:
+            raise TransientError(f"cannot run tmux: {exc}") from exc
+        return TmuxResult(
+            proc.returncode,
+            proc.stdout.decode(errors="replace"),
+            proc.stderr.decode(errors="replace").strip(),
+        )
+
+    async def query(self, command: Sequence[str]) -> TmuxResult:
+        """``run`` for a read-only or idempotent command: when the server went away while
+        answering ("server exited unexpectedly"), ask once more, so the answer is either
+        real or "no server" rather than that race."""
+        result = await self.run(command)
+        if not result.ok and _SERVER_EXITED in result.stderr:
+            logger.warning("tmux server on %s exited during %s", self.socket_path, command[0])
+            await trio.sleep(0.05)
+            result = await self.run(command)
+        return result
+
+    async def socket_state(self) -> bool:
+        """Whether a socket file is present. Raises ``ProbeError`` when the socket directory
+        is missing or the path is not a socket: then nobody can tell whether sessions live."""
+        try:
+            st = await trio.Path(self.socket_path).stat()
+        except FileNotFoundError:
+            if not await trio.Path(self.socket_path.parent).is_dir():
+                raise ProbeError(
+                    f"tmux socket directory {str(self.socket_path.parent)!r} does not exist"
+                ) from None
+            return False
+        except OSError as exc:
+            raise ProbeError(f"cannot stat tmux socket {str(self.socket_path)!r}: {exc}") from exc
+        if not stat.S_ISSOCK(st.st_mode):
+            raise ProbeError(f"{str(self.socket_path)!r} exists but is not a socket")
+        return True
+
+    async def is_running(self) -> bool:
+        """Whether a server answers on our socket."""
+        if not await self.socket_state():
+            return False
+        result = await self.query(["list-sessions", "-F", "#{session_name}"])
+        if result.ok:
+            return True
+        if result.missing:
+            return False
+        raise ProbeError(f"tmux list-sessions failed: {result.stderr}")
+
+    async def list_sessions(self) -> list[str]:
+        """Names of the sessions on our socket ([] when no server runs). ``ProbeError`` when
+        tmux cannot tell."""
+        if not await self.socket_state():
+            return []
+        try:
+            result = await self.query(["list-sessions", "-F", "#{session_name}"])
+        except TransientError as exc:
+            raise ProbeError(str(exc)) from exc
+        if result.ok:
+            return [line for line in result.stdout.splitlines() if line]
+        if result.missing:
+            return []
+        raise ProbeError(f"tmux list-sessions failed: {result.stderr}")
+
+    async def kill_server(self) -> bool:
+        """Kill the server on our socket, only if this object started it. Returns whether a
+        kill was sent. The user's default server is never addressed."""
+        if not self._started_here:
+            return False
+        self._started_here = False
+        result = await self.run(["kill-server"])
+        if not result.ok and not result.missing:
+            raise TransientError(f"tmux kill-server failed: {result.stderr}")
+        return result.ok
+
+    def record_started(self) -> None:
+        """Note that a command of ours started the server (``kill_server`` may stop it)."""
+        self._started_here = True
+
+
+def _write_private(path: Path, content: str) -> None:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(content)
+
+
+def _launch_script(argv: Sequence[str]) -> str:
+    # The script deletes itself, then replaces the shell with the agent: the pane's process
+    # *is* the agent, so #{pane_dead} reports the agent's exit, not a wrapper shell's.
+    return f'#!/bin/sh\nrm -f -- "$0"\nexec {shlex.join(argv)}\n'
+
+
+class TmuxRuntime:
+    """``Runtime`` over tmux: ``create`` / ``probe`` / ``destroy`` by session name."""
+
+    name: str = RUNTIME_NAME
+
+    def __init__(self, server: TmuxServer, *, width: int = 200, height: int = 50) -> None:
+        self._server = server
+        self._width = width
+        self._height = height
+
+    async def create(self, spec: RuntimeSpec) -> RuntimeHandle:
+        name = validate_session_name(spec.session_id)
+        if not spec.launch_command:
+            raise InvalidInputError(f"session {name}: launch command is empty")
+        if any("\0" in arg for arg in spec.launch_command):
+            raise InvalidInputError(f"session {name}: launch command contains a NUL byte")
+        env_args = _env_args(name, spec.env)
+        workspace = trio.Path(spec.workspace_path)
+        if not workspace.is_absolute() or not await workspace.is_dir():
+            raise InvalidInputError(
+                f"session {name}: workspace {spec.workspace_path!r} is not an existing directory"
+            )
+
+        await trio.Path(self._server.socket_path.parent).mkdir(
+            mode=0o700, parents=True, exist_ok=True
+        )
+        was_running = await self._server.is_running()
+        script = self._server.launch_dir / f"{name}-{secrets.token_hex(6)}.sh"
+        await trio.to_thread.run_sync(_write_private, script, _launch_script(spec.launch_command))
+        new_session = [
+            "new-session",
+            "-d",
+            "-s",
+            name,
+            "-c",
+            _escape_format(spec.workspace_path),
+            "-x",
+            str(self._width),
+            "-y",
+            str(self._height),
+            *env_args,
+            "--",
+            "/bin/sh",
+            str(script),
+        ]
+        try:
+            # Options first, in the same invocation, so an agent that exits at once still
+            # leaves its pane (remain-on-exit) and the scrollback is large from the start.
+            result = await self._server.run(
+                ["set-option", "-g", "remain-on-exit", "on"],
+                ["set-option", "-g", "history-limit", "50000"],
+                new_session,
+                ["set-option", "-w", "-t", f"={name}:", "remain-on-exit", "on"],
+            )
+        except BaseException:
+            # Timed out or cancelled: tmux may still have made the session. We return no
+            # handle, so nobody else would ever remove it.
+            with trio.CancelScope(shield=True), trio.move_on_after(self._server.command_timeout):
+                await _remove_quietly(script)
+                with contextlib.suppress(TransientError):
+                    await self._server.run(["kill-session", "-t", f"={name}"])
+            raise
+        if not result.ok:
+            await _remove_quietly(script)
+            if "duplicate session" in result.stderr:
+                raise ConflictError(f"tmux session {name} already exists")
+            raise TransientError(f"tmux new-session {name} failed: {result.stderr}")
+        if not was_running:
+            self._server.record_started()
+        return RuntimeHandle(id=name, runtime_name=RUNTIME_NAME)
+
+    async def probe(self, handle: RuntimeHandle) -> RuntimeProbe:
+        name = _handle_name(handle)
+        if not await self._server.socket_state():
+            return _DEAD
+        try:
+            result = await self._server.query(
+                ["list-panes", "-s", "-t", f"={name}:", "-F", "#{pane_dead}"]
+            )
+        except TransientError as exc:
+            raise ProbeError(f"probe {name}: {exc}") from exc
+        if result.ok:
+            flags = result.stdout.split()
+            if not flags:
+                raise ProbeError(f"probe {name}: tmux listed no panes")
+            running = any(flag == "0" for flag in flags)
+            return RuntimeProbe(
+                runtime=ProbeResult.ALIVE,
+                process=ProbeResult.ALIVE if running else ProbeResult.DEAD,
+            )
+        if result.missing:
+            return _DEAD
+        raise ProbeError(f"probe {name}: tmux list-panes failed: {result.stderr}")
+
+    async def destroy(self, handle: RuntimeHandle) -> None:
+        """Kill the session; a session (or server) that is already gone is fine."""
+        name = _handle_name(handle)
+        try:
+            if not await self._server.socket_state():
+                return
+        except ProbeError:
+            # No socket directory: no server can be listening there, so nothing to destroy.
+            return
+        result = await self._server.query(["kill-session", "-t", f"={name}"])
+        if not result.ok and not result.missing:
+            raise TransientError(f"tmux kill-session {name} failed: {result.stderr}")
+
+    async def list_sessions(self) -> list[str]:
+        """Session names on our socket, for boot reconcile."""
+        return await self._server.list_sessions()
+
+    async def list_handles(self) -> list[RuntimeHandle]:
+        """A handle for every session on our socket (``RuntimeInventory``, boot reconcile).
+        ``ProbeError`` when tmux cannot tell."""
+        return [
+            RuntimeHandle(id=name, runtime_name=RUNTIME_NAME)
+            for name in await self._server.list_sessions()
+        ]
+
+
+_DEAD: Final = RuntimeProbe(runtime=ProbeResult.DEAD, process=ProbeResult.DEAD)
+
+
+def _handle_name(handle: RuntimeHandle) -> str:
+    if handle.runtime_name != RUNTIME_NAME:
+        raise InvalidInputError(f"handle {handle.id!r} belongs to runtime {handle.runtime_name!r}")
+    return validate_session_name(handle.id)
+
+
+def _env_args(name: str, env: Mapping[str, str]) -> list[str]:
+    args: list[str] = []
+    for key, value in env.items():
+        if not _ENV_NAME.fullmatch(key):
+            raise InvalidInputError(f"session {name}: invalid environment variable name {key!r}")
+        if "\0" in value:
+            raise InvalidInputError(f"session {name}: environment variable {key} holds a NUL")
+        args += ["-e", f"{key}={value}"]
+    return args
+
+
+async def _remove_quietly(path: Path) -> None:
+    try:
+        await trio.Path(path).unlink(missing_ok=True)
+    except OSError:
+        logger.warning("could not remove launch script %s", path, exc_info=True)
+
+
+class TmuxMessenger:
+    """``AgentMessenger`` over tmux: types a message into a session's pane and submits it.
+
+    The text (control characters removed, see ``clean_for_terminal``) goes through a named
+    tmux buffer and ``paste-buffer -p`` (bracketed paste when the agent asked for it), so
+    long and multi-line messages arrive whole; then ``Enter`` submits it. Sends to one
+    session are serialised. A missing session or an exited agent raises ``DeliveryError``;
+    a tmux error or timeout raises ``TransientError``.
+    """
+
+    def __init__(
+        self,
+        server: TmuxServer,
+        *,
+        ready_timeout: float = 10.0,
+        poll_interval: float = 0.1,
+        submit_delay: float = 0.2,
+    ) -> None:
+        self._server = server
+        self._ready_timeout = ready_timeout
+        self._poll_interval = poll_interval
+        self._submit_delay = submit_delay
+        self._locks: dict[str, trio.Lock] = {}
+
+    async def send(self, session_id: SessionId, message: str) -> None:
+        name = validate_session_name(session_id)
+        text = clean_for_terminal(message).rstrip("\n")
+        if not text.strip():
+            raise DeliveryError(f"send {name}: message is empty after removing control characters")
+        lock = self._locks.setdefault(name, trio.Lock())
+        try:
+            async with lock:
+                await self._send_locked(name, text)
+        finally:
+            if not lock.locked() and lock.statistics().tasks_waiting == 0:
+                self._locks.pop(name, None)
+
+    async def _send_locked(self, name: str, text: str) -> None:
+        await self._wait_for_live_pane(name)
+        target = f"={name}:"
+        buffer = f"orchestrator-{name}-{secrets.token_hex(4)}"
+        loaded = await self._server.run(
+            ["load-buffer", "-b", buffer, "-"], stdin=text.encode("utf-8")
+        )
+        if not loaded.ok:
+            raise TransientError(f"send {name}: tmux load-buffer failed: {loaded.stderr}")
+        pasted = False
+        try:
+            # tmux 3.3 crashes when pasting into a dead pane, so check and paste in one
+            # server-side step. -p: bracketed paste if the agent enabled it; -d: drop buffer.
+            result = await self._server.run(
+                [
+                    "if-shell",
+                    "-F",
+                    "-t",
+                    target,
+                    "#{pane_dead}",
+                    f"display-message -p {_DEAD_PANE_MARK}",
+                    f"paste-buffer -p -d -b {buffer} -t {target}",
+                ]
+            )
+            if result.missing:
+                raise DeliveryError(f"send {name}: tmux session is gone")
+            if not result.ok:
+                raise TransientError(f"send {name}: tmux paste-buffer failed: {result.stderr}")
+            if _DEAD_PANE_MARK in result.stdout:
+                raise DeliveryError(f"send {name}: the agent has exited")
+            pasted = True
+        finally:
+            if not pasted:
+                with trio.CancelScope(shield=True):
+                    await self._delete_buffer(buffer)
+        await trio.sleep(self._submit_delay)
+        await self._submit(name, target)
+
+    async def _submit(self, name: str, target: str) -> None:
+        """Press Enter. The text is already in the input box, so a failure here is not
+        retried by re-sending (that would paste it twice): retry the key press itself."""
+        last = ""
+        for attempt in range(3):
+            if attempt:
+                await trio.sleep(self._poll_interval * attempt)
+            try:
+                result = await self._server.run(["send-keys", "-t", target, "Enter"])
+            except TransientError as exc:
+                last = str(exc)
+                continue
+            if result.ok:
+                return
+            if result.missing:
+                raise DeliveryError(f"send {name}: tmux session disappeared before Enter")
+            last = result.stderr
+        raise DeliveryError(f"send {name}: message pasted but Enter failed: {last}")
+
+    async def _wait_for_live_pane(self, name: str) -> None:
+        last = "tmux session not found"
+        missing = True
+        with trio.move_on_after(self._ready_timeout):
+            while True:
+                try:
+                    result = await self._server.query(
+                        ["list-panes", "-s", "-t", f"={name}:", "-F", "#{pane_dead}"]
+                    )
+                except TransientError as exc:
+                    missing, last = False, str(exc)
+                else:
+                    if result.ok:
+                        if "0" in result.stdout.split():
+                            return
+                        raise DeliveryError(f"send {name}: the agent has exited")
+                    missing = result.missing
+                    last = result.stderr
+                await trio.sleep(self._poll_interval)
+        if missing:
+            raise DeliveryError(f"send {name}: no tmux session after {self._ready_timeout:g}s")
+        raise TransientError(f"send {name}: tmux not ready: {last}")
+
+    async def _delete_buffer(self, buffer: str) -> None:
+        try:
+            await self._server.run(["delete-buffer", "-b", buffer])
+        except TransientError:
+            logger.warning("could not delete tmux buffer %s", buffer, exc_info=True)

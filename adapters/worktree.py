@@ -1,0 +1,314 @@
+"""Git worktree workspaces: one linked worktree per session, under a root the daemon owns.
+
+Layout: ``<root_dir>/<project id>/<session id>``, on branch ``orchestrator/<session id>``
+unless the caller names one. ``destroy`` never loses work: a worktree with untracked or
+modified files, or a detached HEAD holding commits no ref points to, is refused with
+``ConflictError`` and left as it is; the branch itself is never deleted, so committed work
+stays reachable after the worktree is gone.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import trio
+
+from orchestrator.domain.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    OrchestratorError,
+    TransientError,
+)
+from orchestrator.domain.model import SessionId
+from orchestrator.domain.records import Project
+from orchestrator.ports import WorkspaceInfo
+
+__all__ = ["BRANCH_PREFIX", "GitCommandError", "GitWorktreeWorkspace", "validate_path_id"]
+
+logger = logging.getLogger(__name__)
+
+BRANCH_PREFIX: Final = "orchestrator/"
+DEFAULT_GIT_TIMEOUT: Final = 60.0
+# Variables that would point git somewhere other than the directory given with -C.
+_GIT_LOCATION_VARS: Final = frozenset(
+    {"GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_OBJECT_DIRECTORY"}
+)
+
+
+class GitCommandError(OrchestratorError):
+    """A git command failed for a reason that is neither a conflict nor worth retrying."""
+
+
+def validate_path_id(kind: str, value: str) -> str:
+    """Return ``value`` if it is safe as one path component (no ``..``, ``/``, ``\\``)."""
+    if (
+        not value
+        or value in {".", ".."}
+        or ".." in value
+        or "/" in value
+        or "\\" in value
+        or "\0" in value
+        or value.startswith("-")
+        or any(ch.isspace() or not ch.isprintable() for ch in value)
+    ):
+        raise InvalidInputError(f"{kind} {value!r} is not a safe path component")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class _Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Worktree:
+    path: Path
+    branch: str  # short name; "" when detached
+    prunable: bool
+
+
+class GitWorktreeWorkspace:
+    """``Workspace`` over ``git worktree``. ``root_dir`` holds every worktree it manages."""
+
+    def __init__(
+        self,
+        root_dir: str | os.PathLike[str],
+        *,
+        git_binary: str = "git",
+        command_timeout: float = DEFAULT_GIT_TIMEOUT,
+    ) -> None:
+        self.root_dir: Final = Path(root_dir).resolve()
+        self._git = git_binary
+        self._timeout = command_timeout
+        env = {k: v for k, v in os.environ.items() if k not in _GIT_LOCATION_VARS}
+        # English messages (we match a few), no prompts, no optional index locks that could
+        # contend with the agent's own git commands.
+        env.update(LC_ALL="C", GIT_TERMINAL_PROMPT="0", GIT_OPTIONAL_LOCKS="0")
+        self._env = env
+
+    # --- Workspace -----------------------------------------------------------------------
+
+    async def create(
+        self, project: Project, session_id: SessionId, branch: str = ""
+    ) -> WorkspaceInfo:
+        path = self._path_for(project, session_id)
+        branch = await self._check_branch(branch or BRANCH_PREFIX + session_id)
+        repo = await self._repo_root(project)
+        if await _non_empty(path):
+            raise ConflictError(f"workspace path {path} already exists and is not empty")
+        await trio.Path(path.parent).mkdir(parents=True, exist_ok=True)
+        await self._git_ok(repo, "worktree", "prune")
+        result = await self._run(repo, "worktree", "add", "-b", branch, "--", str(path), "HEAD")
+        if not result.ok:
+            if "already exists" in result.stderr:
+                raise ConflictError(
+                    f"cannot create workspace {path}: branch {branch} already exists "
+                    "(restore the session to reuse it)"
+                )
+            raise GitCommandError(f"git worktree add {path} failed: {result.stderr}")
+        return WorkspaceInfo(path=str(path), branch=branch)
+
+    async def restore(self, project: Project, session_id: SessionId, branch: str) -> WorkspaceInfo:
+        path = self._path_for(project, session_id)
+        branch = await self._check_branch(branch or BRANCH_PREFIX + session_id)
+        repo = await self._repo_root(project)
+        if not (
+            await self._run(repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}")
+        ).ok:
+            raise NotFoundError(f"branch {branch} does not exist in {project.path}")
+
+        registered = {wt.path: wt for wt in await self._worktrees(repo)}.get(path)
+        if registered is not None and not registered.prunable and await trio.Path(path).is_dir():
+            if registered.branch != branch:
+                raise ConflictError(
+                    f"workspace {path} is registered on branch "
+                    f"{registered.branch or '(detached HEAD)'}, not {branch}"
+                )
+            return WorkspaceInfo(path=str(path), branch=branch)
+        if registered is None and await _non_empty(path):
+            raise ConflictError(
+                f"refusing to restore into {path}: it is not empty and not a registered worktree"
+            )
+
+        await trio.Path(path.parent).mkdir(parents=True, exist_ok=True)
+        await self._git_ok(repo, "worktree", "prune")
+        result = await self._run(repo, "worktree", "add", "--", str(path), branch)
+        if not result.ok:
+            if (
+                "already checked out" in result.stderr
+                or "already used by worktree" in result.stderr
+            ):
+                raise ConflictError(f"branch {branch} is checked out in another worktree")
+            raise GitCommandError(f"git worktree add {path} {branch} failed: {result.stderr}")
+        return WorkspaceInfo(path=str(path), branch=branch)
+
+    async def destroy(self, workspace_path: str) -> None:
+        """Remove the worktree at ``workspace_path``; a path that is already gone is fine.
+
+        Refuses (``ConflictError``, nothing deleted) when the worktree has untracked or
+        modified files or unreachable commits, or when the directory is not a linked worktree.
+        Refuses (``InvalidInputError``) any path that is not ``<root>/<project>/<session>``.
+        """
+        path = await self._managed_path(workspace_path)
+        if not await trio.Path(path).exists():
+            return
+        info = await self._run(
+            path,
+            "rev-parse",
+            "--path-format=absolute",
+            "--show-toplevel",
+            "--git-dir",
+            "--git-common-dir",
+        )
+        lines = info.stdout.splitlines()
+        if not info.ok or len(lines) != 3 or await _resolved(lines[0]) != path:
+            if not await _non_empty(path):
+                await trio.Path(path).rmdir()
+                return
+            raise ConflictError(f"refusing to delete {path}: it is not a git worktree")
+        git_dir, common_dir = await _resolved(lines[1]), await _resolved(lines[2])
+        if git_dir == common_dir:
+            raise ConflictError(
+                f"refusing to delete {path}: it is a main repository, not a worktree"
+            )
+
+        status = await self._git_ok(path, "status", "--porcelain=v1", "--untracked-files=all")
+        changed = [line[3:] for line in status.splitlines() if line]
+        if changed:
+            shown = ", ".join(changed[:5]) + (
+                f" and {len(changed) - 5} more" if len(changed) > 5 else ""
+            )
+            raise ConflictError(
+                f"refusing to delete workspace {path}: it has uncommitted changes ({shown})"
+            )
+        if not (await self._run(path, "symbolic-ref", "-q", "HEAD")).ok:
+            reachable = await self._git_ok(
+                path, "for-each-ref", "--count=1", "--contains", "HEAD", "--format=%(refname)"
+            )
+            if not reachable.strip():
+                raise ConflictError(
+                    f"refusing to delete workspace {path}: its detached HEAD has commits "
+                    "that no branch or tag contains"
+                )
+
+        result = await self._run(common_dir, "worktree", "remove", "--", str(path))
+        if not result.ok:
+            if "modified or untracked" in result.stderr:
+                raise ConflictError(
+                    f"refusing to delete workspace {path}: it has uncommitted changes"
+                )
+            if "locked" in result.stderr or "submodule" in result.stderr:
+                raise ConflictError(f"refusing to delete workspace {path}: {result.stderr}")
+            raise GitCommandError(f"git worktree remove {path} failed: {result.stderr}")
+        await self._git_ok(common_dir, "worktree", "prune")
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _path_for(self, project: Project, session_id: SessionId) -> Path:
+        return (
+            self.root_dir
+            / validate_path_id("project id", project.id)
+            / validate_path_id("session id", session_id)
+        )
+
+    async def _managed_path(self, workspace_path: str) -> Path:
+        if not workspace_path:
+            raise InvalidInputError("workspace path is empty")
+        path = await _resolved(workspace_path)
+        try:
+            parts = path.relative_to(self.root_dir).parts
+        except ValueError:
+            parts = ()
+        if len(parts) != 2:
+            raise InvalidInputError(
+                f"workspace path {workspace_path!r} is not a workspace under {self.root_dir}"
+            )
+        return path
+
+    async def _check_branch(self, branch: str) -> str:
+        if (
+            branch.startswith("-")
+            or not (await self._run(None, "check-ref-format", "--branch", branch)).ok
+        ):
+            raise InvalidInputError(f"{branch!r} is not a valid branch name")
+        return branch
+
+    async def _repo_root(self, project: Project) -> Path:
+        result = await self._run(
+            Path(project.path), "rev-parse", "--path-format=absolute", "--git-common-dir"
+        )
+        if not result.ok:
+            raise InvalidInputError(
+                f"project {project.id}: {project.path!r} is not a git repository"
+            )
+        return Path(result.stdout.strip())
+
+    async def _worktrees(self, repo: Path) -> list[_Worktree]:
+        out = await self._git_ok(repo, "worktree", "list", "--porcelain")
+        trees: list[_Worktree] = []
+        for block in out.split("\n\n"):
+            fields: dict[str, str] = {}
+            for line in block.splitlines():
+                key, _, value = line.partition(" ")
+                fields[key] = value
+            if "worktree" not in fields:
+                continue
+            branch = fields.get("branch", "").removeprefix("refs/heads/")
+            trees.append(
+                _Worktree(await _resolved(fields["worktree"]), branch, "prunable" in fields)
+            )
+        return trees
+
+    async def _git_ok(self, cwd: Path, *args: str) -> str:
+        result = await self._run(cwd, *args)
+        if not result.ok:
+            raise GitCommandError(f"git {args[0]} in {cwd} failed: {result.stderr}")
+        return result.stdout
+
+    async def _run(self, cwd: Path | None, *args: str) -> _Result:
+        argv: Sequence[str] = [self._git, *(["-C", str(cwd)] if cwd else []), *args]
+        try:
+            with trio.fail_after(self._timeout):
+                proc = await trio.run_process(
+                    argv,
+                    capture_stdout=True,
+                    capture_stderr=True,
+                    check=False,
+                    env=self._env,
+                    stdin=b"",
+                )
+        except trio.TooSlowError as exc:
+            raise TransientError(f"git {args[0]} timed out after {self._timeout:g}s") from exc
+        except OSError as exc:
+            raise TransientError(f"cannot run git: {exc}") from exc
+        return _Result(
+            proc.returncode,
+            proc.stdout.decode(errors="replace"),
+            proc.stderr.decode(errors="replace").strip(),
+        )
+
+
+async def _resolved(path: str) -> Path:
+    return Path(await trio.Path(path).resolve())
+
+
+async def _non_empty(path: Path) -> bool:
+    """Whether ``path`` exists as anything but an empty directory."""
+    p = trio.Path(path)
+    if not await p.exists():
+        return await p.is_symlink()  # a dangling link is still something there
+    if await p.is_symlink() or not await p.is_dir():
+        return True
+    return bool(await trio.to_thread.run_sync(os.listdir, path))

@@ -1,0 +1,455 @@
+"""The tmux runtime and messenger against a real tmux, on private sockets only.
+
+Every test gets its own socket directory under /tmp (tmux socket paths are limited to
+~100 bytes) and kills that server afterwards. A fake "user" server lives under a private
+TMUX_TMPDIR, so the real user's default server is never addressed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import pytest
+import trio
+from hypothesis import given
+from hypothesis import strategies as st
+
+from adapters.tmux import (
+    TmuxMessenger,
+    TmuxRuntime,
+    TmuxServer,
+    clean_for_terminal,
+    validate_session_name,
+)
+from orchestrator.domain.errors import (
+    ConflictError,
+    DeliveryError,
+    InvalidInputError,
+    ProbeError,
+    TransientError,
+)
+from orchestrator.domain.model import ProbeResult
+from orchestrator.ports import RuntimeHandle, RuntimeProbe, RuntimeSpec
+from tests.tools import requires
+
+pytestmark = requires("tmux")
+
+ALIVE = RuntimeProbe(runtime=ProbeResult.ALIVE, process=ProbeResult.ALIVE)
+EXITED = RuntimeProbe(runtime=ProbeResult.ALIVE, process=ProbeResult.DEAD)
+DEAD = RuntimeProbe(runtime=ProbeResult.DEAD, process=ProbeResult.DEAD)
+
+# Behaves like an interactive agent: raw terminal, bracketed paste enabled, records every
+# byte it reads until the end of a paste followed by Enter.
+RAW_RECORDER = r"""
+import os, sys, tty
+out = sys.argv[1]
+tty.setraw(0)
+os.write(1, b"\x1b[?2004h")
+open(out + ".ready", "w").close()
+data = b""
+while not data.endswith(b"\x1b[201~\r"):
+    chunk = os.read(0, 65536)
+    if not chunk:
+        break
+    data += chunk
+tmp = out + ".tmp"
+with open(tmp, "wb") as fh:
+    fh.write(data)
+os.rename(tmp, out)
+"""
+
+WRITE_ARGV = r"""
+import json, os, sys
+with open("argv.json.tmp", "w") as fh:
+    json.dump(sys.argv[1:], fh)
+os.rename("argv.json.tmp", "argv.json")
+os.read(0, 1)
+"""
+
+
+def _tmux_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in {"TMUX", "TMUX_PANE"}}
+
+
+async def tmux(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+    """A raw tmux call, for looking at servers from the outside."""
+    return await trio.run_process(
+        ["tmux", *args],
+        capture_stdout=True,
+        capture_stderr=True,
+        check=False,
+        env=env or _tmux_env(),
+    )
+
+
+async def wait_until(predicate: Callable[[], bool], *, seconds: float = 5.0) -> None:
+    with trio.fail_after(seconds):
+        while True:
+            if predicate():
+                return
+            await trio.sleep(0.02)
+
+
+async def wait_for_probe(runtime: TmuxRuntime, handle: RuntimeHandle, wanted: RuntimeProbe) -> None:
+    """Probe until the reading is ``wanted`` (a killed process takes a moment to be reaped)."""
+    with trio.fail_after(5):
+        while True:
+            if await runtime.probe(handle) == wanted:
+                return
+            await trio.sleep(0.02)
+
+
+@pytest.fixture
+def sock_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="orch-t-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+async def server(sock_dir: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[TmuxServer]:
+    monkeypatch.delenv("TMUX", raising=False)
+    srv = TmuxServer(sock_dir / "tmux.sock")
+    yield srv
+    # Our own test server: always stop it, whoever started it.
+    await tmux("-S", str(srv.socket_path), "kill-server")
+
+
+@pytest.fixture
+def runtime(server: TmuxServer) -> TmuxRuntime:
+    return TmuxRuntime(server)
+
+
+@pytest.fixture
+def messenger(server: TmuxServer) -> TmuxMessenger:
+    return TmuxMessenger(server, ready_timeout=2.0, poll_interval=0.02, submit_delay=0.05)
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    return ws.resolve()
+
+
+def spec(session_id: str, workspace: Path, *argv: str, **env: str) -> RuntimeSpec:
+    return RuntimeSpec(
+        session_id=session_id, workspace_path=str(workspace), launch_command=argv, env=env
+    )
+
+
+async def pane_pid(server: TmuxServer, name: str) -> int:
+    socket = str(server.socket_path)
+    result = await tmux("-S", socket, "list-panes", "-t", f"={name}:", "-F", "#{pane_pid}")
+    return int(result.stdout.split()[0])
+
+
+# --- clean_for_terminal (pure) -----------------------------------------------------------
+
+
+def test_clean_for_terminal_keeps_text_newlines_and_tabs() -> None:
+    assert clean_for_terminal("fix:\n\tthe\ttest ✓ ünïcode") == "fix:\n\tthe\ttest ✓ ünïcode"
+
+
+def test_clean_for_terminal_drops_escapes_and_control_keys() -> None:
+    dirty = "a\x1b[201~b\x03c\x04d\x07e\x7ff\x9bg\x00h"
+    assert clean_for_terminal(dirty) == "a[201~bcdefgh"
+
+
+def test_clean_for_terminal_turns_carriage_returns_into_newlines() -> None:
+    assert clean_for_terminal("one\r\ntwo\rthree") == "one\ntwo\nthree"
+
+
+@given(st.text())
+def test_clean_for_terminal_leaves_only_newline_and_tab_controls(text: str) -> None:
+    cleaned = clean_for_terminal(text)
+    assert all(ch in "\n\t" or not (ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F) for ch in cleaned)
+    printable = [ch for ch in text if ch.isprintable() and not 0x7F <= ord(ch) <= 0x9F]
+    assert [ch for ch in cleaned if ch.isprintable()] == printable
+
+
+@pytest.mark.parametrize("bad", ["", "a b", "a:b", "a.b", "../x", "x;y", "é"])
+def test_invalid_session_names_are_rejected(bad: str) -> None:
+    with pytest.raises(InvalidInputError):
+        validate_session_name(bad)
+
+
+# --- runtime -------------------------------------------------------------------------------
+
+
+async def test_create_runs_agent_in_workspace_with_its_environment(
+    runtime: TmuxRuntime, workspace: Path
+) -> None:
+    handle = await runtime.create(
+        spec(
+            "app-1",
+            workspace,
+            "sh",
+            "-c",
+            'printf "%s|%s" "$FOO" "$(pwd -P)" > env.txt.tmp; mv env.txt.tmp env.txt; exec cat',
+            FOO="bar; baz;",
+        )
+    )
+    assert handle == RuntimeHandle(id="app-1", runtime_name="tmux")
+    env_file = workspace / "env.txt"
+    await wait_until(env_file.exists)
+    assert env_file.read_text() == f"bar; baz;|{workspace}"
+    assert await runtime.probe(handle) == ALIVE
+    assert await runtime.list_sessions() == ["app-1"]
+    assert await runtime.list_handles() == [handle]
+
+
+async def test_long_prompt_with_shell_characters_reaches_agent_argv_verbatim(
+    runtime: TmuxRuntime, server: TmuxServer, workspace: Path
+) -> None:
+    # Longer than tmux's 16 KiB command limit, and full of what a shell or tmux would eat.
+    prompt = "Fix it; don't `rm -rf` $HOME \\; \"quoted\" #{pane_id} 'x'\n" * 400
+    args = [prompt, ";", "ends with;", "-dash", ""]
+    await runtime.create(spec("app-2", workspace, sys.executable, "-c", WRITE_ARGV, *args))
+    argv_file = workspace / "argv.json"
+    await wait_until(argv_file.exists)
+    assert json.loads(argv_file.read_text()) == args
+    # The launch script removes itself once the agent has started.
+    assert list(await trio.Path(server.launch_dir).iterdir()) == []
+
+
+async def test_probe_reports_pane_open_and_agent_exited(
+    runtime: TmuxRuntime, server: TmuxServer, workspace: Path
+) -> None:
+    handle = await runtime.create(spec("app-3", workspace, "sleep", "300"))
+    assert await runtime.probe(handle) == ALIVE
+    os.kill(await pane_pid(server, "app-3"), signal.SIGKILL)
+    await wait_for_probe(runtime, handle, EXITED)
+
+
+async def test_agent_that_exits_at_once_still_reads_as_exited_not_gone(
+    runtime: TmuxRuntime, workspace: Path
+) -> None:
+    handle = await runtime.create(spec("app-4", workspace, "true"))
+    await wait_for_probe(runtime, handle, EXITED)
+
+
+async def test_destroy_kills_the_session_and_is_idempotent(
+    runtime: TmuxRuntime, workspace: Path
+) -> None:
+    keep = await runtime.create(spec("keep", workspace, "sleep", "300"))
+    handle = await runtime.create(spec("app-5", workspace, "sleep", "300"))
+    await runtime.destroy(handle)
+    assert await runtime.probe(handle) == DEAD
+    await runtime.destroy(handle)
+    await runtime.destroy(RuntimeHandle(id="never-created", runtime_name="tmux"))
+    assert await runtime.list_sessions() == ["keep"]
+    assert await runtime.probe(keep) == ALIVE
+
+
+async def test_probe_is_exact_about_session_names(runtime: TmuxRuntime, workspace: Path) -> None:
+    await runtime.create(spec("app-10", workspace, "sleep", "300"))
+    # tmux would match "app-1" as a prefix of "app-10" without an exact target.
+    assert await runtime.probe(RuntimeHandle(id="app-1", runtime_name="tmux")) == DEAD
+
+
+async def test_killed_server_reads_as_dead(
+    runtime: TmuxRuntime, server: TmuxServer, workspace: Path
+) -> None:
+    handle = await runtime.create(spec("app-6", workspace, "sleep", "300"))
+    result = await tmux("-S", str(server.socket_path), "display-message", "-p", "#{pid}")
+    os.kill(int(result.stdout), signal.SIGKILL)  # leaves a stale socket file behind
+    await wait_for_probe(runtime, handle, DEAD)
+    assert server.socket_path.exists()
+    await runtime.destroy(handle)
+    assert await runtime.list_sessions() == []
+
+
+async def test_no_server_yet_reads_as_dead(runtime: TmuxRuntime) -> None:
+    assert await runtime.probe(RuntimeHandle(id="app-7", runtime_name="tmux")) == DEAD
+    assert await runtime.list_sessions() == []
+
+
+async def test_create_makes_the_socket_directory(sock_dir: Path, workspace: Path) -> None:
+    server = TmuxServer(sock_dir / "data" / "tmux.sock")
+    runtime = TmuxRuntime(server)
+    try:
+        handle = await runtime.create(spec("app-14", workspace, "sleep", "300"))
+        assert await runtime.probe(handle) == ALIVE
+    finally:
+        assert await server.kill_server() is True
+
+
+async def test_probe_cannot_tell_with_a_missing_socket_directory(sock_dir: Path) -> None:
+    runtime = TmuxRuntime(TmuxServer(sock_dir / "missing" / "tmux.sock"))
+    with pytest.raises(ProbeError):
+        await runtime.probe(RuntimeHandle(id="app-1", runtime_name="tmux"))
+    with pytest.raises(ProbeError):
+        await runtime.list_handles()
+
+
+async def test_probe_cannot_tell_when_socket_path_is_not_a_socket(sock_dir: Path) -> None:
+    (sock_dir / "tmux.sock").write_text("garbage")
+    runtime = TmuxRuntime(TmuxServer(sock_dir / "tmux.sock"))
+    with pytest.raises(ProbeError):
+        await runtime.probe(RuntimeHandle(id="app-1", runtime_name="tmux"))
+
+
+async def test_probe_timeout_is_probe_error_not_dead(sock_dir: Path) -> None:
+    # A socket that accepts connections and never answers, like a wedged server.
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(sock_dir / "tmux.sock"))
+    listener.listen(8)
+    try:
+        server = TmuxServer(sock_dir / "tmux.sock", command_timeout=0.3)
+        with pytest.raises(ProbeError, match="timed out"):
+            await TmuxRuntime(server).probe(RuntimeHandle(id="app-1", runtime_name="tmux"))
+        messenger = TmuxMessenger(server, ready_timeout=0.5, poll_interval=0.05)
+        with pytest.raises(TransientError) as info:
+            await messenger.send("app-1", "hello")
+        assert not isinstance(info.value, DeliveryError)
+    finally:
+        listener.close()
+
+
+async def test_create_rejects_bad_input_without_touching_tmux(
+    runtime: TmuxRuntime, server: TmuxServer, workspace: Path
+) -> None:
+    with pytest.raises(InvalidInputError):
+        await runtime.create(spec("bad id", workspace, "true"))
+    with pytest.raises(InvalidInputError):
+        await runtime.create(spec("app-8", workspace))
+    with pytest.raises(InvalidInputError):
+        await runtime.create(spec("app-8", workspace / "missing", "true"))
+    with pytest.raises(InvalidInputError):
+        await runtime.create(
+            RuntimeSpec(
+                session_id="app-8",
+                workspace_path=str(workspace),
+                launch_command=("true",),
+                env={"BAD NAME": "x"},
+            )
+        )
+    assert not server.socket_path.exists()
+
+
+async def test_create_refuses_a_duplicate_session(runtime: TmuxRuntime, workspace: Path) -> None:
+    handle = await runtime.create(spec("app-9", workspace, "sleep", "300"))
+    with pytest.raises(ConflictError):
+        await runtime.create(spec("app-9", workspace, "sleep", "300"))
+    assert await runtime.probe(handle) == ALIVE
+
+
+async def test_kill_server_only_stops_a_server_this_object_started(
+    runtime: TmuxRuntime, server: TmuxServer, workspace: Path
+) -> None:
+    handle = await runtime.create(spec("app-11", workspace, "sleep", "300"))
+    other = TmuxServer(server.socket_path)  # e.g. a restarted daemon adopting the server
+    assert await other.kill_server() is False
+    assert await runtime.probe(handle) == ALIVE
+    assert await server.kill_server() is True
+    assert await runtime.probe(handle) == DEAD
+
+
+async def test_users_default_tmux_server_is_never_touched(
+    sock_dir: Path, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user_tmpdir = sock_dir / "user"
+    user_tmpdir.mkdir()
+    monkeypatch.setenv("TMUX_TMPDIR", str(user_tmpdir))
+    monkeypatch.delenv("TMUX", raising=False)
+    user_env = _tmux_env()
+    started = await tmux("new-session", "-d", "-s", "user-work", "sleep", "300", env=user_env)
+    assert started.returncode == 0, started.stderr
+    try:
+        server = TmuxServer(sock_dir / "tmux.sock")
+        runtime = TmuxRuntime(server)
+        messenger = TmuxMessenger(server, submit_delay=0.01)
+        handle = await runtime.create(spec("app-12", workspace, "cat"))
+        await messenger.send("app-12", "hello")
+        await runtime.destroy(handle)
+        await runtime.create(spec("app-13", workspace, "cat"))
+        assert await server.kill_server() is True
+
+        listed = await tmux("list-sessions", "-F", "#{session_name}", env=user_env)
+        assert listed.stdout.decode().split() == ["user-work"]
+        assert await runtime.list_sessions() == []
+    finally:
+        await tmux("kill-server", env=user_env)
+
+
+# --- messenger -----------------------------------------------------------------------------
+
+
+async def test_send_delivers_a_long_multiline_message_intact(
+    runtime: TmuxRuntime, messenger: TmuxMessenger, workspace: Path
+) -> None:
+    # A plain `cat` in a cooked terminal: no bracketed paste, the tty turns CR into LF.
+    await runtime.create(spec("app-20", workspace, "sh", "-c", "cat > received.txt"))
+    lines = [f"line {i}:\t" + "the quick brown fox " * 10 for i in range(120)]
+    message = "\r\n".join(lines) + "\x03\x04 ctrl-c and ctrl-d\x1b[31m must not act\x07\n"
+    expected = clean_for_terminal(message).rstrip("\n") + "\n"
+    assert len(expected) > 20_000
+    await messenger.send("app-20", message)
+    received = workspace / "received.txt"
+    await wait_until(lambda: received.exists() and received.stat().st_size >= len(expected))
+    assert received.read_text() == expected
+
+
+async def test_send_uses_bracketed_paste_when_the_agent_enables_it(
+    runtime: TmuxRuntime, messenger: TmuxMessenger, workspace: Path
+) -> None:
+    out = workspace / "raw.bin"
+    await runtime.create(spec("app-21", workspace, sys.executable, "-c", RAW_RECORDER, str(out)))
+    # Wait until it has switched the terminal to raw mode and enabled bracketed paste.
+    await wait_until((workspace / "raw.bin.ready").exists)
+    # An embedded end-of-paste sequence must not end the paste early.
+    await messenger.send("app-21", "first line\nsecond \x1b[201~line\n\n")
+    await wait_until(out.exists)
+    assert out.read_bytes() == b"\x1b[200~first line\rsecond [201~line\x1b[201~\r"
+
+
+async def test_send_to_a_missing_session_is_a_delivery_error(server: TmuxServer) -> None:
+    messenger = TmuxMessenger(server, ready_timeout=0.2, poll_interval=0.02)
+    with pytest.raises(DeliveryError):
+        await messenger.send("nobody-1", "hello")
+
+
+async def test_send_to_an_exited_agent_fails_and_keeps_other_sessions_alive(
+    runtime: TmuxRuntime, messenger: TmuxMessenger, server: TmuxServer, workspace: Path
+) -> None:
+    other = await runtime.create(spec("app-22", workspace, "sleep", "300"))
+    exited = await runtime.create(spec("app-23", workspace, "true"))
+    await wait_for_probe(runtime, exited, EXITED)
+    with pytest.raises(DeliveryError, match="exited"):
+        await messenger.send("app-23", "hello")
+    # tmux 3.3 crashes when pasting into a dead pane; the server and its sessions survive.
+    assert await runtime.probe(other) == ALIVE
+    buffers = await tmux("-S", str(server.socket_path), "list-buffers")
+    assert buffers.stdout == b""
+
+
+async def test_send_rejects_an_empty_message(
+    runtime: TmuxRuntime, messenger: TmuxMessenger, workspace: Path
+) -> None:
+    await runtime.create(spec("app-24", workspace, "cat"))
+    with pytest.raises(DeliveryError, match="empty"):
+        await messenger.send("app-24", "\x1b\x07\n")
+
+
+async def test_concurrent_sends_to_one_session_do_not_interleave(
+    runtime: TmuxRuntime, messenger: TmuxMessenger, workspace: Path
+) -> None:
+    await runtime.create(spec("app-25", workspace, "sh", "-c", "cat > received.txt"))
+    messages = [f"message {i}: " + chr(ord("a") + i) * 2000 for i in range(4)]
+    async with trio.open_nursery() as nursery:
+        for m in messages:
+            nursery.start_soon(messenger.send, "app-25", m)
+    received = workspace / "received.txt"
+    total = sum(len(m) + 1 for m in messages)
+    await wait_until(lambda: received.exists() and received.stat().st_size >= total)
+    assert sorted(received.read_text().splitlines()) == sorted(messages)
