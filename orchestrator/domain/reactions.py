@@ -343,7 +343,7 @@ class _Planner:
         self.policy = policy
         self.now = now
         self.trackers = dict(trackers)
-        self.original = dict(trackers)
+        self.original = trackers
         self.outbox: list[OutboxItem] = []
 
     def emit(
@@ -380,13 +380,17 @@ class _Planner:
         )
 
     def plan(self) -> ReactionPlan:
+        original = self.original
         upsert = tuple(
-            tracker
-            for key, tracker in sorted(self.trackers.items())
-            if self.original.get(key) != tracker
+            tracker for key, tracker in self.trackers.items() if original.get(key) != tracker
         )
-        delete = tuple(sorted(key for key in self.original if key not in self.trackers))
+        delete = tuple(key for key in original if key not in self.trackers)
+        if not (upsert or delete or self.outbox):
+            return NO_REACTIONS
         return ReactionPlan(outbox=tuple(self.outbox), upsert=upsert, delete=delete)
+
+
+NO_REACTIONS: Final = ReactionPlan()
 
 
 def _stamp(when: datetime | None) -> str:
@@ -417,6 +421,12 @@ def plan_reactions(
     observation the turn applied, if any; ``check_history`` holds, per check name, that
     check's recent statuses on ``pr.url`` newest first, this observation's run included.
     """
+    if (
+        trigger in (Trigger.RUNTIME, Trigger.ACTIVITY)
+        and not after.state.is_terminal
+        and _entry_is_steady(trackers.get(ENTRY_TRACKER), entry_reaction(after, pr))
+    ):
+        return NO_REACTIONS  # the common case: nothing to fire, nothing to re-arm
     planner = _Planner(
         session_id=session_id, project_id=project_id, trackers=trackers, policy=policy, now=now
     )
@@ -446,6 +456,10 @@ def plan_reactions(
             _plan_review(planner, observation)
     _plan_entry(planner, after, pr)
     return planner.plan()
+
+
+def _entry_is_steady(current: Tracker | None, key: ReactionKey | None) -> bool:
+    return current.reaction is key if current is not None else key is None
 
 
 def _plan_entry(planner: _Planner, lifecycle: Lifecycle, pr: PRFacts) -> None:

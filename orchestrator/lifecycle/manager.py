@@ -348,7 +348,8 @@ class LifecycleManager:
         for tracker in plan.upsert:
             actor.trackers[tracker.key] = tracker
         actor.prs = prs
-        self._schedule(actor)
+        if plan.upsert or plan.delete or not changed.isdisjoint(("state", "detecting")):
+            self._schedule(actor)  # only these can move a deadline
         return actor.current
 
     async def _check_history(
