@@ -1,0 +1,407 @@
+"""The config file, its environment overrides and its error messages (orchestrator.config)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+
+from orchestrator.config import (
+    Config,
+    Synchronous,
+    config_path,
+    data_dir_from_env,
+    example_config,
+    load_config,
+    parse_address,
+)
+from orchestrator.domain.errors import ConfigError
+from orchestrator.domain.model import Priority, ReactionAction, ReactionKey
+from orchestrator.domain.reactions import DEFAULT_REACTIONS
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def env(data_dir: Path) -> dict[str, str]:
+    return {"ORCHESTRATOR_DATA_DIR": str(data_dir)}
+
+
+def load(text: str, data_dir: Path, env: dict[str, str]) -> Config:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "orchestrator.yaml").write_text(text)
+    return load_config(env=env)
+
+
+# --- defaults and locations --------------------------------------------------------------
+
+
+def test_a_missing_file_means_every_default(data_dir: Path, env: dict[str, str]) -> None:
+    config = load_config(env=env)
+    assert config.config_path == data_dir / "orchestrator.yaml"
+    assert not config.config_loaded
+    assert (config.host, config.port, config.address) == ("127.0.0.1", 8731, "127.0.0.1:8731")
+    assert config.data_dir == data_dir
+    assert config.database_path == data_dir / "orchestrator.db"
+    assert config.run_file == data_dir / "daemon.json"
+    assert config.log_file == data_dir / "daemon.log"
+    assert config.synchronous is Synchronous.NORMAL
+    assert config.default_agent == "claude-code"
+    assert dict(config.projects) == {}
+    assert dict(config.agents) == {}
+    assert dict(config.policy.reactions) == dict(DEFAULT_REACTIONS)
+    assert config.notifiers.desktop
+    assert dict(config.notifiers.webhooks) == {}
+    assert dict(config.routing) == dict.fromkeys(Priority, ("log", "desktop"))
+    assert config.reaper.tick == timedelta(seconds=5)
+    assert config.reaper.probe_timeout == timedelta(seconds=5)
+    assert config.reaper.concurrency == 64
+    assert config.retention.change_log_max_age == timedelta(days=7)
+    assert config.retention.change_log_max_rows == 100_000
+    assert config.shutdown.drain_timeout == timedelta(seconds=10)
+    assert not config.allow_remote
+
+
+@pytest.mark.parametrize("text", ["", "# only a comment\n", "reaper:\nretention: ~\n"])
+def test_empty_files_and_empty_sections_mean_defaults(
+    text: str, data_dir: Path, env: dict[str, str]
+) -> None:
+    config = load(text, data_dir, env)
+    assert config.config_loaded
+    assert config.reaper.tick == timedelta(seconds=5)
+    assert config.retention.change_log_max_rows == 100_000
+
+
+def test_data_dir_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert data_dir_from_env({"ORCHESTRATOR_DATA_DIR": "/srv/orch"}) == Path("/srv/orch")
+    assert data_dir_from_env({"ORCHESTRATOR_DATA_DIR": "~/orch"}) == tmp_path / "home" / "orch"
+    assert data_dir_from_env({"XDG_DATA_HOME": "/xdg"}) == Path("/xdg/orchestrator")
+    fallback = tmp_path / "home" / ".local" / "share" / "orchestrator"
+    assert data_dir_from_env({"XDG_DATA_HOME": "relative/ignored"}) == fallback
+    assert data_dir_from_env({"ORCHESTRATOR_DATA_DIR": " "}) == fallback
+    assert data_dir_from_env({}) == fallback
+
+
+def test_config_path_resolution(tmp_path: Path, data_dir: Path, env: dict[str, str]) -> None:
+    assert config_path(env=env) == (data_dir / "orchestrator.yaml", False)
+    named = tmp_path / "elsewhere.yaml"
+    assert config_path(named, env=env) == (named, True)
+    assert config_path(env={**env, "ORCHESTRATOR_CONFIG": str(named)}) == (named, True)
+
+
+def test_a_named_config_file_must_exist(tmp_path: Path, env: dict[str, str]) -> None:
+    missing = tmp_path / "nope.yaml"
+    with pytest.raises(ConfigError, match=r"nope\.yaml: config file not found"):
+        load_config(missing, env=env)
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(env={**env, "ORCHESTRATOR_CONFIG": str(missing)})
+
+
+def test_the_config_path_can_be_passed_in(tmp_path: Path, env: dict[str, str]) -> None:
+    file = tmp_path / "custom.yaml"
+    file.write_text("reaper: {tick: 1m}\n")
+    config = load_config(file, env=env)
+    assert config.config_path == file
+    assert config.config_loaded
+    assert config.reaper.tick == timedelta(minutes=1)
+
+
+# --- every section -----------------------------------------------------------------------
+
+FULL = """
+address: "[::1]:0"
+database: {synchronous: FULL}
+projects:
+  my-app:
+    path: ~/src/my-app
+    repoOriginUrl: https://github.com/me/my-app.git
+    displayName: My App
+  rel_2:
+    path: repos/two
+defaultAgent: mine
+agents:
+  mine:
+    command: [my-agent, --message, "{prompt}", "--cwd={workspace_path}"]
+    restoreCommand: [my-agent, --resume, "{agent_session_id}"]
+    env: {MODEL: fast, PORT: "8080"}
+  bare:
+    command: [bare]
+reactions:
+  ci-failed: {retries: 5}
+  agent-idle: {escalateAfter: 1h30m, auto: false}
+  pr-merged: {action: notify, priority: urgent, message: Shipped.}
+notifiers:
+  desktop: {enabled: false}
+  webhooks:
+    team: {url: "https://hooks.example.com/T/B", slack: true}
+    ops: {url: "http://127.0.0.1:9000/hook"}
+routing:
+  urgent: [log, desktop, team, ops, team]
+  info: [log]
+reaper: {tick: 90s, probeTimeout: 2s, concurrency: 8}
+retention: {changeLogMaxAge: 1d, changeLogMaxRows: 5000}
+shutdown: {drainTimeout: 1m}
+api: {allowRemote: false}
+"""
+
+
+def test_every_section(tmp_path: Path, data_dir: Path, env: dict[str, str]) -> None:
+    config = load(FULL, data_dir, {**env, "HOME": str(tmp_path / "home")})
+    assert (config.host, config.port, config.address) == ("::1", 0, "[::1]:0")
+    assert config.synchronous is Synchronous.FULL
+
+    app = config.projects["my-app"]
+    assert app.path == Path("~/src/my-app").expanduser()
+    assert (app.repo_origin_url, app.display_name) == ("https://github.com/me/my-app.git", "My App")
+    assert config.projects["rel_2"].path == data_dir / "repos" / "two"  # relative to the file
+
+    assert config.default_agent == "mine"
+    mine = config.agents["mine"]
+    assert mine.command == ("my-agent", "--message", "{prompt}", "--cwd={workspace_path}")
+    assert mine.restore_command == ("my-agent", "--resume", "{agent_session_id}")
+    assert dict(mine.env) == {"MODEL": "fast", "PORT": "8080"}
+    assert config.agents["bare"].restore_command is None
+
+    ci = config.policy[ReactionKey.CI_FAILED]
+    assert ci.retries == 5
+    assert ci.message == DEFAULT_REACTIONS[ReactionKey.CI_FAILED].message  # deep merge
+    assert ci.action is ReactionAction.SEND_TO_AGENT
+    idle = config.policy[ReactionKey.AGENT_IDLE]
+    assert (idle.escalate_after, idle.auto) == (timedelta(hours=1, minutes=30), False)
+    merged = config.policy[ReactionKey.PR_MERGED]
+    assert (merged.priority, merged.message) == (Priority.URGENT, "Shipped.")
+
+    assert not config.notifiers.desktop
+    assert config.notifiers.webhooks["team"].slack
+    assert config.notifiers.webhooks["ops"].url == "http://127.0.0.1:9000/hook"
+    assert not config.notifiers.webhooks["ops"].slack
+    # desktop is disabled, so it is dropped from every route; duplicates collapse
+    assert config.routing[Priority.URGENT] == ("log", "team", "ops")
+    assert config.routing[Priority.ACTION] == ("log",)  # the default, minus desktop
+    assert config.routing[Priority.INFO] == ("log",)
+
+    assert config.reaper.tick == timedelta(seconds=90)
+    assert config.reaper.probe_timeout == timedelta(seconds=2)
+    assert config.reaper.concurrency == 8
+    assert config.retention.change_log_max_age == timedelta(days=1)
+    assert config.retention.change_log_max_rows == 5000
+    assert config.shutdown.drain_timeout == timedelta(minutes=1)
+
+
+def test_partial_routing_keeps_the_default_for_other_priorities(
+    data_dir: Path, env: dict[str, str]
+) -> None:
+    config = load("routing: {urgent: [log]}\n", data_dir, env)
+    assert config.routing[Priority.URGENT] == ("log",)
+    assert config.routing[Priority.ACTION] == ("log", "desktop")
+    assert config.routing[Priority.INFO] == ("log", "desktop")
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [("OFF", Synchronous.OFF), ("off", Synchronous.OFF), ("normal", Synchronous.NORMAL)],
+)
+def test_synchronous_accepts_yaml_off_and_any_case(
+    written: str, expected: Synchronous, data_dir: Path, env: dict[str, str]
+) -> None:
+    # YAML 1.1 reads a bare OFF as false; the file still means "OFF".
+    assert load(f"database: {{synchronous: {written}}}\n", data_dir, env).synchronous is expected
+
+
+def test_the_example_config_loads_and_shows_every_section(
+    data_dir: Path, env: dict[str, str]
+) -> None:
+    text = example_config()
+    raw = yaml.safe_load(text)
+    assert set(raw) == {
+        "address",
+        "api",
+        "database",
+        "projects",
+        "defaultAgent",
+        "agents",
+        "reactions",
+        "notifiers",
+        "routing",
+        "reaper",
+        "retention",
+        "shutdown",
+    }
+    config = load(text, data_dir, env)
+    assert config.config_loaded
+    assert "my-agent" in config.agents
+    assert config.routing[Priority.URGENT] == ("log", "desktop", "team-slack")
+    defaults = load_config(env={"ORCHESTRATOR_DATA_DIR": str(data_dir / "empty")})
+    assert (config.reaper, config.retention, config.shutdown) == (
+        defaults.reaper,
+        defaults.retention,
+        defaults.shutdown,
+    )
+
+
+# --- the address and its overrides -------------------------------------------------------
+
+
+def test_the_environment_address_wins(data_dir: Path, env: dict[str, str]) -> None:
+    config = load(
+        "address: 127.0.0.1:9000\n", data_dir, {**env, "ORCHESTRATOR_ADDR": "localhost:0"}
+    )
+    assert (config.host, config.port) == ("localhost", 0)
+    assert load("address: 127.0.0.1:9000\n", data_dir, env).port == 9000
+
+
+@pytest.mark.parametrize(
+    "address", ["0.0.0.0:8731", "192.168.1.5:80", "example.com:8731", "[::]:1"]
+)
+def test_a_non_loopback_address_is_refused_unless_allowed(
+    address: str, data_dir: Path, env: dict[str, str]
+) -> None:
+    with pytest.raises(ConfigError, match=r"address: .* is not a loopback address.*allowRemote"):
+        load(f'address: "{address}"\n', data_dir, env)
+    with pytest.raises(ConfigError, match=r"ORCHESTRATOR_ADDR: .* is not a loopback address"):
+        load("", data_dir, {**env, "ORCHESTRATOR_ADDR": address})
+    config = load(f'address: "{address}"\napi: {{allowRemote: true}}\n', data_dir, env)
+    assert config.allow_remote
+    assert config.address == address
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("127.0.0.1:8731", ("127.0.0.1", 8731)),
+        ("localhost:0", ("localhost", 0)),
+        ("[::1]:65535", ("::1", 65535)),
+        (" 127.0.0.2:1 ", ("127.0.0.2", 1)),
+    ],
+)
+def test_parse_address(text: str, expected: tuple[str, int]) -> None:
+    assert parse_address(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("127.0.0.1", "is not host:port"),
+        (":8731", "is not host:port"),
+        ("::1:8731", "is not host:port"),
+        ("[::1]8731", "is not host:port"),
+        ("[nope]:1", "is not an IPv6 address"),
+        ("127.0.0.1:65536", "from 0 to 65535"),
+        ("127.0.0.1:-1", "from 0 to 65535"),
+        ("127.0.0.1:http", "from 0 to 65535"),
+    ],
+)
+def test_parse_address_rejects(text: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        parse_address(text)
+
+
+def test_a_bad_environment_address_names_the_variable(data_dir: Path, env: dict[str, str]) -> None:
+    with pytest.raises(ConfigError, match=r'ORCHESTRATOR_ADDR: "nope" is not host:port'):
+        load_config(env={**env, "ORCHESTRATOR_ADDR": "nope"})
+
+
+# --- errors name the key -----------------------------------------------------------------
+
+BAD = [
+    ("reaper: {tick: 5 seconds}", 'reaper.tick: "5 seconds" is not a duration like "90s", "15m", "1h30m" or "1d"'),
+    ("reaper: {tick: 5}", 'reaper.tick: 5 is not a duration like "90s"'),
+    ("reaper: {probeTimeout: 0s}", 'reaper.probeTimeout: "0s" must be longer than zero'),
+    ("reaper: {concurrency: 0}", "reaper.concurrency: expected an integer >= 1"),
+    ("reaper: {concurrency: many}", "reaper.concurrency: expected an integer, got a string"),
+    ("reaper: {tik: 5s}", "reaper.tik: unknown key (known keys: tick, probeTimeout, concurrency)"),
+    ("reaper: [5s]", "reaper: expected a mapping, got a list"),
+    ("retention: {changeLogMaxAge: 1w}", 'retention.changeLogMaxAge: "1w" is not a duration'),
+    ("retention: {changeLogMaxRows: 0}", "retention.changeLogMaxRows: expected an integer >= 1"),
+    ("shutdown: {drainTimeout: soon}", 'shutdown.drainTimeout: "soon" is not a duration'),
+    ("database: {synchronous: sometimes}", 'database.synchronous: "sometimes" is not one of OFF, NORMAL, FULL'),
+    ("database: {synchronous: true}", "database.synchronous: True is not one of OFF, NORMAL, FULL"),
+    ("api: {allowRemote: maybe}", "api.allowRemote: expected true or false, got a string"),
+    ("address: 8731", "address: expected a string, got an integer"),
+    ("address: 127.0.0.1:99999", 'address: "127.0.0.1:99999": the port must be a number from 0 to 65535'),
+    ("bogus: 1", "bogus: unknown key (known keys: address, database, projects"),
+    ("[1, 2]", "expected a mapping of settings at the top level, got a list"),
+    ("just text", "expected a mapping of settings at the top level, got a string"),
+    ("projects: [a]", "projects: expected a mapping of project ids to projects, got a list"),
+    ("projects: {My App: {path: /x}}", 'projects.My App: project id "My App" must be lowercase'),
+    ("projects: {app: {}}", 'projects.app: missing required key "path"'),
+    ("projects: {app: {path: ''}}", "projects.app.path: expected a non-empty string"),
+    ("projects: {app: {path: /x, origin: y}}", "projects.app.origin: unknown key (known keys: path, repoOriginUrl, displayName)"),
+    ("projects: {app: /x}", "projects.app: expected a mapping, got a string"),
+    ("defaultAgent: nope", 'defaultAgent: unknown agent "nope" (known: aider, claude-code, codex, opencode)'),
+    ("agents: {mine: {command: my-agent}}", "agents.mine.command: expected a list of strings"),
+    ("agents: {mine: {command: [my-agent, 3]}}", "agents.mine.command: expected a list of strings"),
+    ("agents: {mine: {command: []}}", "agents.mine.command: expected a non-empty list"),
+    ("agents: {mine: {command: ['']}}", "agents.mine.command: the program (first item) is empty"),
+    ("agents: {mine: {}}", 'agents.mine: missing required key "command"'),
+    ("agents: {mine: {command: [a], restoreCommand: a}}", "agents.mine.restoreCommand: expected a list of strings or null"),
+    ("agents: {mine: {command: [a], env: {PORT: 8080}}}", 'agents.mine.env: expected a mapping of names to strings (quote numbers: PORT: "8080")'),
+    ("agents: {mine: {command: [a, '{promt}']}}", "agents.mine.command: unknown placeholder {promt} (known: {prompt}, {session_id}, {workspace_path})"),
+    ("agents: {mine: {command: [a], restoreCommand: [a, '{prompt}']}}", "agents.mine.restoreCommand: unknown placeholder {prompt} (known: {agent_session_id})"),
+    ("agents: {Mine: {command: [a]}}", 'agents.Mine: agent name "Mine" must be lowercase'),
+    ("agents: {mine: {command: [a], shell: true}}", "agents.mine.shell: unknown key (known keys: command, restoreCommand, env)"),
+    ("agents: [a]", "agents: expected a mapping of agent names to agents, got a list"),
+    ("reactions: {ci-faild: {}}", "reactions.ci-faild: unknown reaction (known reactions: ci-failed,"),
+    ("reactions: {ci-failed: {retries: -1}}", "reactions.ci-failed.retries: expected an integer >= 0"),
+    ("reactions: {ci-failed: {action: auto-merge}}", "reactions.ci-failed.action: expected send-to-agent or notify"),
+    ("reactions: {ci-failed: {priority: warning}}", "reactions.ci-failed.priority: expected urgent, action or info"),
+    ("reactions: {agent-idle: {escalateAfter: 1h30}}", 'reactions.agent-idle.escalateAfter: "1h30" is not a duration like'),
+    ("reactions: {ci-failed: {threshold: 10m}}", "reactions.ci-failed.threshold: unknown key (known keys: auto, action, message, priority, retries, escalateAfter)"),
+    ("reactions: [ci-failed]", "reactions: expected a mapping of reaction keys, got list"),
+    ("notifiers: {desktop: {enabled: maybe}}", "notifiers.desktop.enabled: expected true or false, got a string"),
+    ("notifiers: {slack: {}}", "notifiers.slack: unknown key (known keys: desktop, webhooks)"),
+    ("notifiers: {webhooks: {team: {url: 'ftp://x'}}}", "notifiers.webhooks.team.url: expected an absolute http(s) URL"),
+    ("notifiers: {webhooks: {team: {}}}", 'notifiers.webhooks.team: missing required key "url"'),
+    ("notifiers: {webhooks: {desktop: {url: 'http://x'}}}", 'notifiers.webhooks.desktop: "desktop" is a built-in notifier'),
+    ("notifiers: {webhooks: [a]}", "notifiers.webhooks: expected a mapping of names to webhooks, got a list"),
+    ("routing: {urgent: [log, pager]}", 'routing.urgent: unknown notifier "pager" (known: log, desktop)'),
+    ("routing: {urgent: pager}", "routing.urgent: expected a list of notifier names"),
+    ("routing: {warning: [log]}", "routing.warning: unknown key (known keys: urgent, action, info)"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "message"), BAD, ids=[text for text, _ in BAD])
+def test_each_bad_value_names_its_key_and_the_file(
+    text: str, message: str, data_dir: Path, env: dict[str, str]
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(text + "\n", data_dir, env)
+    assert str(caught.value).startswith(f"{data_dir / 'orchestrator.yaml'}: ")
+    assert message in str(caught.value)
+
+
+def test_a_webhook_routed_by_name_is_accepted(data_dir: Path, env: dict[str, str]) -> None:
+    config = load(
+        "notifiers: {webhooks: {pager: {url: 'https://p.example/x'}}}\nrouting: {urgent: [pager]}\n",
+        data_dir,
+        env,
+    )
+    assert config.routing[Priority.URGENT] == ("pager",)
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("reaper:\n  tick: 5s\n   probeTimeout: 2s\n", ":3:"),
+        ("routing: {urgent: [log, desktop}\n", ":1:"),
+        ("a: 1\nb: [1, 2\nc: 3\n", ":3:"),
+        ("agents:\n\tmine: {}\n", ":2:"),
+    ],
+)
+def test_yaml_syntax_errors_give_the_line(
+    text: str, where: str, data_dir: Path, env: dict[str, str]
+) -> None:
+    with pytest.raises(ConfigError, match="invalid YAML") as caught:
+        load(text, data_dir, env)
+    assert str(caught.value).startswith(f"{data_dir / 'orchestrator.yaml'}{where}")
+
+
+def test_numeric_ids_are_read_as_text(data_dir: Path, env: dict[str, str]) -> None:
+    config = load("projects: {2024: {path: /srv/app}}\n", data_dir, env)
+    assert config.projects["2024"].path == Path("/srv/app")
