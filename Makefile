@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/python main.py --help
+	ORCHESTRATOR_DATA_DIR=$${ORCHESTRATOR_DATA_DIR:-$(CURDIR)/data} $(BIN)/python main.py start --foreground
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

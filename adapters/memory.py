@@ -42,6 +42,8 @@ from orchestrator.domain.model import (
     PRObservation,
     ProjectId,
     PRState,
+    ReactionAction,
+    ReactionKey,
     ReviewDecision,
     SessionId,
     SessionKind,
@@ -93,6 +95,9 @@ class ManualClock:
 def _payload(**fields: object) -> str:
     """JSON with the key order given, as SQLite's json_object writes it."""
     return json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
+
+
+_CHANGEABLE = frozenset(Lifecycle.__struct_fields__) | {"metadata"}
 
 
 def _check_enum(enum: type[StrEnum], value: str, what: str) -> None:
@@ -271,8 +276,12 @@ class MemoryStore:
 
         def apply(t: _Tables) -> None:
             if unit.session is not None:
-                self._update_session(t, unit.session)
-            if unit.pr is not None:
+                if unit.session.id != unit.session_id:
+                    raise StoreError(f"unit.session.id {unit.session.id!r} != {unit.session_id!r}")
+                self._update_session(t, unit.session, unit.changed)
+            elif unit.changed:
+                raise StoreError("unit.changed names fields but unit.session is None")
+            if unit.pr is not None and unit.pr.fetched:
                 self._write_pr(t, unit.session_id, unit.pr, unit.at)
             self._apply_trackers(t, unit)
             self._insert_outbox(t, unit)
@@ -280,10 +289,23 @@ class MemoryStore:
         self._write(apply)
         self.commits += 1
 
-    def _update_session(self, t: _Tables, record: SessionRecord) -> None:
+    def _update_session(self, t: _Tables, record: SessionRecord, changed: frozenset[str]) -> None:
+        unknown = changed - _CHANGEABLE
+        if unknown:
+            raise StoreError(f"unknown changed field(s) {sorted(unknown)}")
         old = t.sessions.get(record.id)
         if old is None:
             raise StoreError(f"session {record.id!r} does not exist")
+        # Like the SQL UPDATE: only the fields named in ``changed`` (and updated_at) move.
+        record = msgspec.structs.replace(
+            old,
+            lifecycle=msgspec.structs.replace(
+                old.lifecycle,
+                **{name: getattr(record.lifecycle, name) for name in changed if name != "metadata"},
+            ),
+            metadata=record.metadata if "metadata" in changed else old.metadata,
+            updated_at=record.updated_at,
+        )
         lc = record.lifecycle
         _check_enum(SessionState, lc.state, "session_state")
         _check_enum(TerminationReason, lc.termination_reason, "termination_reason")
@@ -316,6 +338,8 @@ class MemoryStore:
     async def write_pr_observation(
         self, session_id: SessionId, observation: PRObservation, now: datetime
     ) -> None:
+        if not observation.fetched:  # a failed fetch changes nothing
+            return
         self._write(lambda t: self._write_pr(t, session_id, observation, now))
 
     def _write_pr(
@@ -376,9 +400,10 @@ class MemoryStore:
                         _check_payload(obs.url, stored),
                         first_seen or now,
                     )
-        t.comments[obs.url] = [
-            msgspec.structs.replace(c, created_at=c.created_at or now) for c in obs.comments
-        ]
+        by_id = {
+            c.id: msgspec.structs.replace(c, created_at=c.created_at or now) for c in obs.comments
+        }
+        t.comments[obs.url] = sorted(by_id.values(), key=lambda c: (c.created_at or now, c.id))
 
     async def pr_facts_for_session(self, session_id: SessionId) -> PRFacts:
         return select_pr_facts(await self.list_pr_facts(session_id))
@@ -449,12 +474,13 @@ class MemoryStore:
     def _apply_trackers(t: _Tables, unit: CommitUnit) -> None:
         if not unit.trackers_upsert and not unit.trackers_delete:
             return
-        if unit.session_id not in t.sessions:
-            raise StoreError(f"FOREIGN KEY constraint failed: unknown session {unit.session_id!r}")
         mine = t.trackers.setdefault(unit.session_id, {})
         for key in unit.trackers_delete:
             mine.pop(key, None)
+        if unit.trackers_upsert and unit.session_id not in t.sessions:
+            raise StoreError(f"FOREIGN KEY constraint failed: unknown session {unit.session_id!r}")
         for tracker in unit.trackers_upsert:
+            _check_enum(ReactionKey, tracker.reaction, "reaction_trackers.reaction")
             mine[tracker.key] = tracker
 
     # -- outbox and notifications
@@ -462,13 +488,17 @@ class MemoryStore:
     @staticmethod
     def _insert_outbox(t: _Tables, unit: CommitUnit) -> None:
         for item in unit.outbox:
-            if item.session_id not in t.sessions:
-                raise StoreError(
-                    f"FOREIGN KEY constraint failed: unknown session {item.session_id!r}"
-                )
             _check_enum(Priority, item.priority, "outbox.priority")
+            _check_enum(ReactionAction, item.action, "outbox.action")
+            if item.reaction is not None:
+                _check_enum(ReactionKey, item.reaction, "outbox.reaction")
             if item.dedup_key in t.dedup_keys:
-                continue
+                continue  # like ON CONFLICT (dedup_key) DO NOTHING: no FK check either
+            if item.session_id not in t.sessions or item.project_id not in t.projects:
+                raise StoreError(
+                    f"FOREIGN KEY constraint failed: unknown session {item.session_id!r} "
+                    f"or project {item.project_id!r}"
+                )
             t.dedup_keys.add(item.dedup_key)
             t.outbox[t.next_outbox_id] = OutboxEntry(
                 id=t.next_outbox_id, item=item, created_at=unit.at
@@ -737,6 +767,14 @@ class ScriptedRuntime:
             raise self.fail_destroy
         self.destroyed.append(handle.id)
         self.script[handle.id] = Script.DEAD
+
+    async def list_handles(self) -> list[RuntimeHandle]:
+        """Every handle whose pane is not scripted dead (a ``RuntimeInventory``)."""
+        return [
+            RuntimeHandle(id=handle_id, runtime_name=self.name)
+            for handle_id, answer in self.script.items()
+            if answer is not Script.DEAD
+        ]
 
 
 class MemoryWorkspace:
