@@ -1,0 +1,311 @@
+"""Connections and the group-commit writer (DESIGN §3, §6).
+
+``make_engine`` builds the SQLAlchemy engines: every connection gets WAL, the configured
+``synchronous``, ``foreign_keys=ON`` and ``busy_timeout``; the driver's implicit BEGIN is
+disabled and SQLAlchemy's ``begin`` emits ``BEGIN IMMEDIATE`` (writer) or ``BEGIN`` with
+``query_only=ON`` (reader) (stack-notes §1.4).
+
+``GroupWriter`` owns the only write connection. Callers ``await writer.submit(op)`` where
+``op`` is a plain function of a sqlite3 cursor. One task drains every waiting op (up to
+``max_batch``) into one ``BEGIN IMMEDIATE`` transaction, runs each op inside its own raw
+``SAVEPOINT`` (so a failing op rolls back alone and fails only its caller), commits once,
+wakes every waiter through one shared ``trio.Event``, then calls ``on_commit``.
+
+Measured (bench/store_bench.py, engine-ceiling.md §5): a ``trio.to_thread`` hop costs more
+than a batch's SQLite work and buys no overlap under the GIL, so batches run inline on the
+trio thread by default (a batch of 256 blocks the loop for a few ms); ``inline=False`` runs
+them in a worker thread instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Final, TypeVar, cast
+
+import sqlalchemy as sa
+import trio
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from orchestrator.domain.errors import OrchestratorError, StoreError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+SYNCHRONOUS_MODES: Final = ("OFF", "NORMAL", "FULL", "EXTRA")
+DEFAULT_BUSY_TIMEOUT_MS: Final = 5000
+DEFAULT_MAX_BATCH: Final = 256
+
+_BUSY_CODES: Final = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+
+
+def make_engine(
+    path: str | os.PathLike[str],
+    *,
+    synchronous: str = "NORMAL",
+    busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+    read_only: bool = False,
+) -> Engine:
+    """An engine on the database file at ``path`` with the project's pragmas.
+
+    Write engines begin every transaction with ``BEGIN IMMEDIATE`` so a second writer waits
+    at BEGIN (up to ``busy_timeout``) instead of failing a lock upgrade with ``database is
+    locked``. Read-only engines use a plain deferred ``BEGIN`` and ``query_only=ON``.
+    """
+    mode = synchronous.upper()
+    if mode not in SYNCHRONOUS_MODES:
+        raise ValueError(f"synchronous must be one of {SYNCHRONOUS_MODES}, not {synchronous!r}")
+    if busy_timeout_ms < 0:
+        raise ValueError("busy_timeout_ms must be >= 0")
+    pragmas = [f"busy_timeout={int(busy_timeout_ms)}"]
+    if read_only:
+        pragmas += ["foreign_keys=ON", "query_only=ON"]
+    else:
+        pragmas += ["journal_mode=WAL", f"synchronous={mode}", "foreign_keys=ON"]
+    begin_sql = "BEGIN" if read_only else "BEGIN IMMEDIATE"
+
+    engine = sa.create_engine(
+        f"sqlite+pysqlite:///{os.fspath(path)}",
+        connect_args={"check_same_thread": False},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
+        dbapi_conn.isolation_level = None  # SQLAlchemy (or the writer), not pysqlite, BEGINs
+        for pragma in pragmas:
+            dbapi_conn.execute(f"PRAGMA {pragma}")
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql(begin_sql)
+
+    return engine
+
+
+def to_store_error(exc: BaseException) -> BaseException:
+    """The error a caller should see for ``exc`` raised while applying its op."""
+    if isinstance(exc, OrchestratorError):
+        return exc
+    if isinstance(exc, sqlite3.IntegrityError):
+        return StoreError(f"constraint violated: {exc}")
+    if isinstance(exc, sqlite3.Error):
+        return StoreError(f"database error: {exc}")
+    return exc  # a bug in the op itself: its caller gets it unchanged
+
+
+class _Job:
+    __slots__ = ("error", "op", "result")
+
+    def __init__(self, op: Callable[[sqlite3.Cursor], Any]) -> None:
+        self.op = op
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+
+class _Batch:
+    __slots__ = ("done", "jobs")
+
+    def __init__(self) -> None:
+        self.jobs: list[_Job] = []
+        self.done = trio.Event()
+
+
+class GroupWriter:
+    """One task, one write connection, one transaction per batch of waiting ops.
+
+    ``submit`` returns once the op's transaction has committed (durable as far as the
+    connection's ``synchronous`` setting goes). Ops run in submission order. A caller
+    cancelled while waiting does not withdraw its op: it may still commit.
+    """
+
+    def __init__(
+        self,
+        connection: sqlite3.Connection,
+        *,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        inline: bool = True,
+        on_commit: Callable[[], None] | None = None,
+    ) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be >= 1")
+        if connection.isolation_level is not None:
+            raise ValueError("the write connection must have isolation_level=None")
+        self._conn = connection
+        self._cursor = connection.cursor()
+        self._max_batch = max_batch
+        self._inline = inline
+        self.on_commit = on_commit
+        self._queue: deque[_Batch] = deque()
+        self._wake: trio.Event | None = None
+        self._closing = False
+        self._closed = False
+        self._stopped = trio.Event()
+        self.batches = 0
+        self.ops = 0
+
+    # -- callers
+
+    async def submit(self, op: Callable[[sqlite3.Cursor], T]) -> T:
+        """Run ``op(cursor)`` in the next batch; return its result once committed.
+
+        Database errors raised by ``op`` come back as ``StoreError`` (its savepoint rolled
+        back, the rest of the batch unaffected); domain errors it raises pass through.
+        """
+        if self._closing:
+            raise StoreError("the store is closed")
+        job = _Job(op)
+        queue = self._queue
+        if queue and len(queue[-1].jobs) < self._max_batch:
+            batch = queue[-1]
+        else:
+            batch = _Batch()
+            queue.append(batch)
+        batch.jobs.append(job)
+        wake = self._wake
+        if wake is not None:
+            wake.set()
+        await batch.done.wait()
+        if job.error is not None:
+            raise job.error
+        return cast(T, job.result)
+
+    async def flush(self) -> None:
+        """Return once everything submitted before this call has committed."""
+        await self.submit(_noop)
+
+    async def aclose(self) -> None:
+        """Refuse new ops, commit the queued ones, and wait for the writer task to end."""
+        self._closing = True
+        if self._wake is not None:
+            self._wake.set()
+        await self._stopped.wait()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    # -- the writer task
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """The writer loop; start it with ``nursery.start(writer.run)``."""
+        task_status.started()
+        try:
+            while True:
+                if not self._queue:
+                    if self._closing:
+                        return
+                    self._wake = trio.Event()
+                    await self._wake.wait()
+                    self._wake = None
+                    continue
+                batch = self._queue.popleft()
+                try:
+                    await self._begin()
+                except Exception as exc:  # noqa: BLE001 - handed to every caller of the batch
+                    _fail(batch, StoreError(f"could not start a write transaction: {exc}"))
+                    continue
+                except BaseException:
+                    _fail(batch, StoreError("the store closed before this write was applied"))
+                    raise
+                try:
+                    if self._inline:
+                        self._apply(batch)
+                    else:
+                        # abandon_on_cancel=False (the default): a cancel waits for the batch,
+                        # so a transaction is never left half-done.
+                        await trio.to_thread.run_sync(self._apply, batch)
+                finally:
+                    batch.done.set()
+                self.batches += 1
+                self.ops += len(batch.jobs)
+                self._notify()
+                # Let the acked callers run (and queue their next ops) before the next batch.
+                await trio.lowlevel.checkpoint()
+        finally:
+            self._closing = True
+            self._closed = True
+            self._fail_queued()
+            self._stopped.set()
+
+    async def _begin(self) -> None:
+        """BEGIN IMMEDIATE; a lock held by another process is waited out, never raised."""
+        delay = 0.005
+        while True:
+            try:
+                self._cursor.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode not in _BUSY_CODES:
+                    raise
+                log.warning("write lock busy (%s); retrying in %.3fs", exc, delay)
+                await trio.sleep(delay)
+                delay = min(delay * 2, 0.25)
+            else:
+                return
+
+    def _apply(self, batch: _Batch) -> None:
+        """One transaction: each job in its own savepoint, then COMMIT. Never raises for
+        a job's error; a failed COMMIT fails every job of the batch."""
+        cur = self._cursor
+        jobs = batch.jobs
+        try:
+            if len(jobs) == 1:
+                job = jobs[0]
+                try:
+                    job.result = job.op(cur)
+                except Exception as exc:  # noqa: BLE001 - handed to this job's caller
+                    job.error = to_store_error(exc)
+                    if self._conn.in_transaction:
+                        cur.execute("ROLLBACK")
+                    return
+            else:
+                for job in jobs:
+                    cur.execute("SAVEPOINT unit")
+                    try:
+                        job.result = job.op(cur)
+                    except Exception as exc:
+                        job.error = to_store_error(exc)
+                        if not self._conn.in_transaction:
+                            raise  # SQLite aborted the whole transaction (I/O error, full)
+                        cur.execute("ROLLBACK TO unit")
+                    cur.execute("RELEASE unit")
+            cur.execute("COMMIT")
+        except BaseException as exc:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            error = StoreError(f"transaction rolled back: {exc}")
+            for job in jobs:
+                job.result = None
+                job.error = error
+            if not isinstance(exc, Exception):
+                raise
+
+    def _notify(self) -> None:
+        callback = self.on_commit
+        if callback is None:
+            return
+        try:
+            callback()
+        except Exception:
+            log.exception("on_commit callback failed")
+
+    def _fail_queued(self) -> None:
+        error = StoreError("the store closed before this write was applied")
+        while self._queue:
+            _fail(self._queue.popleft(), error)
+
+
+def _fail(batch: _Batch, error: StoreError) -> None:
+    for job in batch.jobs:
+        job.result = None
+        job.error = error
+    batch.done.set()
+
+
+def _noop(_cursor: sqlite3.Cursor) -> None:
+    return None

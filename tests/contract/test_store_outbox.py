@@ -1,0 +1,166 @@
+"""The transactional outbox and the notifications it leaves, the same from every store."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.domain.errors import StoreError
+from orchestrator.domain.model import (
+    NotificationEvent,
+    Priority,
+    ReactionAction,
+    ReactionKey,
+    SessionState,
+)
+from orchestrator.domain.records import CommitUnit, Notification, OutboxEntry, OutboxItem
+from tests.contract.support import (
+    ContractStore,
+    at,
+    changes,
+    moved,
+    outbox_item,
+    session,
+    unit_for,
+)
+
+
+async def test_outbox_rows_commit_with_their_cause(store: ContractStore) -> None:
+    record = await session(store)
+    working, changed = moved(record, at(1), state=SessionState.WORKING)
+    item = outbox_item(record, "mer-1:ci:abc")
+    await store.commit(unit_for(working, changed, outbox=(item,)))
+    assert await store.pending_outbox(now=at(1), limit=10) == [
+        OutboxEntry(id=1, item=item, created_at=at(1))
+    ]
+    assert await store.get_outbox_entry(1) == OutboxEntry(id=1, item=item, created_at=at(1))
+    assert await store.get_outbox_entry(2) is None
+
+
+async def test_a_repeated_dedup_key_is_ignored(store: ContractStore) -> None:
+    record = await session(store)
+    first = outbox_item(record, "k", message="first")
+    await store.commit(CommitUnit(session_id=record.id, at=at(1), outbox=(first,)))
+    working, changed = moved(record, at(2), state=SessionState.WORKING)
+    again = outbox_item(record, "k", message="second")
+    await store.commit(unit_for(working, changed, outbox=(again, outbox_item(record, "k2"))))
+    assert [(e.id, e.item.dedup_key, e.item.message) for e in await store.list_outbox()] == [
+        (1, "k", "first"),
+        (2, "k2", "CI failed"),  # the skipped row took no id
+    ]
+    stored = await store.get_session(record.id)
+    assert stored is not None
+    assert stored.lifecycle.state is SessionState.WORKING  # the rest of the unit committed
+
+
+async def test_an_outbox_row_with_a_bad_priority_fails_its_unit(store: ContractStore) -> None:
+    record = await session(store)
+    bad = outbox_item(record, "k", priority="panic")  # type: ignore[arg-type]
+    working, changed = moved(record, at(1), state=SessionState.WORKING)
+    with pytest.raises(StoreError):
+        await store.commit(unit_for(working, changed, outbox=(bad,)))
+    assert await store.list_outbox() == []
+    assert await store.get_session(record.id) == record
+
+
+async def test_pending_outbox_is_due_undelivered_unfailed_oldest_first(
+    store: ContractStore,
+) -> None:
+    record = await session(store)
+    items = tuple(outbox_item(record, f"k{n}") for n in range(1, 6))
+    await store.commit(CommitUnit(session_id=record.id, at=at(1), outbox=items))
+    assert [e.id for e in await store.pending_outbox(now=at(1), limit=10)] == [1, 2, 3, 4, 5]
+    assert [e.id for e in await store.pending_outbox(now=at(1), limit=2)] == [1, 2]
+
+    await store.record_attempt(1, error="timeout", next_attempt_at=at(30))
+    await store.mark_delivered(2, at=at(2), notification=None)
+    await store.mark_failed(3, at=at(3), error="gone")
+    assert [e.id for e in await store.pending_outbox(now=at(29), limit=10)] == [4, 5]
+    assert [e.id for e in await store.pending_outbox(now=at(30), limit=10)] == [1, 4, 5]
+
+    retried = await store.get_outbox_entry(1)
+    assert retried is not None
+    assert (retried.attempts, retried.last_error, retried.next_attempt_at) == (
+        1,
+        "timeout",
+        at(30),
+    )
+    await store.record_attempt(1, error="timeout again", next_attempt_at=None)
+    retried = await store.get_outbox_entry(1)
+    assert retried is not None
+    assert (retried.attempts, retried.last_error, retried.next_attempt_at) == (
+        2,
+        "timeout again",
+        None,
+    )
+    delivered = await store.get_outbox_entry(2)
+    assert delivered is not None
+    assert (delivered.delivered_at, delivered.attempts) == (at(2), 1)
+    failed = await store.get_outbox_entry(3)
+    assert failed is not None
+    assert (failed.failed_at, failed.last_error) == (at(3), "gone")
+
+
+async def test_unknown_outbox_ids_are_no_ops(store: ContractStore) -> None:
+    record = await session(store)
+    event = NotificationEvent(
+        type="reaction.agent-stuck",
+        priority=Priority.URGENT,
+        session_id=record.id,
+        project_id=record.project_id,
+        message="stuck",
+    )
+    await store.record_attempt(99, error="x", next_attempt_at=None)
+    await store.mark_delivered(99, at=at(1), notification=event)
+    await store.mark_failed(99, at=at(1), error="x", notification=event)
+    assert await store.list_notifications() == []
+    assert len(await changes(store)) == 1
+
+
+async def test_delivery_and_failure_record_notifications(store: ContractStore) -> None:
+    mer = await session(store, "mer")
+    ao = await session(store, "ao")
+    notify = OutboxItem(
+        dedup_key="ao-1:stuck",
+        session_id=ao.id,
+        project_id=ao.project_id,
+        action=ReactionAction.NOTIFY,
+        reaction=None,
+        event_type="reaction.escalated",
+        priority=Priority.URGENT,
+        message="escalated",
+    )
+    await store.commit(CommitUnit(session_id=mer.id, at=at(1), outbox=(outbox_item(mer, "a"),)))
+    await store.commit(CommitUnit(session_id=ao.id, at=at(1), outbox=(notify,)))
+    await store.mark_delivered(2, at=at(2), notification=notify.event())
+    fallback = NotificationEvent(
+        type=ReactionKey.CI_FAILED.event_type,
+        priority=Priority.ACTION,
+        session_id=mer.id,
+        project_id=mer.project_id,
+        message="could not reach the agent",
+    )
+    await store.mark_failed(1, at=at(3), error="agent gone", notification=fallback)
+
+    assert await store.list_notifications() == [
+        Notification(
+            id=2,
+            session_id="mer-1",
+            project_id="mer",
+            type="reaction.ci-failed",
+            priority=Priority.ACTION,
+            message="could not reach the agent",
+            created_at=at(3),
+        ),
+        Notification(
+            id=1,
+            session_id="ao-1",
+            project_id="ao",
+            type="reaction.escalated",
+            priority=Priority.URGENT,
+            message="escalated",
+            created_at=at(2),
+        ),
+    ]
+    assert [n.id for n in await store.list_notifications(project_id="ao")] == [1]
+    assert [n.id for n in await store.list_notifications(limit=1)] == [2]
+    assert await store.pending_outbox(now=at(10), limit=10) == []

@@ -1,0 +1,231 @@
+"""The numbered-SQL migration runner: from empty, idempotent, tamper-evident, atomic."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from enum import StrEnum
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from adapters.sqlite import tables
+from adapters.sqlite.migrate import (
+    MigrationError,
+    applied_versions,
+    default_directory,
+    discover,
+    migrate,
+    split_statements,
+)
+from adapters.sqlite.store import open_sqlite_store
+from adapters.sqlite.writer import make_engine
+from orchestrator.domain.model import (
+    ActivitySource,
+    ActivityState,
+    AgentHarness,
+    CheckStatus,
+    CIState,
+    Mergeability,
+    Priority,
+    PRState,
+    ReactionAction,
+    ReactionKey,
+    ReviewDecision,
+    SessionKind,
+    SessionState,
+    TerminationReason,
+)
+from orchestrator.domain.records import ChangeType
+
+TABLES = {
+    "projects",
+    "sessions",
+    "pr",
+    "pr_checks",
+    "pr_comment",
+    "reaction_trackers",
+    "outbox",
+    "notifications",
+    "change_log",
+    "schema_migrations",
+}
+TRIGGERS = {
+    "sessions_cdc_insert",
+    "sessions_cdc_update",
+    "pr_cdc_insert",
+    "pr_cdc_update",
+    "pr_checks_cdc_insert",
+    "pr_checks_cdc_update",
+    "notifications_cdc_insert",
+}
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    engine = make_engine(tmp_path / "db.sqlite")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def migrations(tmp_path: Path) -> Path:
+    """A private copy of the shipped migrations, free to edit."""
+    directory = tmp_path / "migrations"
+    directory.mkdir()
+    shutil.copy(Path(str(default_directory() / "0001_init.sql")), directory)
+    return directory
+
+
+def schema(engine: Engine) -> list[tuple[str, str, str | None]]:
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT type, name, sql FROM sqlite_master ORDER BY type, name"
+        ).all()
+    return [(str(kind), str(name), None if sql is None else str(sql)) for kind, name, sql in rows]
+
+
+def names(engine: Engine, kind: str) -> set[str]:
+    return {name for k, name, _ in schema(engine) if k == kind and not name.startswith("sqlite_")}
+
+
+def test_from_empty_applies_every_migration(engine: Engine) -> None:
+    assert migrate(engine) == [1]
+    assert names(engine, "table") == TABLES
+    assert names(engine, "trigger") == TRIGGERS
+    ((version, (name, checksum)),) = applied_versions(engine).items()
+    assert (version, name) == (1, "0001_init.sql")
+    assert checksum == discover()[0].checksum
+
+
+def test_a_second_run_is_a_no_op(engine: Engine) -> None:
+    migrate(engine)
+    before = schema(engine)
+    assert migrate(engine) == []
+    assert schema(engine) == before
+
+
+def test_an_edited_applied_migration_is_refused(engine: Engine, migrations: Path) -> None:
+    migrate(engine, migrations)
+    path = migrations / "0001_init.sql"
+    path.write_text(path.read_text() + "\n-- a harmless-looking edit\n")
+    with pytest.raises(MigrationError, match=r"0001_init\.sql was edited"):
+        migrate(engine, migrations)
+
+
+async def test_the_store_refuses_to_open_on_an_edited_migration(
+    tmp_path: Path, migrations: Path
+) -> None:
+    db = tmp_path / "store.db"
+    async with open_sqlite_store(db, migrations=migrations):
+        pass
+    path = migrations / "0001_init.sql"
+    path.write_text(path.read_text().replace("CREATE TABLE projects", "CREATE TABLE  projects"))
+    with pytest.raises(MigrationError, match=r"0001_init\.sql"):
+        async with open_sqlite_store(db, migrations=migrations):
+            pass
+
+
+def test_a_failed_migration_leaves_no_trace(engine: Engine, migrations: Path) -> None:
+    migrate(engine, migrations)
+    before = schema(engine)
+    (migrations / "0002_half.sql").write_text(
+        "CREATE TABLE half (id INTEGER PRIMARY KEY);\n"
+        "CREATE TRIGGER half_t AFTER INSERT ON half BEGIN SELECT 1; END;\n"
+        "INSERT INTO half VALUES (1);\n"
+        "THIS IS NOT SQL;\n"
+    )
+    with pytest.raises(MigrationError, match=r"0002_half\.sql failed"):
+        migrate(engine, migrations)
+    assert schema(engine) == before
+    assert set(applied_versions(engine)) == {1}
+
+
+def test_a_failed_first_migration_leaves_an_empty_database(engine: Engine, tmp_path: Path) -> None:
+    directory = tmp_path / "bad"
+    directory.mkdir()
+    (directory / "0001_bad.sql").write_text("CREATE TABLE t (a);\nNOT SQL;\n")
+    with pytest.raises(MigrationError, match=r"0001_bad\.sql"):
+        migrate(engine, directory)
+    assert schema(engine) == []
+
+
+def test_numbering_gaps_and_a_newer_database_are_refused(
+    engine: Engine, migrations: Path, tmp_path: Path
+) -> None:
+    (migrations / "0003_later.sql").write_text("CREATE TABLE later (a);\n")
+    with pytest.raises(MigrationError, match="gap"):
+        migrate(engine, migrations)
+    (migrations / "0003_later.sql").rename(migrations / "0002_later.sql")
+    assert migrate(engine, migrations) == [1, 2]
+    older = tmp_path / "older"
+    older.mkdir()
+    shutil.copy(migrations / "0001_init.sql", older)
+    with pytest.raises(MigrationError, match=r"0002_later\.sql .*newer than the code"):
+        migrate(engine, older)
+
+
+def test_split_statements_keeps_trigger_bodies_whole() -> None:
+    sql = (
+        "-- leading comment; with a semicolon\n"
+        "CREATE TABLE a (x);\n"
+        "CREATE TRIGGER t AFTER INSERT ON a\nBEGIN\n  INSERT INTO a VALUES (1);\n"
+        "  INSERT INTO a VALUES (2);\nEND;\n"
+        "/* trailing\n comment */\n-- done\n"
+    )
+    statements = split_statements(sql)
+    assert len(statements) == 2
+    assert statements[1].startswith("CREATE TRIGGER t")
+    assert statements[1].endswith("END;")
+    with pytest.raises(MigrationError, match="incomplete"):
+        split_statements("CREATE TABLE a (x);\nCREATE TABLE b (y)\n")
+
+
+def test_the_core_tables_mirror_the_migrated_schema(engine: Engine) -> None:
+    migrate(engine)
+    with engine.connect() as conn:
+        for table in tables.metadata.sorted_tables:
+            info = conn.exec_driver_sql(f"PRAGMA table_info({table.name})").all()
+            assert [row[1] for row in info] == [c.name for c in table.columns], table.name
+
+
+def test_text_keys_refuse_null_and_strict_tables_refuse_wrong_types(engine: Engine) -> None:
+    migrate(engine)
+    with engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        assert isinstance(raw, sqlite3.Connection)
+        with pytest.raises(sqlite3.IntegrityError, match="NOT NULL"):
+            raw.execute("INSERT INTO projects (id, path, registered_at) VALUES (NULL, '/', '')")
+        with pytest.raises(sqlite3.IntegrityError):
+            raw.execute("INSERT INTO projects (id, path, registered_at) VALUES ('p', 1, X'00')")
+
+
+ENUM_COLUMNS: list[tuple[str, type[StrEnum], set[str]]] = [
+    ("kind", SessionKind, set()),
+    ("harness", AgentHarness, set()),
+    ("session_state", SessionState, set()),
+    ("termination_reason", TerminationReason, set()),
+    ("activity_state", ActivityState, {""}),
+    ("activity_source", ActivitySource, {""}),
+    ("pr_state", PRState, set()),
+    ("review_decision", ReviewDecision, set()),
+    ("ci_state", CIState, set()),
+    ("mergeability", Mergeability, set()),
+    ("status", CheckStatus, set()),
+    ("reaction", ReactionKey, set()),
+    ("action", ReactionAction, set()),
+    ("priority", Priority, set()),
+    ("event_type", ChangeType, set()),
+]
+
+
+@pytest.mark.parametrize(("column", "enum", "extra"), ENUM_COLUMNS)
+def test_enum_checks_allow_exactly_the_domain_values(
+    column: str, enum: type[StrEnum], extra: set[str]
+) -> None:
+    sql = discover()[0].sql
+    allowed = set(re.findall(rf"\b{column} = '([^']*)'", sql))
+    assert allowed == {member.value for member in enum} | extra
