@@ -11,6 +11,7 @@ from pathlib import Path
 import trio
 
 from adapters.memory import MemoryStore, RecordingMessenger, RecordingNotifier
+from adapters.sqlite.store import open_sqlite_store
 from orchestrator.clock import TrioClock
 from orchestrator.domain.model import (
     ActivitySignal,
@@ -34,7 +35,13 @@ async def memory_store(_: Path) -> AsyncIterator[Store]:
     yield MemoryStore()
 
 
-STORES: dict[str, StoreFactory] = {"memory": memory_store}
+@asynccontextmanager
+async def sqlite_store(directory: Path) -> AsyncIterator[Store]:
+    async with open_sqlite_store(directory / "engine.db") as store:
+        yield store
+
+
+STORES: dict[str, StoreFactory] = {"memory": memory_store, "sqlite": sqlite_store}
 
 FAST_DELIVERY = DeliveryPolicy(attempts=3, initial_backoff=0.01, max_backoff=0.05)
 

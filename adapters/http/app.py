@@ -238,23 +238,38 @@ _UNAUTHORIZED_HEADERS: Final = {"WWW-Authenticate": 'Bearer realm="orchestrator"
 # --- bodies and parameters ------------------------------------------------------------------
 
 
+DISCARD_LIMIT = 16 * MAX_BODY_BYTES
+"""How much of an oversized body is read and thrown away before answering 413. Closing a
+connection with unread request bytes makes TCP reset it, and the client then loses the 413;
+past this much, that is the client's problem."""
+
+
 async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
-    """The request body, refusing (413) anything over ``limit`` after reading at most
-    ``limit + 1`` bytes of it."""
+    """The request body, refusing (413) anything over ``limit``. Nothing past ``limit`` is
+    kept; up to ``DISCARD_LIMIT`` bytes are drained so the client can read the answer."""
     declared = request.headers.get("content-length")
     if declared is not None:
         try:
             size = int(declared)
         except ValueError:
             raise ApiError(400, ErrorCode.BAD_REQUEST, "bad Content-Length") from None
-        if size > limit:
+        if size > DISCARD_LIMIT:
             raise _too_large(limit)
     body = bytearray()
+    oversized = 0
     async with aclosing(request.stream()) as chunks:
         async for chunk in chunks:
+            if oversized:
+                oversized += len(chunk)
+                if oversized > DISCARD_LIMIT:
+                    break
+                continue
             body += chunk
             if len(body) > limit:
-                raise _too_large(limit)
+                oversized = len(body)
+                body.clear()
+    if oversized:
+        raise _too_large(limit)
     return bytes(body)
 
 

@@ -12,9 +12,15 @@ import pytest
 import trio
 import trio.testing
 
-from adapters.memory import MemoryStore, RecordingMessenger
+from adapters.memory import RecordingMessenger
 from orchestrator.clock import TrioClock
-from orchestrator.domain.errors import ConflictError, DeliveryError, NotFoundError, OverloadedError
+from orchestrator.domain.errors import (
+    ConflictError,
+    DeliveryError,
+    NotFoundError,
+    OverloadedError,
+    StoreError,
+)
 from orchestrator.domain.model import (
     ESCALATED_EVENT_TYPE,
     ActivitySignal,
@@ -473,14 +479,18 @@ async def test_a_full_mailbox_is_backpressure(store: Store) -> None:
 
 
 async def test_a_failed_commit_fails_only_its_caller_and_reloads(store: Store) -> None:
+    real_commit = store.commit
+    failures = [StoreError("disk full")]
+
+    async def flaky_commit(unit: CommitUnit) -> None:
+        if failures:
+            raise failures.pop()
+        await real_commit(unit)
+
     async with running_engine(store) as engine:
         s = await engine.spawn()
-        if not isinstance(store, MemoryStore):
-            pytest.skip("failure injection is a memory-store knob")
-        from orchestrator.domain.errors import StoreError
-
-        store.fail_next_commit = StoreError("disk full")
-        with pytest.raises(StoreError):
+        store.commit = flaky_commit  # type: ignore[method-assign]
+        with pytest.raises(StoreError, match="disk full"):
             await engine.activity(s.id, ActivityState.ACTIVE)
         assert (await engine.state(s.id)).lifecycle.state is SessionState.NOT_STARTED
         await engine.activity(s.id, ActivityState.ACTIVE)

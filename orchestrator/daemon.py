@@ -1,0 +1,335 @@
+"""The composition root: wires the store, engine, delivery, observers and HTTP API together,
+serves until SIGTERM/SIGINT, then drains in order under one deadline (DESIGN §7).
+
+This is the only module of ``orchestrator/`` that imports ``adapters/``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import signal
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import TYPE_CHECKING, cast
+
+import httpx
+import trio
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.trio import serve
+
+from adapters.agents import agent_for, session_environment
+from adapters.http.app import ApiServices, DrainSwitch, create_app
+from adapters.http.auth import TokenAuthority
+from adapters.notifiers import DesktopNotifier, LogNotifier, RoutingNotifier, WebhookNotifier
+from adapters.sqlite.store import SqliteStore, open_sqlite_store
+from adapters.tmux import TmuxMessenger, TmuxRuntime, TmuxServer
+from adapters.worktree import GitWorktreeWorkspace
+from orchestrator.api import API_PREFIX, RunFile
+from orchestrator.changefeed import ChangeFeed
+from orchestrator.clock import SystemClock
+from orchestrator.config import Config
+from orchestrator.domain.errors import OrchestratorError
+from orchestrator.domain.model import Priority, SessionRecord
+from orchestrator.domain.records import Project
+from orchestrator.lifecycle.manager import LifecycleManager
+from orchestrator.outbox import OutboxDispatcher
+from orchestrator.ports import Notifier
+from orchestrator.reaper import Reaper
+from orchestrator.runfile import DataDirLock, remove_run_file, write_run_file
+from orchestrator.sessions import SessionManager
+
+if TYPE_CHECKING:
+    from hypercorn.typing import ASGIFramework
+
+log = logging.getLogger("orchestrator.daemon")
+
+JANITOR_INTERVAL = 600.0
+_MAX_SOCKET_PATH = 100
+
+
+def package_version() -> str:
+    try:
+        return version("orchestrator")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def tmux_socket_path(data_dir: Path) -> Path:
+    """``<data dir>/tmux.sock``, or a stable short path when that is too long for a socket."""
+    preferred = data_dir / "tmux.sock"
+    if len(str(preferred.absolute()).encode()) <= _MAX_SOCKET_PATH:
+        return preferred
+    digest = hashlib.sha256(str(data_dir.absolute()).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"orchestrator-{os.getuid()}" / f"{digest}.sock"
+
+
+def build_notifier(config: Config, client: httpx.AsyncClient) -> Notifier:
+    """Log always; desktop and webhooks as the config routes them by priority."""
+    available: dict[str, Notifier] = {"log": LogNotifier()}
+    if config.notifiers.desktop:
+        available["desktop"] = DesktopNotifier()
+    for name, hook in config.notifiers.webhooks.items():
+        available[name] = WebhookNotifier(hook.url, slack=hook.slack, client=client)
+    routes: dict[Priority, Sequence[Notifier]] = {
+        priority: [available[name] for name in names if name in available and name != "log"]
+        for priority, names in config.routing.items()
+    }
+    return RoutingNotifier(routes, always=[available["log"]])
+
+
+@dataclass
+class _Address:
+    """Where the API listens; known only once hypercorn has bound its socket."""
+
+    value: str = ""
+
+    def activity_url(self, session_id: str) -> str:
+        return f"http://{self.value}{API_PREFIX}/sessions/{session_id}/activity"
+
+
+@dataclass
+class Daemon:
+    """The running pieces, for the drain sequence and for tests."""
+
+    config: Config
+    store: SqliteStore
+    manager: LifecycleManager
+    dispatcher: OutboxDispatcher
+    feed: ChangeFeed
+    reaper: Reaper
+    drain: DrainSwitch
+    address: str = ""
+
+
+async def _register_projects(config: Config, store: SqliteStore, now: datetime) -> None:
+    for project in config.projects.values():
+        await store.upsert_project(
+            Project(
+                id=project.id,
+                path=str(project.path),
+                repo_origin_url=project.repo_origin_url,
+                display_name=project.display_name,
+                registered_at=now,
+            )
+        )
+
+
+async def _janitor(config: Config, store: SqliteStore, clock: SystemClock) -> None:
+    """Trim the change log by age and row count, in small batches, forever."""
+    while True:
+        try:
+            removed = await store.trim_change_log(
+                older_than=clock.now() - config.retention.change_log_max_age,
+                keep_max_rows=config.retention.change_log_max_rows,
+            )
+            if removed:
+                log.info("change log: trimmed %d rows", removed)
+        except OrchestratorError as error:
+            log.warning("change log trim failed: %s", error)
+        await trio.sleep(JANITOR_INTERVAL)
+
+
+async def serve_daemon(
+    config: Config, *, task_status: trio.TaskStatus[Daemon] = trio.TASK_STATUS_IGNORED
+) -> None:
+    """Run the daemon until SIGTERM/SIGINT, then drain. ``task_status`` gets the Daemon once
+    it is healthy and the run-file is written."""
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    with DataDirLock(config.data_dir):
+        async with AsyncExitStack() as stack:
+            store = await stack.enter_async_context(
+                open_sqlite_store(config.database_path, synchronous=config.synchronous.value)
+            )
+            http_client = await stack.enter_async_context(httpx.AsyncClient(trust_env=False))
+            await _run(config, store, http_client, task_status)
+
+
+async def _run(
+    config: Config,
+    store: SqliteStore,
+    http_client: httpx.AsyncClient,
+    task_status: trio.TaskStatus[Daemon],
+) -> None:
+    clock = SystemClock()
+    await _register_projects(config, store, clock.now())
+    tmux = TmuxServer(tmux_socket_path(config.data_dir))
+    runtime = TmuxRuntime(tmux)
+    messenger = TmuxMessenger(tmux)
+    manager = LifecycleManager(store, clock=clock, policy=config.policy)
+    dispatcher = OutboxDispatcher(
+        store, messenger=messenger, notifier=build_notifier(config, http_client), clock=clock
+    )
+    feed = ChangeFeed(store)
+
+    def on_commit() -> None:
+        feed.notify()
+        dispatcher.wake()
+
+    store.on_commit = on_commit
+    auth = TokenAuthority.generate()
+    address = _Address()
+
+    def hook_environment(record: SessionRecord) -> Mapping[str, str]:
+        return session_environment(
+            session_id=record.id,
+            project_id=record.project_id,
+            issue_id=record.issue_id,
+            hook_url=address.activity_url(record.id),
+            hook_token=auth.session_token(record.id),
+        )
+
+    sessions = SessionManager(
+        store,
+        manager,
+        runtime=runtime,
+        workspace=GitWorktreeWorkspace(config.data_dir / "worktrees"),
+        agents=lambda name: agent_for(name, config.agents),
+        messenger=messenger,
+        clock=clock,
+        hook_environment=hook_environment,
+    )
+    reaper = Reaper(
+        manager,
+        {runtime.name: runtime},
+        clock,
+        tick=config.reaper.tick.total_seconds(),
+        concurrency=config.reaper.concurrency,
+        probe_timeout=config.reaper.probe_timeout.total_seconds(),
+    )
+    drain = DrainSwitch()
+    services = ApiServices(
+        store=store,
+        lifecycle=manager,
+        sessions=sessions,
+        changefeed=feed,
+        auth=auth,
+        drain=drain,
+        clock=clock,
+        version=package_version(),
+    )
+    daemon = Daemon(config, store, manager, dispatcher, feed, reaper, drain)
+    hypercorn = HypercornConfig()
+    hypercorn.bind = [f"{config.host}:{config.port}"]
+    hypercorn.graceful_timeout = 1.0
+    hypercorn.accesslog = None
+    hypercorn.errorlog = logging.getLogger("hypercorn.error")
+    http_stopped = trio.Event()
+
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async with trio.open_nursery() as root:
+            await root.start(manager.run)
+            armed = await manager.arm_timers()
+            await root.start(feed.run)
+            delivery = trio.CancelScope()
+            observers = trio.CancelScope()
+
+            async def run_delivery(*, task_status: trio.TaskStatus[None]) -> None:
+                with delivery:
+                    await dispatcher.run(task_status=task_status)
+
+            async def run_observers(*, task_status: trio.TaskStatus[None]) -> None:
+                with observers:
+                    async with trio.open_nursery() as nursery:
+                        await nursery.start(reaper.run)
+                        nursery.start_soon(_janitor, config, store, clock)
+                        task_status.started()
+
+            await root.start(run_delivery)
+            report = await sessions.reconcile(inventory=runtime)
+            log.info("boot: %d running sessions armed; reconcile: %s", armed, report)
+            await root.start(run_observers)
+            app = cast("ASGIFramework", create_app(services))
+            binds = await root.start(
+                partial(serve, app, hypercorn, shutdown_trigger=http_stopped.wait)
+            )
+            address.value = daemon.address = _host_port(binds)
+            write_run_file(
+                config.run_file,
+                RunFile(
+                    pid=os.getpid(),
+                    address=address.value,
+                    token=auth.token,
+                    started_at=clock.now(),
+                    version=package_version(),
+                ),
+            )
+            log.info("orchestrator %s listening on http://%s", package_version(), address.value)
+            task_status.started(daemon)
+            try:
+                async for signum in signals:
+                    log.info("received %s: draining", signal.Signals(signum).name)
+                    root.start_soon(_exit_on_second_signal, signals)
+                    break
+                await _drain(config, daemon, observers, delivery, http_stopped)
+                root.cancel_scope.cancel()
+            finally:
+                remove_run_file(config.run_file)
+
+
+async def _exit_on_second_signal(signals: AsyncIterator[int]) -> None:
+    async for signum in signals:
+        log.warning("received %s again: exiting at once", signal.Signals(signum).name)
+        os._exit(1)
+
+
+async def _drain(
+    config: Config,
+    daemon: Daemon,
+    observers: trio.CancelScope,
+    delivery: trio.CancelScope,
+    http_stopped: trio.Event,
+) -> None:
+    """DESIGN §7, in order, under one deadline: stop intake, stop observers, finish queued
+    turns, flush the writer, give delivery what time is left, end streams, stop HTTP."""
+    deadline = trio.current_time() + config.shutdown.drain_timeout.total_seconds()
+    daemon.drain.begin()  # new requests get 503
+    observers.cancel()
+    with trio.move_on_at(deadline) as turns:
+        await daemon.manager.close()
+        await daemon.store.flush()
+    if turns.cancelled_caught:
+        log.warning("drain: queued turns did not finish before the deadline")
+    with trio.move_on_at(deadline) as outbox:
+        await daemon.dispatcher.drain()
+    if outbox.cancelled_caught:
+        log.warning("drain: undelivered reactions stay queued for the next start")
+    delivery.cancel()
+    daemon.feed.close()  # ends SSE streams before hypercorn waits on them
+    http_stopped.set()
+    log.info("drained")
+
+
+def _host_port(binds: Sequence[str]) -> str:
+    """``http://127.0.0.1:8731`` → ``127.0.0.1:8731`` (the first bind)."""
+    return binds[0].split("://", 1)[-1]
+
+
+def configure_logging() -> None:
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def run_daemon(config: Config) -> int:
+    """Run in the foreground until stopped; the process exit code."""
+    configure_logging()
+    try:
+        trio.run(serve_daemon, config)
+    except OrchestratorError as error:
+        log.error("%s", error)  # noqa: TRY400 - a clear refusal, not a crash
+        return 1
+    return 0
+
+
+__all__ = ["Daemon", "build_notifier", "run_daemon", "serve_daemon", "tmux_socket_path"]
