@@ -320,22 +320,22 @@ _Getter = Callable[[SessionRecord], tuple[Any, ...]]
 
 
 def _get_state(r: SessionRecord) -> tuple[Any, ...]:
-    return (r.lifecycle.state,)
+    return (str(r.lifecycle.state),)
 
 
 def _get_reason(r: SessionRecord) -> tuple[Any, ...]:
-    return (r.lifecycle.termination_reason,)
+    return (str(r.lifecycle.termination_reason),)
 
 
 def _get_alive(r: SessionRecord) -> tuple[Any, ...]:
-    return (r.lifecycle.is_alive,)
+    return (int(r.lifecycle.is_alive),)
 
 
 def _get_activity(r: SessionRecord) -> tuple[Any, ...]:
     a = r.lifecycle.activity
     if a is None:
         return ("", "", "")
-    return (a.state, encode_ts(a.last_activity_at), a.source)
+    return (str(a.state), encode_ts(a.last_activity_at), str(a.source))
 
 
 def _get_detecting(r: SessionRecord) -> tuple[Any, ...]:
@@ -346,7 +346,7 @@ def _get_detecting(r: SessionRecord) -> tuple[Any, ...]:
 
 
 def _get_harness(r: SessionRecord) -> tuple[Any, ...]:
-    return (r.lifecycle.harness,)
+    return (str(r.lifecycle.harness),)
 
 
 def _get_metadata(r: SessionRecord) -> tuple[Any, ...]:
@@ -438,10 +438,10 @@ class _PRWrite:
             url,
             session_id,
             obs.number,
-            obs.state,
-            obs.review,
-            obs.ci,
-            obs.mergeability,
+            str(obs.state),
+            str(obs.review),
+            str(obs.ci),
+            str(obs.mergeability),
             at,
         )
         self.checks = [
@@ -449,7 +449,7 @@ class _PRWrite:
                 url,
                 c.name,
                 c.commit,
-                c.status,
+                str(c.status),
                 c.url,
                 c.log_tail,
                 at if c.created_at is None else encode_ts(c.created_at),
@@ -464,7 +464,7 @@ class _PRWrite:
                 c.file,
                 c.line,
                 c.body,
-                c.resolved,
+                int(c.resolved),
                 at if c.created_at is None else encode_ts(c.created_at),
             )
             for c in obs.comments
@@ -534,10 +534,10 @@ class _UnitWrite:
                     item.dedup_key,
                     item.session_id,
                     item.project_id,
-                    item.action,
-                    item.reaction,
+                    str(item.action),
+                    None if item.reaction is None else str(item.reaction),
                     item.event_type,
-                    item.priority,
+                    str(item.priority),
                     item.message,
                     at,
                     item.dedup_key,
@@ -559,6 +559,36 @@ class _UnitWrite:
         if self.outbox is not None:
             cur.executemany(_INSERT_OUTBOX, self.outbox)
 
+    @property
+    def merge_key(self) -> str:
+        """Units of different sessions may be merged; two of one session never are."""
+        return self.session_id
+
+    @staticmethod
+    def apply_merged(writes: Sequence[_UnitWrite], cur: sqlite3.Cursor) -> None:
+        """Apply units of distinct sessions with one ``executemany`` per statement: the
+        same rows as applying them one by one, at a fraction of the per-call cost. Any
+        error fails the whole merge (the writer then retries unit by unit)."""
+        updates: dict[str, list[list[Any]]] = {}
+        for w in writes:
+            if w.session_sql is not None:
+                updates.setdefault(w.session_sql, []).append(w.session_params)
+        for sql, rows in updates.items():
+            cur.executemany(sql, rows)
+            if cur.rowcount != len(rows):
+                raise StoreError("a session of the batch does not exist")
+        for w in writes:
+            if w.pr is not None:
+                w.pr(cur)
+        for sql, attr in (
+            (_DELETE_TRACKER, "tracker_deletes"),
+            (_UPSERT_TRACKER, "tracker_upserts"),
+            (_INSERT_OUTBOX, "outbox"),
+        ):
+            rows = [row for w in writes for row in (getattr(w, attr) or ())]
+            if rows:
+                cur.executemany(sql, rows)
+
 
 class _Execute:
     """One statement as a writer op."""
@@ -576,17 +606,24 @@ class _Execute:
 def _notification_row(event: NotificationEvent | None, stamp: str) -> tuple[Any, ...] | None:
     if event is None:
         return None
-    return (event.session_id, event.project_id, event.type, event.priority, event.message, stamp)
+    return (
+        event.session_id,
+        event.project_id,
+        event.type,
+        str(event.priority),
+        event.message,
+        stamp,
+    )
 
 
 def _tracker_row(session_id: SessionId, tr: Tracker) -> tuple[Any, ...]:
     return (
         session_id,
         tr.key,
-        tr.reaction,
+        str(tr.reaction),
         tr.attempts,
         encode_opt_ts(tr.first_at),
-        tr.escalated,
+        int(tr.escalated),
         msgspec.json.encode(tr.seen).decode(),
     )
 

@@ -99,6 +99,9 @@ def to_store_error(exc: BaseException) -> BaseException:
     return exc  # a bug in the op itself: its caller gets it unchanged
 
 
+_GATHER_ROUNDS: Final = 4
+
+
 class _Job:
     __slots__ = ("error", "op", "result")
 
@@ -214,24 +217,42 @@ class GroupWriter:
                     _fail(batch, StoreError("the store closed before this write was applied"))
                     raise
                 try:
-                    if self._inline:
-                        self._apply(batch)
-                    else:
-                        # abandon_on_cancel=False (the default): a cancel waits for the batch,
-                        # so a transaction is never left half-done.
-                        await trio.to_thread.run_sync(self._apply, batch)
+                    if not await self._run_sync(self._apply, batch):
+                        await self._begin()
+                        await self._run_sync(self._apply_isolated, batch)
+                except Exception as exc:  # noqa: BLE001 - handed to every caller of the batch
+                    _fail(batch, StoreError(f"could not restart a write transaction: {exc}"))
                 finally:
                     batch.done.set()
                 self.batches += 1
                 self.ops += len(batch.jobs)
                 self._notify()
-                # Let the acked callers run (and queue their next ops) before the next batch.
-                await trio.lowlevel.checkpoint()
+                await self._let_callers_queue()
         finally:
             self._closing = True
             self._closed = True
             self._fail_queued()
             self._stopped.set()
+
+    async def _run_sync(self, fn: Callable[[_Batch], T], batch: _Batch) -> T:
+        if self._inline:
+            return fn(batch)
+        # abandon_on_cancel=False (the default): a cancel waits for the batch, so a
+        # transaction is never left half-done.
+        return await trio.to_thread.run_sync(fn, batch)
+
+    async def _let_callers_queue(self) -> None:
+        """Yield until the callers just acked have queued their next ops (each round of
+        trio's scheduler runs some of them), so the next batch is full rather than the
+        first few: fewer, larger transactions. Bounded, so a steady trickle cannot stall."""
+        for _ in range(_GATHER_ROUNDS):
+            queued = self._queued()
+            await trio.lowlevel.checkpoint()
+            if self._queued() == queued:
+                return
+
+    def _queued(self) -> int:
+        return sum(len(batch.jobs) for batch in self._queue)
 
     async def _begin(self) -> None:
         """BEGIN IMMEDIATE; a lock held by another process is waited out, never raised."""
@@ -248,9 +269,14 @@ class GroupWriter:
             else:
                 return
 
-    def _apply(self, batch: _Batch) -> None:
-        """One transaction: each job in its own savepoint, then COMMIT. Never raises for
-        a job's error; a failed COMMIT fails every job of the batch."""
+    def _apply(self, batch: _Batch) -> bool:
+        """Apply the batch in the open transaction and COMMIT. Never raises for a job's
+        error; a failed COMMIT fails every job of the batch.
+
+        Several jobs run merged (``_apply_merged``) with no savepoints: inside a savepoint
+        SQLite copies every page it changes to a statement journal, which tripled the cost
+        of a session update. If the merged attempt fails, the transaction is rolled back
+        and False returned: the caller begins again and runs ``_apply_isolated``."""
         cur = self._cursor
         jobs = batch.jobs
         try:
@@ -262,28 +288,52 @@ class GroupWriter:
                     job.error = to_store_error(exc)
                     if self._conn.in_transaction:
                         cur.execute("ROLLBACK")
-                    return
+                    return True
             else:
-                for job in jobs:
-                    cur.execute("SAVEPOINT unit")
-                    try:
-                        job.result = job.op(cur)
-                    except Exception as exc:
-                        job.error = to_store_error(exc)
-                        if not self._conn.in_transaction:
-                            raise  # SQLite aborted the whole transaction (I/O error, full)
-                        cur.execute("ROLLBACK TO unit")
-                    cur.execute("RELEASE unit")
+                try:
+                    _apply_merged(jobs, cur)
+                except Exception:
+                    if not self._conn.in_transaction:
+                        raise  # SQLite aborted the whole transaction (I/O error, full)
+                    cur.execute("ROLLBACK")  # someone's unit failed: isolate them all
+                    for job in jobs:
+                        job.result = None
+                    return False
             cur.execute("COMMIT")
         except BaseException as exc:
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
-            error = StoreError(f"transaction rolled back: {exc}")
-            for job in jobs:
-                job.result = None
-                job.error = error
+            self._fail_transaction(jobs, exc)
             if not isinstance(exc, Exception):
                 raise
+        return True
+
+    def _apply_isolated(self, batch: _Batch) -> None:
+        """Each job in its own savepoint, then COMMIT: a failing job fails only its caller."""
+        cur = self._cursor
+        jobs = batch.jobs
+        try:
+            for job in jobs:
+                cur.execute("SAVEPOINT unit")
+                try:
+                    job.result = job.op(cur)
+                except Exception as exc:
+                    job.error = to_store_error(exc)
+                    if not self._conn.in_transaction:
+                        raise  # SQLite aborted the whole transaction (I/O error, full)
+                    cur.execute("ROLLBACK TO unit")
+                cur.execute("RELEASE unit")
+            cur.execute("COMMIT")
+        except BaseException as exc:
+            self._fail_transaction(jobs, exc)
+            if not isinstance(exc, Exception):
+                raise
+
+    def _fail_transaction(self, jobs: list[_Job], exc: BaseException) -> None:
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
+        error = StoreError(f"transaction rolled back: {exc}")
+        for job in jobs:
+            job.result = None
+            job.error = error
 
     def _notify(self) -> None:
         callback = self.on_commit
@@ -298,6 +348,32 @@ class GroupWriter:
         error = StoreError("the store closed before this write was applied")
         while self._queue:
             _fail(self._queue.popleft(), error)
+
+
+def _apply_merged(jobs: list[_Job], cur: sqlite3.Cursor) -> None:
+    """Run the batch, merging each run of consecutive ops of one type that offers
+    ``apply_merged(ops, cursor)`` (which must leave the same rows as calling the ops in
+    order). Ops with equal ``merge_key`` are never merged, as their order could matter.
+    Raises on any error; the caller then isolates the jobs."""
+    index, count = 0, len(jobs)
+    while index < count:
+        op = jobs[index].op
+        merge = getattr(type(op), "apply_merged", None)
+        if merge is None:
+            jobs[index].result = op(cur)
+            index += 1
+            continue
+        keys: set[object] = set()
+        end = index
+        while end < count:
+            candidate = jobs[end].op
+            key = getattr(candidate, "merge_key", None)
+            if type(candidate) is not type(op) or key is None or key in keys:
+                break
+            keys.add(key)
+            end += 1
+        merge([job.op for job in jobs[index:end]], cur)
+        index = end
 
 
 def _fail(batch: _Batch, error: StoreError) -> None:
