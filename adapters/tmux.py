@@ -76,6 +76,8 @@ _MISSING_MARKERS: Final = (
     "can't find pane",
     "session not found",
     "no server running",
+    # A server whose last session just ended answers this while it shuts down.
+    "no current target",
 )
 _DEAD_PANE_MARK: Final = "orchestrator-pane-dead"
 _SERVER_EXITED: Final = "server exited unexpectedly"

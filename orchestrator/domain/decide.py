@@ -265,7 +265,15 @@ def on_runtime_observed(lc: Lifecycle, facts: RuntimeFacts) -> Transition:
     """Apply one liveness probe (reference §3.3 with D-7 and D-9)."""
     if lc.state.is_terminal:
         return _unchanged(lc)  # D-7: not even is_alive flips on a terminal session
+    # A pane kept open after its agent exited (tmux remain-on-exit) is not a disagreement
+    # between two probes: the agent is gone for certain. Judge it as a lost runtime, under
+    # the same recent-activity window, and say why it ended.
+    agent_exited = facts.runtime is ProbeResult.ALIVE and facts.process is ProbeResult.DEAD
+    if agent_exited:
+        facts = replace(facts, runtime=ProbeResult.DEAD)
     verdict = resolve_probe_decision(probe_input(lc, facts))
+    if agent_exited and verdict.state is SessionState.TERMINATED:
+        verdict = replace(verdict, termination_reason=TerminationReason.AGENT_PROCESS_EXITED)
     if lc.state is SessionState.STUCK:
         return transition(lc, _stuck_after_probe(lc, verdict))
     after = replace(lc, is_alive=verdict.is_alive, detecting=verdict.detecting)

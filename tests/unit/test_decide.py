@@ -1044,6 +1044,25 @@ def test_d8_within_the_window_needs_input_quarantines() -> None:
     )
 
 
+def test_agent_exited_in_an_open_pane_ends_the_session() -> None:
+    """Runtime alive, process dead (tmux remain-on-exit) is certain death, not the probes
+    disagreeing (reference §2.2 row 3 sent it to detecting forever-ish): past the activity
+    window the session ends ``agent_process_exited``."""
+    lc = session(SessionState.WORKING, activity=activity(ActivityState.ACTIVE))
+    after = on_runtime_observed(lc, probe(ALIVE, DEAD, 61)).after
+    assert after.state is SessionState.TERMINATED
+    assert after.termination_reason is TerminationReason.AGENT_PROCESS_EXITED
+    assert not after.is_alive
+    assert after.detecting is None
+
+
+def test_agent_exited_right_after_reporting_is_quarantined_like_a_lost_runtime() -> None:
+    lc = session(SessionState.WORKING, activity=activity(ActivityState.ACTIVE))
+    after = on_runtime_observed(lc, probe(ALIVE, DEAD, 30)).after
+    assert after.state is SessionState.DETECTING
+    assert after.is_alive
+
+
 def test_d9_failed_probes_stay_stuck_without_flapping() -> None:
     """Reference quirk 3: detecting(1), detecting(2), stuck, detecting(1), … with a page on
     every stuck entry. Now stuck holds, and each further probe is a no-op (no new page)."""
