@@ -113,6 +113,7 @@ class LifecycleManager:
         self._timers: list[tuple[float, int, SessionId, TimerKind, datetime]] = []
         self._timer_seq = itertools.count()
         self._timers_changed = trio.Event()
+        self._armed = 0  # deadlines the actors hold; the heap may also hold stale ones
         self._nursery: trio.Nursery | None = None
         self._closing = False
         self._in_turn = 0
@@ -373,31 +374,46 @@ class LifecycleManager:
     # --- timers --------------------------------------------------------------------------
 
     def _schedule(self, actor: SessionActor) -> None:
-        due = {
-            TimerKind.ESCALATION: entry_escalation_deadline(actor.trackers, self._policy),
-            TimerKind.DETECTING: decide.detecting_deadline(actor.current.lifecycle),
-        }
-        for kind, when in due.items():
-            if when is None:
-                if actor.scheduled is not None:
-                    actor.scheduled.pop(kind, None)
-                continue
-            if actor.scheduled is None:
-                actor.scheduled = {}
-            if actor.scheduled.get(kind) == when:
-                continue
-            actor.scheduled[kind] = when
-            delay = max(0.0, (when - self._clock.now()).total_seconds())
-            entry = (
-                trio.current_time() + delay,
-                next(self._timer_seq),
-                actor.session_id,
-                kind,
-                when,
-            )
-            heapq.heappush(self._timers, entry)
-            if self._timers[0] is entry:
-                self._timers_changed.set()
+        """Hand the session's current deadlines to the timer heap."""
+        self._arm(
+            actor, TimerKind.ESCALATION, entry_escalation_deadline(actor.trackers, self._policy)
+        )
+        self._arm(actor, TimerKind.DETECTING, decide.detecting_deadline(actor.current.lifecycle))
+
+    def _arm(self, actor: SessionActor, kind: TimerKind, when: datetime | None) -> None:
+        scheduled = actor.scheduled
+        if when is None:
+            if scheduled is not None and scheduled.pop(kind, None) is not None:
+                self._armed -= 1
+            return
+        if scheduled is None:
+            scheduled = actor.scheduled = {}
+        previous = scheduled.get(kind)
+        if previous == when:
+            return
+        if previous is None:
+            self._armed += 1
+        scheduled[kind] = when
+        delay = max(0.0, (when - self._clock.now()).total_seconds())
+        entry = (trio.current_time() + delay, next(self._timer_seq), actor.session_id, kind, when)
+        heapq.heappush(self._timers, entry)
+        if self._timers[0] is entry:
+            self._timers_changed.set()
+        if len(self._timers) > 2 * self._armed + 1024:
+            self._compact_timers()
+
+    def _is_armed(self, session_id: SessionId, kind: TimerKind, when: datetime) -> bool:
+        actor = self._actors.get(session_id)
+        return (
+            actor is not None and actor.scheduled is not None and actor.scheduled.get(kind) == when
+        )
+
+    def _compact_timers(self) -> None:
+        """Drop deadlines their sessions have moved or left: a session flapping in and out
+        of idle would otherwise grow the heap by one entry per flap until each falls due."""
+        self._timers = [entry for entry in self._timers if self._is_armed(*entry[2:])]
+        heapq.heapify(self._timers)
+        self._timers_changed.set()
 
     async def _run_timers(self) -> None:
         while True:
@@ -408,9 +424,8 @@ class LifecycleManager:
             now = trio.current_time()
             while self._timers and self._timers[0][0] <= now:
                 _, _, session_id, kind, due = heapq.heappop(self._timers)
-                actor = self._actors.get(session_id)
-                if actor is None or actor.scheduled is None or kind not in actor.scheduled:
-                    continue  # the session left that state: the deadline is void
+                if not self._is_armed(session_id, kind, due):
+                    continue  # the session moved or left that deadline: this one is void
                 self._timer_nursery.start_soon(
                     self._fire, session_id, TimerFired(kind=kind, due=due)
                 )
