@@ -62,6 +62,17 @@ class Subscription:
     async def receive(self) -> ChangeEvent:
         return await self._receive.receive()
 
+    def receive_ready(self, limit: int) -> list[ChangeEvent]:
+        """Up to ``limit`` events already buffered, without waiting (maybe none), so a
+        reader can send a burst in one write instead of one write per event."""
+        ready: list[ChangeEvent] = []
+        while len(ready) < limit:
+            try:
+                ready.append(self._receive.receive_nowait())
+            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                break
+        return ready
+
     def __aiter__(self) -> Subscription:
         return self
 

@@ -21,6 +21,7 @@ and ``detail`` says what was left behind. A refusal that left the session runnin
 from __future__ import annotations
 
 import builtins
+import functools
 import logging
 from collections.abc import Callable, Mapping
 from contextlib import aclosing
@@ -113,6 +114,8 @@ class SessionCommands(Protocol):
 
 class LifecycleCommands(Protocol):
     """The lifecycle manager's reads and observation entry points the API uses."""
+
+    async def exists(self, session_id: SessionId, /) -> bool: ...
 
     async def get(self, session_id: SessionId, /) -> SessionView: ...
 
@@ -294,6 +297,12 @@ def checked(value: T, where: str = "$") -> T:
     return cast("T", _check(value, where))
 
 
+@functools.cache
+def _field_names(struct: type[msgspec.Struct]) -> tuple[tuple[str, str], ...]:
+    """(attribute, wire) names; cached, as ``structs.fields`` re-resolves annotations."""
+    return tuple((f.name, f.encode_name) for f in msgspec.structs.fields(struct))
+
+
 def _check(value: object, where: str) -> object:
     match value:
         case str():
@@ -327,11 +336,11 @@ def _check(value: object, where: str) -> object:
                 ) from None
         case msgspec.Struct():
             changes: dict[str, object] = {}
-            for f in msgspec.structs.fields(value):
-                old = getattr(value, f.name)
-                new = _check(old, f"{where}.{f.encode_name}")
+            for name, encode_name in _field_names(type(value)):
+                old = getattr(value, name)
+                new = _check(old, f"{where}.{encode_name}")
                 if new is not old:
-                    changes[f.name] = new
+                    changes[name] = new
             return msgspec.structs.replace(value, **changes) if changes else value
         case tuple() | list():
             items = [_check(item, f"{where}[{i}]") for i, item in enumerate(value)]
@@ -410,7 +419,7 @@ class _Api:
         raise ApiError(401, ErrorCode.UNAUTHORIZED, "wrong bearer token", _UNAUTHORIZED_HEADERS)
 
     async def _session_exists(self, session_id: SessionId) -> None:
-        if await self.s.store.get_session(session_id) is None:
+        if not await self.s.lifecycle.exists(session_id):
             raise ApiError(404, ErrorCode.NOT_FOUND, f"session {session_id!r} not found")
 
     async def _project_filter(self, request: Request) -> ProjectId | None:

@@ -136,9 +136,16 @@ class EventStream:
                 break
             if event is None:
                 await emit(PING)
-            elif event.seq > self.last_seq:  # the replay already sent the rest
-                await emit(event_frame(event))
-                self.last_seq = event.seq
+                continue
+            # Send whatever else is already waiting in the same write: one write per event
+            # cannot keep up with a busy daemon, and the subscriber would fall behind.
+            frames = []
+            for ready in (event, *sub.receive_ready(self._batch)):
+                if ready.seq > self.last_seq:  # the replay already sent the rest
+                    frames.append(event_frame(ready))
+                    self.last_seq = ready.seq
+            if frames:
+                await emit(b"".join(frames))
         if sub.lagged:
             await emit(resync_frame(self.last_seq))
 
@@ -147,10 +154,13 @@ class EventStream:
             page = await self._log.changes_after(
                 self.last_seq, limit=self._batch, project_id=self._project_id
             )
+            frames = []
             for event in page:
                 if event.seq > self.last_seq:
-                    await emit(event_frame(event))
+                    frames.append(event_frame(event))
                     self.last_seq = event.seq
+            if frames:
+                await emit(b"".join(frames))
             if len(page) < self._batch:
                 return
 

@@ -183,6 +183,14 @@ class LifecycleManager:
         """Non-terminal sessions ordered by (project, num)."""
         return [s for s in await self._store.list_sessions() if not s.lifecycle.state.is_terminal]
 
+    async def exists(self, session_id: SessionId) -> bool:
+        """Whether the session exists; free for sessions the engine holds (sessions are
+        never deleted), one read otherwise."""
+        actor = self._actors.get(session_id)
+        if actor is not None and actor.loaded:
+            return True
+        return await self._store.get_session(session_id) is not None
+
     async def get(self, session_id: SessionId) -> SessionView:
         record = await self._store.get_session(session_id)
         if record is None:

@@ -594,3 +594,12 @@ async def test_sessions_do_not_wait_on_each_other_s_commits(
             assert (await engine.state(fast.id)).lifecycle.state is SessionState.WORKING
             gate.set()
         assert (await engine.state(slow.id)).lifecycle.state is SessionState.WORKING
+
+
+async def test_exists_answers_for_held_and_unheld_sessions(store: Store) -> None:
+    async with running_engine(store) as engine:
+        s = await engine.spawn()
+        assert await engine.manager.exists(s.id)  # held by the engine
+    async with running_engine(store) as fresh:
+        assert await fresh.manager.exists(s.id)  # read from the store
+        assert not await fresh.manager.exists("nope-1")

@@ -244,3 +244,18 @@ async def test_run_only_once_and_bad_settings() -> None:
         ChangeFeed(store, subscriber_buffer=0)
     with pytest.raises(ValueError, match="must be"):
         ChangeFeed(store, safety_poll=0.0)
+
+
+async def test_receive_ready_takes_a_burst_without_waiting() -> None:
+    """What lets an SSE stream send a burst of events in one write."""
+    store = await store_with("mer")
+    feed = ChangeFeed(store, safety_poll=60)
+    store.on_commit = feed.notify
+    async with running(feed):
+        with feed.subscribe() as sub:
+            assert sub.receive_ready(10) == []
+            seqs = await commit(store, n=5)
+            first = await take(sub, 1)
+            assert first + [e.seq for e in sub.receive_ready(3)] == seqs[:4]
+            assert [e.seq for e in sub.receive_ready(10)] == seqs[4:]
+            assert sub.receive_ready(10) == []
