@@ -105,11 +105,13 @@ async def test_each_reading_is_reported_as_probed(engine: Engine, runtime: Scrip
     assert report.failed == (broken,)
     assert await lifecycle_of(engine, alive) == (SessionState.NOT_STARTED, None, True)
     assert (await engine.state(dead)).lifecycle.termination_reason is TerminationReason.RUNTIME_LOST
-    assert await lifecycle_of(engine, exited) == (SessionState.DETECTING, 1, True)
+    # The agent exited in a pane kept open: certain death, with its own reason.
+    exited_lc = (await engine.state(exited)).lifecycle
+    assert exited_lc.termination_reason is TerminationReason.AGENT_PROCESS_EXITED
     assert await lifecycle_of(engine, broken) == (SessionState.DETECTING, 1, True)
-    # The terminated session is no longer probed.
+    # The terminated sessions are no longer probed.
     again = await Reaper(engine.manager, {"scripted": runtime}, engine.clock).sweep()
-    assert set(again.observed) == {alive, exited, broken}
+    assert set(again.observed) == {alive, broken}
 
 
 async def test_a_slow_probe_delays_nobody_but_itself(
