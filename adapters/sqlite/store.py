@@ -30,6 +30,7 @@ connections.
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -98,6 +99,9 @@ from orchestrator.domain.records import (
 )
 
 _T = TypeVar("_T")
+
+
+log = logging.getLogger(__name__)
 
 # --- statements, built with SQLAlchemy Core and compiled once ---------------------------------
 
@@ -1233,13 +1237,19 @@ async def open_sqlite_store(
             driver = raw.driver_connection
             if not isinstance(driver, sqlite3.Connection):
                 raise TypeError(f"expected a sqlite3 connection, got {type(driver)!r}")
+            # Checkpoints run in a thread beside the writer (below); the writer's own
+            # automatic checkpoint is only a backstop if that ever falls behind.
+            driver.execute(f"PRAGMA wal_autocheckpoint={WAL_BACKSTOP_PAGES}")
             writer = GroupWriter(driver, max_batch=max_batch, inline=inline, on_commit=on_commit)
             store = SqliteStore(writer, reader)
             async with _collapse_single(), trio.open_nursery() as nursery:
                 await nursery.start(writer.run)
+                checkpoints = trio.CancelScope()
+                nursery.start_soon(_checkpoint_wal, path, writer, checkpoints)
                 try:
                     yield store
                 finally:
+                    checkpoints.cancel()
                     with trio.move_on_after(close_timeout, shield=True) as scope:
                         await writer.aclose()
                     if scope.cancelled_caught:
@@ -1250,6 +1260,38 @@ async def open_sqlite_store(
     finally:
         read_engine.dispose()
         write_engine.dispose()
+
+
+WAL_CHECKPOINT_INTERVAL: Final = 0.2
+WAL_BACKSTOP_PAGES: Final = 10_000
+
+
+async def _checkpoint_wal(
+    path: str | os.PathLike[str], writer: GroupWriter, scope: trio.CancelScope
+) -> None:
+    """Copy the WAL back into the database from a worker thread, on its own connection.
+
+    Left to the writer, SQLite checkpoints inside the COMMIT that crosses the threshold,
+    stalling the event loop for milliseconds while every caller waits. A PASSIVE checkpoint
+    never blocks the writer, and the sqlite3 module releases the GIL while SQLite copies
+    pages, so this work moves to the other core."""
+    with scope:
+        connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        try:
+            seen = writer.batches
+            while True:
+                await trio.sleep(WAL_CHECKPOINT_INTERVAL)
+                if writer.batches == seen:
+                    continue
+                seen = writer.batches
+                try:
+                    await trio.to_thread.run_sync(
+                        connection.execute, "PRAGMA wal_checkpoint(PASSIVE)"
+                    )
+                except sqlite3.Error as exc:
+                    log.warning("WAL checkpoint failed (the writer's backstop remains): %s", exc)
+        finally:
+            connection.close()
 
 
 @asynccontextmanager
