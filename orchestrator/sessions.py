@@ -30,6 +30,7 @@ from typing import Final, Protocol
 
 import trio
 
+from orchestrator.api import SpawnIn
 from orchestrator.domain.errors import (
     ConflictError,
     DeliveryError,
@@ -42,11 +43,9 @@ from orchestrator.domain.errors import (
 )
 from orchestrator.domain.model import (
     AgentHarness,
-    Model,
     ProbeResult,
     ProjectId,
     SessionId,
-    SessionKind,
     SessionRecord,
     SpawnOutcome,
     TerminationReason,
@@ -93,17 +92,10 @@ _PUBLIC_ERRORS: Final[tuple[type[OrchestratorError], ...]] = (
 )
 
 
-class SpawnRequest(Model, frozen=True, kw_only=True):
-    """What a client asks to spawn. ``agent`` names the agent (``claude-code``, a custom
-    agent…); ``prompt`` and ``agent_rules`` are joined with a blank line."""
-
-    project_id: ProjectId
-    agent: str
-    issue_id: str = ""
-    kind: SessionKind = SessionKind.WORKER
-    branch: str = ""
-    prompt: str = ""
-    agent_rules: str = ""
+SpawnRequest = SpawnIn
+"""What a client asks to spawn — the API's request body itself. ``agent`` names the agent
+(``claude-code``, a custom agent…); ``prompt`` and ``agent_rules`` are joined with a blank
+line."""
 
 
 class SessionLifecycle(ReaperLifecycle, Protocol):
