@@ -142,6 +142,11 @@ async def run_engine(path: Path, producers: int, seconds: float) -> tuple[float,
                 await manager.on_spawn_completed(
                     sid, SpawnOutcome(runtime_handle_id=sid, runtime_name="tmux")
                 )
+            # As the daemon does once booted (imported here: the daemon's HTTP stack would
+            # inflate the RSS figure, which is about sessions).
+            from orchestrator.daemon import tune_gc
+
+            tune_gc()
             latencies: list[float] = []
             counts = [0] * producers
             warm_until = time.perf_counter() + 0.5

@@ -24,7 +24,7 @@ import os
 import sqlite3
 from collections import deque
 from collections.abc import Callable
-from typing import Any, Final, TypeVar, cast
+from typing import Any, Final, TypeVar
 
 import sqlalchemy as sa
 import trio
@@ -176,7 +176,8 @@ class GroupWriter:
         await batch.done.wait()
         if job.error is not None:
             raise job.error
-        return cast(T, job.result)
+        result: T = job.result  # not typing.cast: that is a call per op
+        return result
 
     async def flush(self) -> None:
         """Return once everything submitted before this call has committed."""

@@ -17,7 +17,7 @@ from enum import StrEnum
 from typing import Final
 
 import msgspec
-from msgspec.structs import astuple, replace
+from msgspec.structs import replace
 
 from orchestrator.domain.model import (
     Activity,
@@ -243,16 +243,13 @@ class Transition(msgspec.Struct, frozen=True, kw_only=True):
         return bool(self.changed)
 
 
+_LIFECYCLE_FIELDS: Final = Lifecycle.__struct_fields__
+
+
 def transition(before: Lifecycle, after: Lifecycle) -> Transition:
     """The step from ``before`` to ``after``; equal values (datetimes by instant) are no change."""
     changed = frozenset(
-        [
-            name
-            for name, old, new in zip(
-                Lifecycle.__struct_fields__, astuple(before), astuple(after), strict=True
-            )
-            if old != new
-        ]
+        [name for name in _LIFECYCLE_FIELDS if getattr(before, name) != getattr(after, name)]
     )
     return Transition(before=before, after=after, changed=changed)
 
@@ -312,14 +309,19 @@ def on_activity_signalled(lc: Lifecycle, signal: ActivitySignal) -> Transition:
     if not signal.valid or lc.state.is_terminal:
         return _unchanged(lc)
     activity = Activity(state=signal.state, last_activity_at=signal.timestamp, source=signal.source)
-    after = replace(lc, activity=activity)
+    is_alive = lc.is_alive or signal.state is not ActivityState.EXITED
     target = activity_target_state(signal.state)
-    if target is not None:
+    if target is None:
+        after = replace(lc, activity=activity, is_alive=is_alive)
+    else:
         after = replace(
-            after, state=target, termination_reason=TerminationReason.NONE, detecting=None
+            lc,
+            activity=activity,
+            state=target,
+            termination_reason=TerminationReason.NONE,
+            detecting=None,
+            is_alive=is_alive,
         )
-    if signal.state is not ActivityState.EXITED and not after.is_alive:
-        after = replace(after, is_alive=True)
     return transition(lc, after)
 
 

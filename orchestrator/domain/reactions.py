@@ -354,28 +354,15 @@ class _Planner:
         *,
         escalation: bool = False,
     ) -> None:
-        config = self.policy[key]
-        if escalation:
-            action, event_type, priority = (
-                ReactionAction.NOTIFY,
-                ESCALATED_EVENT_TYPE,
-                Priority.URGENT,
-            )
-            message = escalation_message(key)
-        else:
-            # D-6: ``auto: false`` turns an action on the agent into a note to the human.
-            action = config.action if config.auto else ReactionAction.NOTIFY
-            event_type, priority = key.event_type, config.priority
         self.outbox.append(
-            OutboxItem(
-                dedup_key=f"{self.session_id}/{dedup_key}",
-                session_id=self.session_id,
-                project_id=self.project_id,
-                action=action,
-                reaction=key,
-                event_type=event_type,
-                priority=priority,
-                message=message,
+            _outbox_item(
+                self.session_id,
+                self.project_id,
+                self.policy,
+                key,
+                dedup_key,
+                message,
+                escalation=escalation,
             )
         )
 
@@ -391,6 +378,40 @@ class _Planner:
 
 
 NO_REACTIONS: Final = ReactionPlan()
+
+
+def _outbox_item(
+    session_id: SessionId,
+    project_id: ProjectId,
+    policy: ReactionPolicy,
+    key: ReactionKey,
+    dedup_key: str,
+    message: str,
+    *,
+    escalation: bool = False,
+) -> OutboxItem:
+    config = policy[key]
+    if escalation:
+        action, event_type, priority = (
+            ReactionAction.NOTIFY,
+            ESCALATED_EVENT_TYPE,
+            Priority.URGENT,
+        )
+        message = escalation_message(key)
+    else:
+        # D-6: ``auto: false`` turns an action on the agent into a note to the human.
+        action = config.action if config.auto else ReactionAction.NOTIFY
+        event_type, priority = key.event_type, config.priority
+    return OutboxItem(
+        dedup_key=f"{session_id}/{dedup_key}",
+        session_id=session_id,
+        project_id=project_id,
+        action=action,
+        reaction=key,
+        event_type=event_type,
+        priority=priority,
+        message=message,
+    )
 
 
 def _stamp(when: datetime | None) -> str:
@@ -421,12 +442,17 @@ def plan_reactions(
     observation the turn applied, if any; ``check_history`` holds, per check name, that
     check's recent statuses on ``pr.url`` newest first, this observation's run included.
     """
-    if (
-        trigger in (Trigger.RUNTIME, Trigger.ACTIVITY)
-        and not after.state.is_terminal
-        and _entry_is_steady(trackers.get(ENTRY_TRACKER), entry_reaction(after, pr))
-    ):
-        return NO_REACTIONS  # the common case: nothing to fire, nothing to re-arm
+    if trigger in (Trigger.RUNTIME, Trigger.ACTIVITY) and not after.state.is_terminal:
+        # Feedback rides only on PR observations (D-4): these turns can move nothing but
+        # the entry reaction, so plan just that, without the general planner (hot path).
+        return _plan_entry_only(
+            session_id,
+            project_id,
+            trackers.get(ENTRY_TRACKER),
+            entry_reaction(after, pr),
+            policy,
+            now,
+        )
     planner = _Planner(
         session_id=session_id, project_id=project_id, trackers=trackers, policy=policy, now=now
     )
@@ -460,6 +486,25 @@ def plan_reactions(
 
 def _entry_is_steady(current: Tracker | None, key: ReactionKey | None) -> bool:
     return current.reaction is key if current is not None else key is None
+
+
+def _plan_entry_only(
+    session_id: SessionId,
+    project_id: ProjectId,
+    current: Tracker | None,
+    key: ReactionKey | None,
+    policy: ReactionPolicy,
+    now: datetime,
+) -> ReactionPlan:
+    """``_plan_entry`` alone on an otherwise untouched set of trackers."""
+    if _entry_is_steady(current, key):
+        return NO_REACTIONS  # the common case: nothing to fire, nothing to re-arm
+    if key is None:
+        return ReactionPlan(delete=(ENTRY_TRACKER,))
+    tracker = Tracker(key=ENTRY_TRACKER, reaction=key, attempts=1, first_at=now)
+    dedup_key = f"entry/{key.value}/{_stamp(now)}"
+    item = _outbox_item(session_id, project_id, policy, key, dedup_key, policy[key].message)
+    return ReactionPlan(outbox=(item,), upsert=(tracker,))
 
 
 def _plan_entry(planner: _Planner, lifecycle: Lifecycle, pr: PRFacts) -> None:

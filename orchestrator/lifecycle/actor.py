@@ -33,7 +33,8 @@ class SessionActor:
 
     ``record`` is the last durable record (without the prompt, which no decision needs);
     ``prs`` the session's PR facts newest first; ``scheduled`` the deadlines handed to the
-    timer task. Allocations that most sessions never need stay ``None``.
+    timer task and ``queued`` the deadline of its one heap entry per kind (never later than
+    the scheduled one). Allocations that most sessions never need stay ``None``.
     """
 
     __slots__ = (
@@ -42,6 +43,7 @@ class SessionActor:
         "busy",
         "loaded",
         "prs",
+        "queued",
         "record",
         "scheduled",
         "session_id",
@@ -56,6 +58,7 @@ class SessionActor:
         self.loaded = False
         self.busy = False
         self.scheduled: dict[TimerKind, datetime] | None = None
+        self.queued: dict[TimerKind, datetime] | None = None
         self._waiters: deque[_Waiter] | None = None
         self._space: trio.Event | None = None
 
@@ -69,6 +72,13 @@ class SessionActor:
     @property
     def waiting(self) -> int:
         return len(self._waiters) if self._waiters else 0
+
+    def try_acquire(self) -> bool:
+        """Take the turn if the actor is idle (saves a coroutine on the uncontended path)."""
+        if self.busy:
+            return False
+        self.busy = True
+        return True
 
     async def acquire(self, *, limit: int, overload_wait: float) -> None:
         """Wait for this session's turn. Raises ``OverloadedError`` when ``limit`` callers

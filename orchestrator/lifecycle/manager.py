@@ -113,7 +113,6 @@ class LifecycleManager:
         self._timers: list[tuple[float, int, SessionId, TimerKind, datetime]] = []
         self._timer_seq = itertools.count()
         self._timers_changed = trio.Event()
-        self._armed = 0  # deadlines the actors hold; the heap may also hold stale ones
         self._nursery: trio.Nursery | None = None
         self._closing = False
         self._in_turn = 0
@@ -230,9 +229,10 @@ class LifecycleManager:
             actor = self._actors[session_id] = SessionActor(session_id)
         self._enter()
         try:
-            await actor.acquire(
-                limit=self._limits.mailbox_size, overload_wait=self._limits.overload_wait
-            )
+            if not actor.try_acquire():
+                await actor.acquire(
+                    limit=self._limits.mailbox_size, overload_wait=self._limits.overload_wait
+                )
             try:
                 if not actor.loaded and not await self._load(actor):
                     if not isinstance(message, _COMMANDS):
@@ -311,6 +311,7 @@ class LifecycleManager:
                 step, trigger = decide.on_detecting_timeout(before, now), Trigger.RUNTIME
         prs = with_observation(actor.prs, observation) if observation is not None else actor.prs
         if plan is None:
+            history = {} if observation is None else await self._check_history(actor, observation)
             plan = plan_reactions(
                 session_id=record.id,
                 project_id=record.project_id,
@@ -319,14 +320,14 @@ class LifecycleManager:
                 after=step.after,
                 pr=select_pr_facts(prs),
                 observation=observation,
-                check_history=await self._check_history(actor, observation),
+                check_history=history,
                 trackers=actor.trackers,
                 policy=self._policy,
                 now=now,
             )
-        changed = set(step.changed)
+        changed = step.changed
         if metadata != record.metadata:
-            changed.add("metadata")
+            changed = changed | {"metadata"}
         if not changed and observation is None and plan.is_empty:
             return record  # nothing to write: no-op signals never reach the writer
         next_record = (
@@ -338,7 +339,7 @@ class LifecycleManager:
             session_id=record.id,
             at=now,
             session=next_record,
-            changed=frozenset(changed),
+            changed=changed,
             pr=observation,
             trackers_upsert=plan.upsert,
             trackers_delete=plan.delete,
@@ -357,17 +358,18 @@ class LifecycleManager:
         for tracker in plan.upsert:
             actor.trackers[tracker.key] = tracker
         actor.prs = prs
-        if plan.upsert or plan.delete or not changed.isdisjoint(("state", "detecting")):
-            self._schedule(actor)  # only these can move a deadline
+        # Only tracker changes move the escalation deadline; only these fields the detecting one.
+        if plan.upsert or plan.delete:
+            self._arm_escalation(actor)
+        if not changed.isdisjoint(("state", "detecting")):
+            self._arm_detecting(actor)
         return actor.current
 
     async def _check_history(
-        self, actor: SessionActor, observation: PRObservation | None
+        self, actor: SessionActor, observation: PRObservation
     ) -> Mapping[str, Sequence[CheckStatus]]:
         """Recent runs of each newly failing check, this observation's run included: the
         CI brake's input (D-3). Only checks with a commit not acted on yet need it."""
-        if observation is None:
-            return {}
         depth = ci_brake_depth(self._policy)
         history: dict[str, Sequence[CheckStatus]] = {}
         for check in observation.checks:
@@ -383,45 +385,45 @@ class LifecycleManager:
 
     def _schedule(self, actor: SessionActor) -> None:
         """Hand the session's current deadlines to the timer heap."""
+        self._arm_escalation(actor)
+        self._arm_detecting(actor)
+
+    def _arm_escalation(self, actor: SessionActor) -> None:
         self._arm(
             actor, TimerKind.ESCALATION, entry_escalation_deadline(actor.trackers, self._policy)
         )
+
+    def _arm_detecting(self, actor: SessionActor) -> None:
         self._arm(actor, TimerKind.DETECTING, decide.detecting_deadline(actor.current.lifecycle))
 
     def _arm(self, actor: SessionActor, kind: TimerKind, when: datetime | None) -> None:
         scheduled = actor.scheduled
         if when is None:
-            if scheduled is not None and scheduled.pop(kind, None) is not None:
-                self._armed -= 1
+            if scheduled is not None:
+                scheduled.pop(kind, None)  # a queued heap entry finds nothing to fire
             return
         if scheduled is None:
             scheduled = actor.scheduled = {}
-        previous = scheduled.get(kind)
-        if previous == when:
+        if scheduled.get(kind) == when:
             return
-        if previous is None:
-            self._armed += 1
         scheduled[kind] = when
+        queued = actor.queued.get(kind) if actor.queued is not None else None
+        if queued is None or when < queued:
+            self._queue(actor, kind, when)
+        # Otherwise the queued entry wakes first and queues the new deadline (_run_timers):
+        # a session flapping in and out of idle re-arms without touching the heap.
+
+    def _queue(self, actor: SessionActor, kind: TimerKind, when: datetime) -> None:
+        """Push a heap entry for ``when``; it becomes the one entry the actor tracks for
+        ``kind`` (an earlier one it replaces turns void when popped)."""
+        if actor.queued is None:
+            actor.queued = {}
+        actor.queued[kind] = when
         delay = max(0.0, (when - self._clock.now()).total_seconds())
         entry = (trio.current_time() + delay, next(self._timer_seq), actor.session_id, kind, when)
         heapq.heappush(self._timers, entry)
         if self._timers[0] is entry:
             self._timers_changed.set()
-        if len(self._timers) > 2 * self._armed + 1024:
-            self._compact_timers()
-
-    def _is_armed(self, session_id: SessionId, kind: TimerKind, when: datetime) -> bool:
-        actor = self._actors.get(session_id)
-        return (
-            actor is not None and actor.scheduled is not None and actor.scheduled.get(kind) == when
-        )
-
-    def _compact_timers(self) -> None:
-        """Drop deadlines their sessions have moved or left: a session flapping in and out
-        of idle would otherwise grow the heap by one entry per flap until each falls due."""
-        self._timers = [entry for entry in self._timers if self._is_armed(*entry[2:])]
-        heapq.heapify(self._timers)
-        self._timers_changed.set()
 
     async def _run_timers(self) -> None:
         while True:
@@ -431,9 +433,17 @@ class LifecycleManager:
                 await self._timers_changed.wait()
             now = trio.current_time()
             while self._timers and self._timers[0][0] <= now:
-                _, _, session_id, kind, due = heapq.heappop(self._timers)
-                if not self._is_armed(session_id, kind, due):
-                    continue  # the session moved or left that deadline: this one is void
+                _, _, session_id, kind, when = heapq.heappop(self._timers)
+                actor = self._actors.get(session_id)
+                if actor is None or actor.queued is None or actor.queued.get(kind) != when:
+                    continue  # replaced by an earlier entry
+                del actor.queued[kind]
+                due = actor.scheduled.get(kind) if actor.scheduled is not None else None
+                if due is None:
+                    continue  # the session left that deadline
+                if due != when:
+                    self._queue(actor, kind, due)  # the deadline moved later: wait for it
+                    continue
                 self._timer_nursery.start_soon(
                     self._fire, session_id, TimerFired(kind=kind, due=due)
                 )

@@ -37,6 +37,7 @@ from orchestrator.domain.model import (
     SessionStatus,
     TerminationReason,
 )
+from orchestrator.domain.reactions import load_reaction_policy
 from orchestrator.domain.records import CommitUnit
 from orchestrator.lifecycle.manager import EngineLimits
 from orchestrator.ports import Store
@@ -209,6 +210,50 @@ async def test_idle_nudges_then_escalates_after_15_minutes(
     await engine.activity(s.id, ActivityState.IDLE)
     await engine.deliver()
     assert len(engine.messenger.messages_for(s.id)) == 2  # leaving re-arms
+
+
+async def test_flapping_idle_escalates_15_minutes_after_the_last_entry(
+    engine: Engine, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Re-entering idle moves the deadline later; the first entry's timer must not fire."""
+    s = await engine.spawn()
+    for _ in range(3):
+        await engine.activity(s.id, ActivityState.IDLE)
+        await trio.sleep(4 * 60)
+        await engine.activity(s.id, ActivityState.ACTIVE)
+    await engine.activity(s.id, ActivityState.IDLE)  # t = 12 min, the first deadline still ahead
+    await trio.sleep(14 * 60 + 59)
+    await engine.deliver()
+    assert engine.notified() == []
+    await trio.sleep(2)
+    await engine.deliver()
+    assert engine.notified() == [ESCALATED_EVENT_TYPE]
+    await trio.sleep(60 * 60)
+    await engine.deliver()
+    assert engine.notified() == [ESCALATED_EVENT_TYPE]
+
+
+async def test_an_earlier_deadline_replaces_a_later_one(
+    store: Store, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Idle (15 min) then a conflicting PR whose reaction escalates after 1 minute."""
+    policy = load_reaction_policy({"merge-conflicts": {"escalateAfter": "1m"}})
+    async with running_engine(store, policy=policy) as engine:
+        s = await engine.spawn()
+        await engine.activity(s.id, ActivityState.IDLE)
+        await trio.sleep(60)
+        conflict = PRObservation(url=PR, mergeability=Mergeability.CONFLICTING)
+        await engine.manager.apply_pr_observation(s.id, conflict)
+        await trio.sleep(59)
+        await engine.deliver()
+        assert engine.notified() == []
+        await trio.sleep(2)
+        await engine.deliver()
+        assert engine.notified() == [ESCALATED_EVENT_TYPE]
+        assert "merge-conflicts" in engine.notifier.events[0].message
+        await trio.sleep(60 * 60)
+        await engine.deliver()
+        assert engine.notified() == [ESCALATED_EVENT_TYPE]
 
 
 # --- PR observations --------------------------------------------------------------------

@@ -89,6 +89,44 @@ async def test_a_failing_unit_fails_alone_inside_a_group_commit(store: SqliteSto
     assert len(updates) == 9
 
 
+async def test_a_group_commit_skips_repeated_dedup_keys_without_using_ids(
+    store: SqliteStore,
+) -> None:
+    """The merged path filters the batch's outbox rows itself: the result must be what
+    applying the units one by one gives (first key wins, a skipped row takes no id)."""
+    records = await sessions(store, 6)
+    await store.commit(
+        CommitUnit(session_id=records[0].id, at=at(1), outbox=(outbox_item(records[0], "stored"),))
+    )
+    batches = store.writer.batches
+    order: list[int] = []
+
+    async def work(index: int, record: SessionRecord) -> None:
+        items = (
+            outbox_item(record, "stored"),
+            outbox_item(record, "shared", message=f"from {index}"),
+            outbox_item(record, f"own-{index}"),
+            outbox_item(record, f"own-{index}"),
+        )
+        new, changed = moved(record, at(2), state=SessionState.WORKING)
+        order.append(index)  # the unit joins the batch before commit first yields
+        await store.commit(unit_for(new, changed, outbox=items))
+
+    async with trio.open_nursery() as nursery:
+        for index, record in enumerate(records[1:], start=1):
+            nursery.start_soon(work, index, record)
+
+    assert store.writer.batches == batches + 1
+    first, *rest = order
+    rows = [(e.id, e.item.dedup_key, e.item.message) for e in await store.list_outbox()]
+    assert rows == [
+        (1, "stored", "CI failed"),
+        (2, "shared", f"from {first}"),
+        (3, f"own-{first}", "CI failed"),
+        *[(4 + n, f"own-{index}", "CI failed") for n, index in enumerate(rest)],
+    ]
+
+
 async def test_database_is_locked_never_reaches_a_caller(tmp_path: Path) -> None:
     db = tmp_path / "store.db"
     # busy_timeout 0: the writer's own retry (not SQLite's busy handler) waits the lock out.
