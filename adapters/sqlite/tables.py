@@ -11,45 +11,17 @@ and out; naive datetimes are refused.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import sqlalchemy as sa
+
+from orchestrator.domain.timestamps import utc_text
 
 # --- timestamps ------------------------------------------------------------------------
 
 TS_WIDTH = len("2026-01-01 00:00:00.000000+00:00")
 
-
-_last_encoded: tuple[datetime | None, str] = (None, "")
-
-
-def encode_ts(value: datetime) -> str:
-    """``value`` as fixed-width UTC text. Raises ``ValueError`` for a naive datetime.
-
-    On the write path one unit usually stamps several columns with the same ``datetime``
-    object, so the last result is remembered by identity (the cache holds a reference, so
-    the identity cannot be reused while cached)."""
-    global _last_encoded
-    last = _last_encoded
-    if last[0] is value:
-        return last[1]
-    given = value
-    tz = value.tzinfo
-    if tz is not UTC:
-        if tz is None or tz.utcoffset(value) is None:
-            raise ValueError(f"naive datetime {value!r}: timestamps must be timezone-aware")
-        value = value.astimezone(UTC)
-    text = "%04d-%02d-%02d %02d:%02d:%02d.%06d+00:00" % (  # noqa: UP031 - fastest form
-        value.year,
-        value.month,
-        value.day,
-        value.hour,
-        value.minute,
-        value.second,
-        value.microsecond,
-    )
-    _last_encoded = (given, text)
-    return text
+encode_ts = utc_text
 
 
 def decode_ts(text: str) -> datetime:

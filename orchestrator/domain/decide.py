@@ -17,9 +17,10 @@ from enum import StrEnum
 from typing import Final
 
 import msgspec
-from msgspec.structs import replace
+from msgspec.structs import astuple, replace
 
 from orchestrator.domain.model import (
+    TERMINAL_STATES,
     Activity,
     ActivitySignal,
     ActivityState,
@@ -244,12 +245,22 @@ class Transition(msgspec.Struct, frozen=True, kw_only=True):
 
 
 _LIFECYCLE_FIELDS: Final = Lifecycle.__struct_fields__
+# Hot-path constants: on Python 3.11 reading ``ActivityState.EXITED`` goes through the
+# Enum metaclass's slow ``__getattr__`` hook on every call.
+_EXITED: Final = ActivityState.EXITED
+_NO_REASON: Final = TerminationReason.NONE
 
 
 def transition(before: Lifecycle, after: Lifecycle) -> Transition:
     """The step from ``before`` to ``after``; equal values (datetimes by instant) are no change."""
     changed = frozenset(
-        [name for name in _LIFECYCLE_FIELDS if getattr(before, name) != getattr(after, name)]
+        [
+            name
+            for name, old, new in zip(
+                _LIFECYCLE_FIELDS, astuple(before), astuple(after), strict=True
+            )
+            if old != new
+        ]
     )
     return Transition(before=before, after=after, changed=changed)
 
@@ -306,11 +317,11 @@ def _stuck_after_probe(lc: Lifecycle, verdict: LifecycleDecision) -> Lifecycle:
 def on_activity_signalled(lc: Lifecycle, signal: ActivitySignal) -> Transition:
     """Apply an agent's activity report (reference §3.3 with D-7). A signal is proof of
     life unless it says the agent exited; only a probe may conclude death."""
-    if not signal.valid or lc.state.is_terminal:
+    if not signal.valid or lc.state in TERMINAL_STATES:
         return _unchanged(lc)
     activity = Activity(state=signal.state, last_activity_at=signal.timestamp, source=signal.source)
-    is_alive = lc.is_alive or signal.state is not ActivityState.EXITED
-    target = activity_target_state(signal.state)
+    is_alive = lc.is_alive or signal.state is not _EXITED
+    target = _ACTIVITY_TARGET.get(signal.state)
     if target is None:
         after = replace(lc, activity=activity, is_alive=is_alive)
     else:
@@ -318,7 +329,7 @@ def on_activity_signalled(lc: Lifecycle, signal: ActivitySignal) -> Transition:
             lc,
             activity=activity,
             state=target,
-            termination_reason=TerminationReason.NONE,
+            termination_reason=_NO_REASON,
             detecting=None,
             is_alive=is_alive,
         )
@@ -379,7 +390,7 @@ def on_kill_requested(
 
 def detecting_deadline(lc: Lifecycle) -> datetime | None:
     """When the current detecting episode escalates to stuck without another probe."""
-    if lc.state is not SessionState.DETECTING or lc.detecting is None:
+    if lc.detecting is None or lc.state is not SessionState.DETECTING:
         return None
     return lc.detecting.started_at + DETECTING_MAX_DURATION
 

@@ -52,7 +52,12 @@ class SessionState(StrEnum):
 
     @property
     def is_terminal(self) -> bool:
-        return self in (SessionState.DONE, SessionState.TERMINATED)
+        return self in TERMINAL_STATES
+
+
+# A module-level set, not ``SessionState.DONE`` in the property: on Python 3.11 every
+# attribute read on an Enum class goes through ``EnumType.__getattr__``'s slow hook.
+TERMINAL_STATES: Final = frozenset({SessionState.DONE, SessionState.TERMINATED})
 
 
 class TerminationReason(StrEnum):
@@ -76,7 +81,10 @@ class ActivityState(StrEnum):
 
     @property
     def is_sticky(self) -> bool:
-        return self in (ActivityState.WAITING_INPUT, ActivityState.BLOCKED)
+        return self in _STICKY_ACTIVITY
+
+
+_STICKY_ACTIVITY: Final = frozenset({ActivityState.WAITING_INPUT, ActivityState.BLOCKED})
 
 
 class ActivitySource(StrEnum):

@@ -28,6 +28,7 @@ import msgspec
 from orchestrator.domain.errors import ConfigError
 from orchestrator.domain.model import (
     ESCALATED_EVENT_TYPE,
+    TERMINAL_STATES,
     CheckStatus,
     CIState,
     Lifecycle,
@@ -45,6 +46,7 @@ from orchestrator.domain.model import (
     TerminationReason,
 )
 from orchestrator.domain.records import OutboxItem, Tracker
+from orchestrator.domain.timestamps import utc_text
 
 # --- the table -----------------------------------------------------------------------
 
@@ -240,6 +242,8 @@ class Trigger(StrEnum):
     KILL = "kill"
 
 
+_ENTRY_ONLY_TRIGGERS: Final = frozenset({Trigger.RUNTIME, Trigger.ACTIVITY})
+
 ENTRY_TRACKER: Final = "entry"
 
 _EXITED_REASONS: Final = frozenset(
@@ -265,14 +269,23 @@ def has_review_feedback(pr: PRFacts) -> bool:
     return pr.review is ReviewDecision.CHANGES_REQUESTED or pr.review_comments
 
 
+# The states that call for a reaction whatever the PR says, and the one that does when no
+# PR does. Dicts rather than ``is SessionState.X`` tests: this runs on every turn.
+_STATE_REACTIONS: Final = {
+    SessionState.STUCK: ReactionKey.AGENT_STUCK,
+    SessionState.NEEDS_INPUT: ReactionKey.AGENT_NEEDS_INPUT,
+}
+_NO_PR_REACTIONS: Final = {SessionState.IDLE: ReactionKey.AGENT_IDLE}
+
+
 def entry_reaction(lifecycle: Lifecycle, pr: PRFacts) -> ReactionKey | None:
     """The state-entry reaction (reference §3.5 ``reactionFor``); first match wins."""
-    if lifecycle.state.is_terminal:
+    state = lifecycle.state
+    if state in TERMINAL_STATES:
         return terminal_reaction(lifecycle.termination_reason)
-    if lifecycle.state is SessionState.STUCK:
-        return ReactionKey.AGENT_STUCK
-    if lifecycle.state is SessionState.NEEDS_INPUT:
-        return ReactionKey.AGENT_NEEDS_INPUT
+    reaction = _STATE_REACTIONS.get(state)
+    if reaction is not None:
+        return reaction
     if pr.exists and (pr.closed or pr.merged):
         return ReactionKey.PR_CLOSED if not pr.merged else None
     if pr.exists:
@@ -282,9 +295,7 @@ def entry_reaction(lifecycle: Lifecycle, pr: PRFacts) -> ReactionKey | None:
             return ReactionKey.MERGE_CONFLICTS
         if pr.mergeability is Mergeability.MERGEABLE or pr.review is ReviewDecision.APPROVED:
             return ReactionKey.APPROVED_AND_GREEN
-    if lifecycle.state is SessionState.IDLE:
-        return ReactionKey.AGENT_IDLE
-    return None
+    return _NO_PR_REACTIONS.get(state)
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -415,7 +426,7 @@ def _outbox_item(
 
 
 def _stamp(when: datetime | None) -> str:
-    return when.isoformat() if when is not None else "-"
+    return utc_text(when) if when is not None else "-"
 
 
 def _digest(parts: Iterable[str]) -> str:
@@ -442,7 +453,7 @@ def plan_reactions(
     observation the turn applied, if any; ``check_history`` holds, per check name, that
     check's recent statuses on ``pr.url`` newest first, this observation's run included.
     """
-    if trigger in (Trigger.RUNTIME, Trigger.ACTIVITY) and not after.state.is_terminal:
+    if trigger in _ENTRY_ONLY_TRIGGERS and after.state not in TERMINAL_STATES:
         # Feedback rides only on PR observations (D-4): these turns can move nothing but
         # the entry reaction, so plan just that, without the general planner (hot path).
         return _plan_entry_only(

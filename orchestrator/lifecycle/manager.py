@@ -18,6 +18,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
 
 import msgspec
 import trio
@@ -32,6 +33,7 @@ from orchestrator.domain.errors import (
 from orchestrator.domain.model import (
     ActivitySignal,
     CheckStatus,
+    Lifecycle,
     PRFacts,
     PRObservation,
     ProjectId,
@@ -70,6 +72,13 @@ from orchestrator.lifecycle.messages import (
 from orchestrator.ports import Clock, EngineStore
 
 log = logging.getLogger(__name__)
+
+# Enum members the hot path reads, bound once: on Python 3.11 every attribute read on an
+# Enum class goes through the metaclass's slow ``__getattr__`` hook.
+_RUNTIME: Final = Trigger.RUNTIME
+_ACTIVITY: Final = Trigger.ACTIVITY
+_ESCALATION: Final = TimerKind.ESCALATION
+_DETECTING: Final = TimerKind.DETECTING
 
 
 class ShuttingDownError(OverloadedError):
@@ -279,9 +288,9 @@ class LifecycleManager:
         plan: ReactionPlan | None = None
         match message:
             case RuntimeObserved(facts=facts):
-                step, trigger = decide.on_runtime_observed(before, facts), Trigger.RUNTIME
+                step, trigger = decide.on_runtime_observed(before, facts), _RUNTIME
             case ActivitySignalled(signal=signal):
-                step, trigger = decide.on_activity_signalled(before, signal), Trigger.ACTIVITY
+                step, trigger = decide.on_activity_signalled(before, signal), _ACTIVITY
             case PRObserved(observation=observation):
                 step, trigger = decide.on_pr_observed(before, observation), Trigger.PR
             case SpawnCompleted(outcome=outcome):
@@ -362,7 +371,7 @@ class LifecycleManager:
         if plan.upsert or plan.delete:
             self._arm_escalation(actor)
         if not changed.isdisjoint(("state", "detecting")):
-            self._arm_detecting(actor)
+            self._arm_detecting(actor, step.after)
         return actor.current
 
     async def _check_history(
@@ -386,15 +395,13 @@ class LifecycleManager:
     def _schedule(self, actor: SessionActor) -> None:
         """Hand the session's current deadlines to the timer heap."""
         self._arm_escalation(actor)
-        self._arm_detecting(actor)
+        self._arm_detecting(actor, actor.current.lifecycle)
 
     def _arm_escalation(self, actor: SessionActor) -> None:
-        self._arm(
-            actor, TimerKind.ESCALATION, entry_escalation_deadline(actor.trackers, self._policy)
-        )
+        self._arm(actor, _ESCALATION, entry_escalation_deadline(actor.trackers, self._policy))
 
-    def _arm_detecting(self, actor: SessionActor) -> None:
-        self._arm(actor, TimerKind.DETECTING, decide.detecting_deadline(actor.current.lifecycle))
+    def _arm_detecting(self, actor: SessionActor, lifecycle: Lifecycle) -> None:
+        self._arm(actor, _DETECTING, decide.detecting_deadline(lifecycle))
 
     def _arm(self, actor: SessionActor, kind: TimerKind, when: datetime | None) -> None:
         scheduled = actor.scheduled

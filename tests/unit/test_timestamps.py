@@ -75,3 +75,10 @@ def test_round_trip_is_the_same_instant_in_utc(value: datetime) -> None:
 def test_text_order_is_time_order(a: datetime, b: datetime) -> None:
     assert (encode_ts(a) < encode_ts(b)) == (a < b)
     assert (encode_ts(a) == encode_ts(b)) == (a == b)
+
+
+@given(st.lists(aware, min_size=1, max_size=20))
+def test_encoding_agrees_with_the_standard_library(values: list[datetime]) -> None:
+    # encode_ts caches by second and by identity; neither may leak into another value.
+    for value in values + values[::-1]:
+        assert encode_ts(value) == value.astimezone(UTC).isoformat(" ", "microseconds")
