@@ -501,6 +501,7 @@ class _UnitWrite:
     a malformed unit fails before it reaches the writer."""
 
     __slots__ = (
+        "merge_key",
         "outbox",
         "pr",
         "session_id",
@@ -512,7 +513,8 @@ class _UnitWrite:
 
     def __init__(self, unit: CommitUnit) -> None:
         sid = unit.session_id
-        self.session_id = sid
+        # Units of different sessions may be merged; two of one session never are.
+        self.session_id = self.merge_key = sid
         record = unit.session
         if record is not None:
             if record.id != sid:
@@ -573,11 +575,6 @@ class _UnitWrite:
             cur.executemany(_UPSERT_TRACKER, self.tracker_upserts)
         if self.outbox is not None:
             cur.executemany(_INSERT_OUTBOX, [(*row, row[0]) for row in self.outbox])
-
-    @property
-    def merge_key(self) -> str:
-        """Units of different sessions may be merged; two of one session never are."""
-        return self.session_id
 
     @staticmethod
     def apply_merged(writes: Sequence[_UnitWrite], cur: sqlite3.Cursor) -> None:
@@ -809,7 +806,10 @@ class SqliteStore:
             write = _UnitWrite(unit)
         except ValueError as exc:
             raise StoreError(f"invalid unit for session {unit.session_id!r}: {exc}") from exc
-        await self._submit(write, f"commit for session {unit.session_id!r}")
+        try:  # _submit inlined: this is the engine's hot path
+            await self._writer.submit(write)
+        except StoreError as exc:
+            raise StoreError(f"commit for session {unit.session_id!r} refused: {exc}") from exc
 
     async def list_trackers(self, session_id: SessionId) -> list[Tracker]:
         rt = t.reaction_trackers

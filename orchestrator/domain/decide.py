@@ -17,7 +17,7 @@ from enum import StrEnum
 from typing import Final
 
 import msgspec
-from msgspec.structs import astuple, replace
+from msgspec.structs import replace
 
 from orchestrator.domain.model import (
     TERMINAL_STATES,
@@ -244,25 +244,38 @@ class Transition(msgspec.Struct, frozen=True, kw_only=True):
         return bool(self.changed)
 
 
-_LIFECYCLE_FIELDS: Final = Lifecycle.__struct_fields__
 # Hot-path constants: on Python 3.11 reading ``ActivityState.EXITED`` goes through the
 # Enum metaclass's slow ``__getattr__`` hook on every call.
 _EXITED: Final = ActivityState.EXITED
 _NO_REASON: Final = TerminationReason.NONE
 
+# ``changed`` for every combination of differing Lifecycle fields, indexed by a bit mask
+# (bit i = field i): one set per shape instead of one built per transition.
+_LIFECYCLE_FIELDS: Final = (
+    "state",
+    "termination_reason",
+    "is_alive",
+    "activity",
+    "harness",
+    "detecting",
+)
+_CHANGED_BY_MASK: Final = tuple(
+    frozenset(name for bit, name in enumerate(_LIFECYCLE_FIELDS) if mask >> bit & 1)
+    for mask in range(1 << len(_LIFECYCLE_FIELDS))
+)
+
 
 def transition(before: Lifecycle, after: Lifecycle) -> Transition:
     """The step from ``before`` to ``after``; equal values (datetimes by instant) are no change."""
-    changed = frozenset(
-        [
-            name
-            for name, old, new in zip(
-                _LIFECYCLE_FIELDS, astuple(before), astuple(after), strict=True
-            )
-            if old != new
-        ]
+    mask = (
+        (before.state != after.state)
+        | (before.termination_reason != after.termination_reason) << 1
+        | (before.is_alive != after.is_alive) << 2
+        | (before.activity != after.activity) << 3
+        | (before.harness != after.harness) << 4
+        | (before.detecting != after.detecting) << 5
     )
-    return Transition(before=before, after=after, changed=changed)
+    return Transition(before=before, after=after, changed=_CHANGED_BY_MASK[mask])
 
 
 def _unchanged(lc: Lifecycle) -> Transition:

@@ -378,7 +378,7 @@ class ReactionKey(StrEnum):
 
     @property
     def event_type(self) -> str:
-        return f"reaction.{self.value}"
+        return f"reaction.{self}"
 
 
 ESCALATED_EVENT_TYPE: Final = "reaction.escalated"

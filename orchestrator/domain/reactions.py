@@ -135,7 +135,7 @@ LOG_TAIL_MAX_CHARS: Final = 4000
 
 def escalation_message(key: ReactionKey) -> str:
     """The page sent when automatic handling gives up (Go ``%q`` quoting of the key)."""
-    return f'Automatic handling of "{key.value}" is exhausted — needs a human.'
+    return f'Automatic handling of "{key}" is exhausted — needs a human.'
 
 
 class ReactionPolicy(msgspec.Struct, frozen=True):
@@ -198,7 +198,7 @@ def load_reaction_policy(raw: object, *, where: str = "reactions") -> ReactionPo
             raise ConfigError(
                 f"{where}.{name}: unknown reaction (known reactions: {known})"
             ) from None
-        merged[key] = _merge_override(merged[key], value, f"{where}.{key.value}")
+        merged[key] = _merge_override(merged[key], value, f"{where}.{key}")
     return ReactionPolicy(merged)
 
 
@@ -360,7 +360,8 @@ class _Planner:
     def emit(
         self,
         key: ReactionKey,
-        dedup_key: str,
+        episode: datetime | None,
+        what: str,
         message: str,
         *,
         escalation: bool = False,
@@ -371,7 +372,7 @@ class _Planner:
                 self.project_id,
                 self.policy,
                 key,
-                dedup_key,
+                _dedup_key(episode, self.session_id, what),
                 message,
                 escalation=escalation,
             )
@@ -414,7 +415,7 @@ def _outbox_item(
         action = config.action if config.auto else ReactionAction.NOTIFY
         event_type, priority = key.event_type, config.priority
     return OutboxItem(
-        dedup_key=f"{session_id}/{dedup_key}",
+        dedup_key=dedup_key,
         session_id=session_id,
         project_id=project_id,
         action=action,
@@ -425,8 +426,11 @@ def _outbox_item(
     )
 
 
-def _stamp(when: datetime | None) -> str:
-    return utc_text(when) if when is not None else "-"
+def _dedup_key(episode: datetime | None, session_id: SessionId, what: str) -> str:
+    """``<episode start>/<session>/<what>``: the same reaction in the same episode always
+    gets the same key. Time first, so the outbox's unique index on it grows at its end
+    rather than at a page per session (a random-page write per reaction otherwise)."""
+    return f"{utc_text(episode) if episode is not None else '-'}/{session_id}/{what}"
 
 
 def _digest(parts: Iterable[str]) -> str:
@@ -513,7 +517,7 @@ def _plan_entry_only(
     if key is None:
         return ReactionPlan(delete=(ENTRY_TRACKER,))
     tracker = Tracker(key=ENTRY_TRACKER, reaction=key, attempts=1, first_at=now)
-    dedup_key = f"entry/{key.value}/{_stamp(now)}"
+    dedup_key = _dedup_key(now, session_id, f"entry/{key}")
     item = _outbox_item(session_id, project_id, policy, key, dedup_key, policy[key].message)
     return ReactionPlan(outbox=(item,), upsert=(tracker,))
 
@@ -529,7 +533,7 @@ def _plan_entry(planner: _Planner, lifecycle: Lifecycle, pr: PRFacts) -> None:
         return
     tracker = Tracker(key=ENTRY_TRACKER, reaction=key, attempts=1, first_at=planner.now)
     planner.trackers[ENTRY_TRACKER] = tracker
-    planner.emit(key, f"entry/{key.value}/{_stamp(planner.now)}", planner.policy[key].message)
+    planner.emit(key, planner.now, f"entry/{key}", planner.policy[key].message)
 
 
 def _ci_tracker_key(pr_url: str, check: str) -> str:
@@ -579,7 +583,7 @@ def _plan_ci(
         if check.commit in tracker.seen:
             continue  # re-polling the same commit never nudges twice
         seen = (*tracker.seen, check.commit)
-        episode = f"ci/{observation.url}/{check.name}/{_stamp(tracker.first_at)}"
+        check_key = f"ci/{observation.url}/{check.name}/{check.commit}"
         if tracker.escalated:
             planner.trackers[key] = msgspec.structs.replace(tracker, seen=seen)
             continue  # silent until the check passes again
@@ -587,14 +591,18 @@ def _plan_ci(
         if len(recent) >= brake_depth and all(s is CheckStatus.FAILED for s in recent):
             planner.trackers[key] = msgspec.structs.replace(tracker, seen=seen, escalated=True)
             planner.emit(
-                ReactionKey.CI_FAILED, f"{episode}/{check.commit}/escalated", "", escalation=True
+                ReactionKey.CI_FAILED,
+                tracker.first_at,
+                f"{check_key}/escalated",
+                "",
+                escalation=True,
             )
             continue
         planner.trackers[key] = msgspec.structs.replace(
             tracker, seen=seen, attempts=tracker.attempts + 1
         )
         message = config.message + CI_OUTPUT_HEADER + clean_log_tail(check.log_tail)
-        planner.emit(ReactionKey.CI_FAILED, f"{episode}/{check.commit}", message)
+        planner.emit(ReactionKey.CI_FAILED, tracker.first_at, check_key, message)
 
 
 _CHANGES_REQUESTED_MARK: Final = "@changes_requested"
@@ -622,13 +630,19 @@ def _plan_review(planner: _Planner, observation: PRObservation) -> None:
         if tuple(seen) != tracker.seen and key in planner.trackers:
             planner.trackers[key] = msgspec.structs.replace(tracker, seen=tuple(seen))
         return
-    episode = f"review/{observation.url}/{_stamp(tracker.first_at)}"
+    review_key = f"review/{observation.url}"
     if tracker.escalated:
         planner.trackers[key] = msgspec.structs.replace(tracker, seen=tuple(seen))
         return
     if tracker.attempts >= budget:
         planner.trackers[key] = msgspec.structs.replace(tracker, seen=tuple(seen), escalated=True)
-        planner.emit(ReactionKey.REVIEW_COMMENTS, f"{episode}/escalated", "", escalation=True)
+        planner.emit(
+            ReactionKey.REVIEW_COMMENTS,
+            tracker.first_at,
+            f"{review_key}/escalated",
+            "",
+            escalation=True,
+        )
         return
     attempts = tracker.attempts + 1
     planner.trackers[key] = msgspec.structs.replace(tracker, seen=tuple(seen), attempts=attempts)
@@ -636,7 +650,9 @@ def _plan_review(planner: _Planner, observation: PRObservation) -> None:
     if fresh:
         message += "\n\n" + "\n\n".join(format_comment(c) for c in fresh)
     digest = _digest(c.id for c in fresh) if fresh else "changes-requested"
-    planner.emit(ReactionKey.REVIEW_COMMENTS, f"{episode}/{attempts}/{digest}", message)
+    planner.emit(
+        ReactionKey.REVIEW_COMMENTS, tracker.first_at, f"{review_key}/{attempts}/{digest}", message
+    )
 
 
 def entry_escalation_deadline(
@@ -668,9 +684,6 @@ def plan_escalation(
         return planner.plan()
     planner.trackers[ENTRY_TRACKER] = msgspec.structs.replace(entry, escalated=True)
     planner.emit(
-        entry.reaction,
-        f"entry/{entry.reaction.value}/{_stamp(entry.first_at)}/escalated",
-        "",
-        escalation=True,
+        entry.reaction, entry.first_at, f"entry/{entry.reaction}/escalated", "", escalation=True
     )
     return planner.plan()

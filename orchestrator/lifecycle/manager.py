@@ -361,7 +361,7 @@ class LifecycleManager:
             actor.loaded = False
             raise
         if next_record is not None:
-            actor.record = _without_prompt(next_record)
+            record = actor.record = _without_prompt(next_record)
         for key in plan.delete:
             actor.trackers.pop(key, None)
         for tracker in plan.upsert:
@@ -372,7 +372,7 @@ class LifecycleManager:
             self._arm_escalation(actor)
         if not changed.isdisjoint(("state", "detecting")):
             self._arm_detecting(actor, step.after)
-        return actor.current
+        return record
 
     async def _check_history(
         self, actor: SessionActor, observation: PRObservation

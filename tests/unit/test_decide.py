@@ -553,18 +553,26 @@ def test_transition_without_change() -> None:
     assert not step.is_changed
 
 
-@pytest.mark.parametrize(
-    ("field", "value"),
-    [
-        ("state", SessionState.IDLE),
-        ("termination_reason", TerminationReason.PR_MERGED),
-        ("is_alive", False),
-        ("activity", activity(ActivityState.ACTIVE)),
-        ("harness", AgentHarness.CODEX),
-        ("detecting", prior_episode(1)),
-    ],
-    ids=["state", "termination_reason", "is_alive", "activity", "harness", "detecting"],
-)
+FIELD_CHANGES = [
+    ("state", SessionState.IDLE),
+    ("termination_reason", TerminationReason.PR_MERGED),
+    ("is_alive", False),
+    ("activity", activity(ActivityState.ACTIVE)),
+    ("harness", AgentHarness.CODEX),
+    ("detecting", prior_episode(1)),
+]
+
+
+def test_transition_covers_every_lifecycle_field() -> None:
+    # transition() compares field by field: a new Lifecycle field must be taught to it.
+    assert [name for name, _ in FIELD_CHANGES] == list(Lifecycle.__struct_fields__)
+    lc = session(SessionState.WORKING)
+    assert transition(lc, replace(lc, **dict(FIELD_CHANGES))).changed == {
+        name for name, _ in FIELD_CHANGES
+    }
+
+
+@pytest.mark.parametrize(("field", "value"), FIELD_CHANGES, ids=[f for f, _ in FIELD_CHANGES])
 def test_transition_names_each_changed_field(field: str, value: object) -> None:
     lc = session(SessionState.WORKING)
     step = transition(lc, replace(lc, **{field: value}))

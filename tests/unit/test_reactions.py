@@ -617,7 +617,10 @@ def test_plans_are_deterministic_and_dedup_keys_unique() -> None:
     s.turn(Trigger.ACTIVITY, lc(SessionState.STUCK))
     keys = [i.dedup_key for i in s.outbox]
     assert len(keys) == len(set(keys)) == 4
-    assert all(k.startswith("mer-1/") for k in keys)
+    # <episode start>/<session>/<what>: scoped to the session, and in time order, so the
+    # outbox's unique index on the key grows at its end.
+    assert all(k.split("/")[1] == "mer-1" for k in keys)
+    assert [k.split("/")[0] for k in keys] == sorted(k.split("/")[0] for k in keys)
 
 
 def test_replanning_with_persisted_trackers_fires_nothing_new() -> None:
