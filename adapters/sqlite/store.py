@@ -651,7 +651,7 @@ def _tracker_row(session_id: SessionId, tr: Tracker) -> tuple[Any, ...]:
         tr.attempts,
         encode_opt_ts(tr.first_at),
         int(tr.escalated),
-        msgspec.json.encode(tr.seen).decode(),
+        msgspec.json.encode(tr.seen).decode() if tr.seen else "[]",
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Final
 
 import msgspec
 
@@ -15,7 +16,10 @@ def select_pr_facts(newest_first: Sequence[PRFacts]) -> PRFacts:
     for facts in newest_first:
         if facts.exists and not facts.closed and not facts.merged:
             return facts
-    return newest_first[0] if newest_first else PRFacts()
+    return newest_first[0] if newest_first else NO_PR
+
+
+NO_PR: Final = PRFacts()
 
 
 def with_observation(newest_first: Sequence[PRFacts], observation: PRObservation) -> list[PRFacts]:
