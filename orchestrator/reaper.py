@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Final, Protocol
 
 import trio
@@ -238,6 +239,7 @@ class Reaper:
     async def _probe(
         self, session_id: SessionId, runtime: Runtime, handle: RuntimeHandle, tally: _Tally
     ) -> RuntimeFacts:
+        started = self._clock.now()  # the engine drops it if the runtime restarts meanwhile
         with trio.move_on_after(self._probe_timeout):
             try:
                 probe = await runtime.probe(handle)
@@ -247,16 +249,22 @@ class Reaper:
                 log.exception("reaper: probe of %s raised; reported as failed", session_id)
             else:
                 return RuntimeFacts(
-                    observed_at=self._clock.now(), runtime=probe.runtime, process=probe.process
+                    observed_at=self._clock.now(),
+                    runtime=probe.runtime,
+                    process=probe.process,
+                    probe_started_at=started,
                 )
             tally.failed.append(session_id)
-            return self._failed()
+            return self._failed(started)
         log.debug("reaper: probe of %s timed out after %ss", session_id, self._probe_timeout)
         tally.failed.append(session_id)
         tally.timed_out.append(session_id)
-        return self._failed()
+        return self._failed(started)
 
-    def _failed(self) -> RuntimeFacts:
+    def _failed(self, started: datetime) -> RuntimeFacts:
         return RuntimeFacts(
-            observed_at=self._clock.now(), runtime=ProbeResult.FAILED, process=ProbeResult.FAILED
+            observed_at=self._clock.now(),
+            runtime=ProbeResult.FAILED,
+            process=ProbeResult.FAILED,
+            probe_started_at=started,
         )

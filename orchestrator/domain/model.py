@@ -293,11 +293,15 @@ class ProbeResult(StrEnum):
 
 
 class RuntimeFacts(Model, frozen=True, kw_only=True):
-    """One liveness probe: is the runtime (tmux pane) up, is the agent process up."""
+    """One liveness probe: is the runtime (tmux pane) up, is the agent process up.
+
+    ``probe_started_at`` is when the probe began, if known: a probe that began before the
+    session's runtime was last (re)started may have read the old one, and is dropped."""
 
     observed_at: datetime
     runtime: ProbeResult
     process: ProbeResult
+    probe_started_at: datetime | None = None
 
 
 class ActivitySignal(Model, frozen=True, kw_only=True):

@@ -45,6 +45,7 @@ class SessionActor:
         "prs",
         "queued",
         "record",
+        "runtime_since",
         "scheduled",
         "session_id",
         "trackers",
@@ -58,6 +59,8 @@ class SessionActor:
         self.loaded = False
         self.busy = False
         self.scheduled: dict[TimerKind, datetime] | None = None
+        # When this engine last recorded a (re)started runtime; probes begun earlier are stale.
+        self.runtime_since: datetime | None = None
         self.queued: dict[TimerKind, datetime] | None = None
         self._waiters: deque[_Waiter] | None = None
         self._space: trio.Event | None = None

@@ -128,6 +128,7 @@ class LifecycleManager:
         self._idle = trio.Event()
         self._idle.set()
         self.unknown_observations = 0
+        self.stale_observations = 0  # probes dropped: begun before a runtime restart
 
     # --- running ----------------------------------------------------------------------
 
@@ -288,6 +289,10 @@ class LifecycleManager:
         plan: ReactionPlan | None = None
         match message:
             case RuntimeObserved(facts=facts):
+                if _probed_an_older_runtime(facts, actor.runtime_since):
+                    self.stale_observations += 1
+                    log.debug("dropped a probe of %s begun before its runtime restarted", record.id)
+                    return record
                 step, trigger = decide.on_runtime_observed(before, facts), _RUNTIME
             case ActivitySignalled(signal=signal):
                 step, trigger = decide.on_activity_signalled(before, signal), _ACTIVITY
@@ -367,6 +372,8 @@ class LifecycleManager:
         for tracker in plan.upsert:
             actor.trackers[tracker.key] = tracker
         actor.prs = prs
+        if trigger is Trigger.SPAWN:
+            actor.runtime_since = now
         # Only tracker changes move the escalation deadline; only these fields the detecting one.
         if plan.upsert or plan.delete:
             self._arm_escalation(actor)
@@ -460,6 +467,13 @@ class LifecycleManager:
             await self._turn(session_id, timer)
         except (OverloadedError, StoreError) as error:
             log.warning("timer %s for %s not applied: %s", timer.kind, session_id, error)
+
+
+def _probed_an_older_runtime(facts: RuntimeFacts, runtime_since: datetime | None) -> bool:
+    """Whether the probe began before the session's runtime was last (re)started: a kill and
+    restore while it ran would have it report the old runtime's death as the new one's."""
+    started = facts.probe_started_at
+    return started is not None and runtime_since is not None and started < runtime_since
 
 
 def _without_prompt(record: SessionRecord) -> SessionRecord:

@@ -33,8 +33,10 @@ from orchestrator.domain.model import (
     ProbeResult,
     PRObservation,
     ReviewDecision,
+    RuntimeFacts,
     SessionState,
     SessionStatus,
+    SpawnOutcome,
     TerminationReason,
 )
 from orchestrator.domain.reactions import load_reaction_policy
@@ -410,6 +412,33 @@ async def test_restore_reopens_a_terminal_session_only(engine: Engine) -> None:
     stored = await engine.state(s.id)
     assert stored.metadata.runtime_handle_id == f"{s.id}#2"
     assert stored.metadata.prompt == "Fix the flaky test"  # never cleared by the engine
+
+
+async def test_a_probe_begun_before_a_restore_is_dropped(
+    engine: Engine, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A kill and restore while a probe ran: its reading may be the old runtime's death, and
+    must not end the new one. A probe begun after the restore counts as usual."""
+    s = await engine.spawn()
+    probe_began = engine.clock.now()
+    await trio.sleep(1)
+    await engine.manager.on_kill_requested(s.id)
+    await engine.manager.on_restored(
+        s.id, SpawnOutcome(runtime_handle_id=f"{s.id}#1", runtime_name="scripted")
+    )
+    await trio.sleep(1)
+    old_reading = RuntimeFacts(
+        observed_at=engine.clock.now(), runtime=DEAD, process=DEAD, probe_started_at=probe_began
+    )
+    await engine.manager.apply_runtime_observation(s.id, old_reading)
+    restored = (await engine.state(s.id)).lifecycle
+    assert (restored.state, restored.is_alive) == (SessionState.NOT_STARTED, True)
+    assert engine.manager.stale_observations == 1
+
+    fresh = msgspec.structs.replace(old_reading, probe_started_at=engine.clock.now())
+    await engine.manager.apply_runtime_observation(s.id, fresh)
+    ended = (await engine.state(s.id)).lifecycle
+    assert ended.termination_reason is TerminationReason.RUNTIME_LOST
 
 
 async def test_unknown_sessions(engine: Engine) -> None:

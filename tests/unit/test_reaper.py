@@ -247,6 +247,51 @@ async def test_a_killed_pane_is_terminated_on_the_next_tick_and_pages_once(
     assert engine.notified() == ["reaction.agent-exited"]
 
 
+class HeldLifecycle(RecordingLifecycle):
+    """Holds each reading until ``release`` is set: a reading taken, then applied late."""
+
+    def __init__(self, inner: LifecycleManager) -> None:
+        super().__init__(inner)
+        self.taken = trio.Event()
+        self.release = trio.Event()
+
+    async def apply_runtime_observation(self, session_id: SessionId, facts: RuntimeFacts) -> None:
+        self.taken.set()
+        await self.release.wait()
+        await super().apply_runtime_observation(session_id, facts)
+
+
+async def test_a_reading_of_the_pane_a_restore_replaced_does_not_end_the_session(
+    engine: Engine, runtime: ScriptedRuntime, autojump_clock: trio.testing.MockClock
+) -> None:
+    sid = await session(engine, runtime)
+    handle = handle_of(sid)
+    runtime.probe_delay[handle] = 2.0
+    lifecycle = HeldLifecycle(engine.manager)
+    reaper = Reaper(lifecycle, {"scripted": runtime}, engine.clock)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(reaper.sweep)
+        await trio.sleep(1.0)  # the probe is under way when the session is killed
+        await engine.manager.on_kill_requested(sid)
+        runtime.script[handle] = Script.DEAD  # the old pane is gone; the probe reads that
+        await lifecycle.taken.wait()
+        await engine.manager.on_restored(
+            sid, SpawnOutcome(runtime_handle_id=handle, runtime_name="scripted")
+        )
+        runtime.script[handle] = Script.ALIVE
+        lifecycle.release.set()
+    assert lifecycle.applied[0][2].runtime is DEAD
+    assert await lifecycle_of(engine, sid) == (SessionState.NOT_STARTED, None, True)
+    # The next sweep probes the new pane and is believed.
+    await Reaper(engine.manager, {"scripted": runtime}, engine.clock).sweep()
+    assert await lifecycle_of(engine, sid) == (SessionState.NOT_STARTED, None, True)
+    runtime.script[handle] = Script.DEAD
+    await trio.sleep(61)  # past the recent-activity window
+    await Reaper(engine.manager, {"scripted": runtime}, engine.clock).sweep()
+    ended = (await engine.state(sid)).lifecycle
+    assert ended.termination_reason is TerminationReason.RUNTIME_LOST
+
+
 async def test_sticky_waiting_input_does_not_outlive_the_activity_window(
     engine: Engine, runtime: ScriptedRuntime, autojump_clock: trio.testing.MockClock
 ) -> None:
