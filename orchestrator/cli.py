@@ -179,11 +179,16 @@ def _pr(session: SessionOut) -> str:
     return f"#{session.pr.number}" if session.pr.exists else "-"
 
 
+def _agent(session: SessionOut) -> str:
+    """The agent the session runs (recorded since migration 0002; else its harness)."""
+    return session.metadata.agent or session.lifecycle.harness.value or "-"
+
+
 def _session_row(session: SessionOut) -> list[Text]:
     return [
         Text(session.id),
         Text(session.status.value, style=_STATUS_STYLES.get(session.status, "")),
-        Text(session.lifecycle.harness.value or "-"),
+        Text(_agent(session)),
         Text(session.metadata.branch or "-"),
         Text(_pr(session)),
         Text(_ago(session.updated_at)),
@@ -211,7 +216,7 @@ def _show_session(session: SessionOut) -> None:
         ),
         ("alive", "yes" if life.is_alive else "no"),
         ("activity", activity),
-        ("agent", life.harness.value or "-"),
+        ("agent", _agent(session)),
         ("issue", session.issue_id or "-"),
         ("kind", session.kind.value),
         ("branch", meta.branch or "-"),

@@ -250,6 +250,7 @@ class SessionManager:
                     runtime_handle_id=handle.id,
                     runtime_name=handle.runtime_name,
                     prompt=prompt,
+                    agent=request.agent,
                 ),
             )
         except BaseException as error:
@@ -352,7 +353,8 @@ class SessionManager:
         """Bring a terminal session back in its workspace: resume the agent's own session
         when its id is known, else relaunch it with the recorded prompt.
 
-        ``agent`` names the agent when the session's harness is not recorded (custom agents).
+        ``agent`` overrides the agent the session recorded; it is needed only for sessions
+        spawned before agents were recorded whose harness is not known either.
         All fallible I/O happens before the lifecycle write, so a failure never resurrects
         the row and never touches the workspace; only a failed lifecycle write removes the
         runtime this call created. Returns the session (status ``spawning``)."""
@@ -365,7 +367,7 @@ class SessionManager:
             metadata = record.metadata
             if not metadata.agent_session_id and not metadata.prompt:
                 raise ConflictError(f"restore {session_id}: nothing to resume from")
-            agent_name = agent or record.lifecycle.harness.value
+            agent_name = agent or metadata.agent or record.lifecycle.harness.value
             if not agent_name:
                 raise InvalidInputError(
                     f"restore {session_id}: the session's agent is not recorded; "
@@ -402,6 +404,7 @@ class SessionManager:
                         runtime_name=handle.runtime_name,
                         agent_session_id=metadata.agent_session_id,
                         prompt=metadata.prompt,
+                        agent=agent_name,
                     ),
                 )
             except BaseException as error:

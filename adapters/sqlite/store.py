@@ -371,6 +371,7 @@ def _get_metadata(r: SessionRecord) -> tuple[Any, ...]:
         m.runtime_name,
         m.agent_session_id,
         m.prompt,
+        m.agent,
     )
 
 
@@ -393,6 +394,7 @@ _CHANGED_FIELDS: Final[dict[str, tuple[tuple[str, ...], _Getter]]] = {
             "runtime_name",
             "agent_session_id",
             "prompt",
+            "agent",
         ),
         _get_metadata,
     ),
@@ -770,6 +772,7 @@ class SqliteStore:
                     "",
                     stamp,
                     stamp,
+                    "",  # agent: recorded when the spawn completes
                 ),
             )
             return record
@@ -1113,6 +1116,7 @@ def _session_from_row(r: Sequence[Any]) -> SessionRecord:
         prompt,
         created_at,
         updated_at,
+        agent,
     ) = r
     activity = (
         None
@@ -1153,6 +1157,7 @@ def _session_from_row(r: Sequence[Any]) -> SessionRecord:
             runtime_name=runtime_name,
             agent_session_id=agent_session_id,
             prompt=prompt,
+            agent=agent,
         ),
         created_at=decode_ts(created_at),
         updated_at=decode_ts(updated_at),

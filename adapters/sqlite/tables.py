@@ -80,6 +80,7 @@ sessions = sa.Table(
     sa.Column("prompt", sa.Text, nullable=False),
     sa.Column("created_at", sa.Text, nullable=False),
     sa.Column("updated_at", sa.Text, nullable=False),
+    sa.Column("agent", sa.Text, nullable=False),  # migration 0002
 )
 
 pr = sa.Table(

@@ -132,6 +132,7 @@ class SessionMetadata(Model, frozen=True, kw_only=True):
     runtime_name: str = ""
     agent_session_id: str = ""
     prompt: str = ""
+    agent: str = ""  # the agent it runs ("claude-code", a custom agent's name…)
 
     def merged_with(self, incoming: SessionMetadata) -> SessionMetadata:
         """Non-empty incoming fields win; an empty field never clears a stored value."""
@@ -322,9 +323,11 @@ class SpawnOutcome(Model, frozen=True, kw_only=True):
     runtime_name: str = ""
     agent_session_id: str = ""
     prompt: str = ""
+    agent: str = ""
 
     def metadata(self) -> SessionMetadata:
         return SessionMetadata(
+            agent=self.agent,
             branch=self.branch,
             workspace_path=self.workspace_path,
             runtime_handle_id=self.runtime_handle_id,

@@ -588,10 +588,8 @@ async def test_restore_brings_a_lost_session_back_in_the_same_worktree(world: Wo
     await world.reaper().sweep()
     assert (await world.record(sid)).lifecycle.state is SessionState.TERMINATED
 
-    with pytest.raises(InvalidInputError, match="name the agent"):
-        await world.sessions.restore(sid)  # a custom agent's harness is not recorded
     await trio.to_thread.run_sync(shutil.rmtree, world.paths.records / sid)
-    view = await world.sessions.restore(sid, agent="recorder")
+    view = await world.sessions.restore(sid)  # the custom agent it ran was recorded
 
     assert view.status is SessionStatus.SPAWNING
     assert sorted(await world.panes()) == [sid, bystander]

@@ -405,12 +405,45 @@ async def test_restore_relaunches_with_the_recorded_prompt(world: World) -> None
     assert world.runtime.created[-1].launch_command == ("stub-agent", "--session", sid, "Fix it")
 
 
-async def test_restore_needs_the_agent_named_when_no_harness_was_recorded(world: World) -> None:
-    sid = await world.spawn(agent="my-agent", prompt="Fix it")
+async def test_restore_relaunches_the_agent_the_session_recorded(world: World) -> None:
+    asked: list[str] = []
+
+    def recording_agents(name: str) -> Agent:
+        asked.append(name)
+        return agents(name)
+
+    world.sessions = SessionManager(
+        world.engine.store,
+        world.engine.manager,
+        runtime=world.runtime,
+        workspace=world.workspace,
+        agents=recording_agents,
+        messenger=world.engine.messenger,
+        clock=world.engine.clock,
+        hook_environment=hook_environment,
+    )
+    sid = await world.spawn(agent="my-agent", prompt="Fix it")  # custom: no harness
+    assert (await world.record(sid)).metadata.agent == "my-agent"
     await world.sessions.kill(sid)
+
+    assert (await world.sessions.restore(sid)).status is SessionStatus.SPAWNING
+    assert asked == ["my-agent", "my-agent"]
+    assert (await world.record(sid)).metadata.agent == "my-agent"
+
+
+async def test_restore_needs_the_agent_named_when_none_was_recorded(world: World) -> None:
+    """A session from before agents were recorded, of an agent with no known harness."""
+    project = await world.engine.project()
+    record = await world.engine.store.create_session(project.id, now=world.engine.clock.now())
+    await world.engine.manager.on_spawn_completed(
+        record.id, SpawnOutcome(branch=f"orchestrator/{record.id}", prompt="Fix it")
+    )
+    await world.engine.manager.on_kill_requested(record.id)
     with pytest.raises(InvalidInputError, match="name the agent"):
-        await world.sessions.restore(sid)
-    assert (await world.sessions.restore(sid, agent="my-agent")).status is SessionStatus.SPAWNING
+        await world.sessions.restore(record.id)
+    restored = await world.sessions.restore(record.id, agent="my-agent")
+    assert restored.status is SessionStatus.SPAWNING
+    assert (await world.record(record.id)).metadata.agent == "my-agent"  # known from now on
 
 
 async def test_restore_refuses_live_unknown_and_unresumable_sessions(world: World) -> None:

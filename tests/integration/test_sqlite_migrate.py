@@ -93,12 +93,35 @@ def names(engine: Engine, kind: str) -> set[str]:
 
 
 def test_from_empty_applies_every_migration(engine: Engine) -> None:
-    assert migrate(engine) == [1]
+    assert migrate(engine) == [1, 2]
     assert names(engine, "table") == TABLES
     assert names(engine, "trigger") == TRIGGERS
-    ((version, (name, checksum)),) = applied_versions(engine).items()
-    assert (version, name) == (1, "0001_init.sql")
-    assert checksum == discover()[0].checksum
+    assert applied_versions(engine) == {
+        1: ("0001_init.sql", discover()[0].checksum),
+        2: ("0002_session_agent.sql", discover()[1].checksum),
+    }
+
+
+async def test_a_version_1_database_upgrades_keeping_its_sessions(
+    engine: Engine, migrations: Path, tmp_path: Path
+) -> None:
+    assert migrate(engine, migrations) == [1]  # the shipped 0001 alone: a version 1 database
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO projects (id, path, repo_origin_url, display_name, registered_at)"
+            " VALUES ('mer', '/repos/mer', '', '', '2026-01-01 00:00:00.000000+00:00')"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO sessions (id, project_id, num, session_state, prompt, created_at,"
+            " updated_at) VALUES ('mer-1', 'mer', 1, 'working', 'Fix it',"
+            " '2026-01-01 00:00:00.000000+00:00', '2026-01-01 00:00:00.000000+00:00')"
+        )
+    engine.dispose()
+    async with open_sqlite_store(tmp_path / "db.sqlite") as store:  # migrates to the latest
+        record = await store.get_session("mer-1")
+    assert record is not None
+    assert (record.metadata.prompt, record.metadata.agent) == ("Fix it", "")
+    assert record.lifecycle.state is SessionState.WORKING
 
 
 def test_a_second_run_is_a_no_op(engine: Engine) -> None:
