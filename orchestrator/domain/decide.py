@@ -46,7 +46,7 @@ class ProcessVerdict(StrEnum):
     INDETERMINATE = "indeterminate"
 
 
-class ProbeInput(msgspec.Struct, frozen=True, kw_only=True):
+class ProbeInput(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Everything one probe verdict depends on (reference §2.1)."""
 
     runtime_alive: bool
@@ -60,7 +60,7 @@ class ProbeInput(msgspec.Struct, frozen=True, kw_only=True):
     now: datetime
 
 
-class LifecycleDecision(msgspec.Struct, frozen=True, kw_only=True):
+class LifecycleDecision(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """A verdict: the state a probe implies, and the detecting memory to keep."""
 
     evidence: str
@@ -232,7 +232,7 @@ def activity_target_state(state: ActivityState) -> SessionState | None:
 # --- transitions --------------------------------------------------------------------------
 
 
-class Transition(msgspec.Struct, frozen=True, kw_only=True):
+class Transition(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """One lifecycle step. ``changed`` names the Lifecycle fields whose values differ."""
 
     before: Lifecycle

@@ -14,8 +14,19 @@ from typing import Final
 import msgspec
 
 
-class Model(msgspec.Struct, frozen=True, kw_only=True, rename="camel", forbid_unknown_fields=True):
-    """Base for every domain value: immutable, keyword-only, camelCase on the wire."""
+class Model(
+    msgspec.Struct,
+    frozen=True,
+    kw_only=True,
+    rename="camel",
+    forbid_unknown_fields=True,
+    gc=False,
+):
+    """Base for every domain value: immutable, keyword-only, camelCase on the wire.
+
+    ``gc=False``: a frozen value never takes part in a reference cycle, so the cyclic
+    collector need not track it; every engine turn makes several, and tracked ones made
+    each young-generation collection longer."""
 
 
 # --- identifiers and kinds (reference §1.1) ----------------------------------------------

@@ -325,7 +325,7 @@ def format_comment(comment: PRComment) -> str:
     return f"{heading}\n{clean_text(comment.body)}"
 
 
-class ReactionPlan(msgspec.Struct, frozen=True, kw_only=True):
+class ReactionPlan(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """What a turn commits besides the session row: outbox items and tracker changes."""
 
     outbox: tuple[OutboxItem, ...] = ()

@@ -16,7 +16,7 @@ from orchestrator.domain.model import (
 )
 
 
-class _Message(msgspec.Struct, frozen=True, kw_only=True, tag=True):
+class _Message(msgspec.Struct, frozen=True, kw_only=True, tag=True, gc=False):
     pass
 
 
