@@ -77,6 +77,7 @@ log = logging.getLogger(__name__)
 # Enum class goes through the metaclass's slow ``__getattr__`` hook.
 _RUNTIME: Final = Trigger.RUNTIME
 _ACTIVITY: Final = Trigger.ACTIVITY
+_SPAWN: Final = Trigger.SPAWN
 _ESCALATION: Final = TimerKind.ESCALATION
 _DETECTING: Final = TimerKind.DETECTING
 
@@ -340,7 +341,7 @@ class LifecycleManager:
                 now=now,
             )
         changed = step.changed
-        if metadata != record.metadata:
+        if metadata is not record.metadata and metadata != record.metadata:
             changed = changed | {"metadata"}
         if not changed and observation is None and plan.is_empty:
             return record  # nothing to write: no-op signals never reach the writer
@@ -372,7 +373,7 @@ class LifecycleManager:
         for tracker in plan.upsert:
             actor.trackers[tracker.key] = tracker
         actor.prs = prs
-        if trigger is Trigger.SPAWN:
+        if trigger is _SPAWN:
             actor.runtime_since = now
         # Only tracker changes move the escalation deadline; only these fields the detecting one.
         if plan.upsert or plan.delete:
