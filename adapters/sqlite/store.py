@@ -320,6 +320,15 @@ _INSERT_NOTIFICATION: Final = _compile(
 _CHANGE_LOG_HEAD: Final = _compile(
     sa.text("SELECT seq, created_at FROM change_log ORDER BY seq LIMIT :batch"), "batch"
 )
+_CHANGES_AFTER: Final = (
+    "SELECT seq, project_id, session_id, event_type, payload, created_at FROM change_log"
+    " WHERE seq > ? ORDER BY seq LIMIT ?"
+)
+_PROJECT_CHANGES_AFTER: Final = (
+    "SELECT seq, project_id, session_id, event_type, payload, created_at FROM change_log"
+    " WHERE seq > ? AND project_id = ? ORDER BY seq LIMIT ?"
+)
+_CHANGE_TYPES: Final = {str(kind): kind for kind in ChangeType}
 _MAX_SEQ_SQL: Final = (
     "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'change_log'), 0)"
 )
@@ -682,6 +691,21 @@ class SqliteStore:
         with conn.begin():
             return list(conn.execute(stmt, params or {}).all())
 
+    async def _read_driver(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """``sql`` on the reader's driver connection, in a read transaction."""
+        await trio.lowlevel.checkpoint()
+        conn = self._reader
+        with conn.begin():
+            driver = conn.connection.dbapi_connection
+            if driver is None:  # only after the connection was invalidated
+                raise StoreError("the read connection is closed")
+            cursor = driver.cursor()
+            try:
+                rows: list[tuple[Any, ...]] = cursor.execute(sql, params).fetchall()
+            finally:
+                cursor.close()
+            return rows
+
     # -- projects
 
     async def upsert_project(self, project: Project) -> Project:
@@ -1006,20 +1030,22 @@ class SqliteStore:
     async def changes_after(
         self, seq: int, *, limit: int, project_id: ProjectId | None = None
     ) -> list[ChangeEvent]:
-        cl = t.change_log
-        stmt = sa.select(cl).where(cl.c.seq > seq).order_by(cl.c.seq).limit(limit)
-        if project_id is not None:
-            stmt = stmt.where(cl.c.project_id == project_id)
+        # The change feed runs this after every commit: plain SQL on the driver, no
+        # statement building (~140 -> ~40 us a call).
+        if project_id is None:
+            rows = await self._read_driver(_CHANGES_AFTER, (seq, limit))
+        else:
+            rows = await self._read_driver(_PROJECT_CHANGES_AFTER, (seq, project_id, limit))
         return [
             ChangeEvent(
-                seq=r.seq,
-                project_id=r.project_id,
-                session_id=r.session_id or "",
-                type=ChangeType(r.event_type),
-                payload=r.payload,
-                created_at=decode_ts(r.created_at),
+                seq=seq_,
+                project_id=project,
+                session_id=session or "",
+                type=_CHANGE_TYPES[event_type],
+                payload=payload,
+                created_at=decode_ts(created_at),
             )
-            for r in await self._read(stmt)
+            for seq_, project, session, event_type, payload, created_at in rows
         ]
 
     async def max_change_seq(self) -> int:
