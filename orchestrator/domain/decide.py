@@ -190,6 +190,8 @@ _PROCESS_VERDICT: Final[Mapping[ProbeResult, ProcessVerdict]] = {
     ProbeResult.DEAD: ProcessVerdict.DEAD,
 }
 
+# The session state an activity signal implies; ``exited`` implies none: only the probe
+# pipeline may conclude death (reference §3.3).
 _ACTIVITY_TARGET: Final[Mapping[ActivityState, SessionState]] = {
     ActivityState.ACTIVE: SessionState.WORKING,
     ActivityState.READY: SessionState.IDLE,
@@ -221,12 +223,6 @@ def probe_input(lifecycle: Lifecycle, facts: RuntimeFacts) -> ProbeInput:
         prior=lifecycle.detecting,
         now=facts.observed_at,
     )
-
-
-def activity_target_state(state: ActivityState) -> SessionState | None:
-    """The session state an activity signal implies; None for ``exited``, because only the
-    probe pipeline may conclude death."""
-    return _ACTIVITY_TARGET.get(state)
 
 
 # --- transitions --------------------------------------------------------------------------

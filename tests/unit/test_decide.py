@@ -20,7 +20,6 @@ from orchestrator.domain.decide import (
     ProbeInput,
     ProcessVerdict,
     Transition,
-    activity_target_state,
     create_detecting_decision,
     detecting_deadline,
     has_recent_activity,
@@ -539,8 +538,13 @@ def test_probe_input_takes_now_prior_and_recent_activity_from_the_session() -> N
     ],
     ids=str,
 )
-def test_activity_target_state(act: ActivityState, target: SessionState | None) -> None:
-    assert activity_target_state(act) == target
+def test_activity_signal_moves_the_state_it_implies(
+    act: ActivityState, target: SessionState | None
+) -> None:
+    # ``exited`` implies no state: only the probe pipeline may conclude death.
+    after = on_activity_signalled(session(SessionState.NOT_STARTED), signal(act)).after
+    assert after.state is (target or SessionState.NOT_STARTED)
+    assert after.activity == activity(act)
 
 
 # --- Transition ----------------------------------------------------------------------------
