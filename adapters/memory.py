@@ -409,13 +409,10 @@ class MemoryStore:
         return select_pr_facts(await self.list_pr_facts(session_id))
 
     def _facts(self, row: _PRRow) -> PRFacts:
-        return PRFacts(
-            exists=True,
+        return PRFacts.of_pr(
             url=row.url,
             number=row.number,
-            draft=row.state is PRState.DRAFT,
-            merged=row.state is PRState.MERGED,
-            closed=row.state is PRState.CLOSED,
+            state=row.state,
             ci=row.ci,
             review=row.review,
             mergeability=row.mergeability,

@@ -167,7 +167,7 @@ class SessionRecord(Model, frozen=True, kw_only=True):
     updated_at: datetime
 
 
-# --- PR facts and observations (reference §1.4, §3.3) -----------------------------------
+# --- PR facts and observations (docs/behaviour.md, "PR facts") --------------------------
 
 
 class CIState(StrEnum):
@@ -210,8 +210,9 @@ class CheckStatus(StrEnum):
 
 
 class PRFacts(Model, frozen=True, kw_only=True):
-    """What the engine knows about a session's chosen PR (reference §6.7).
-    ``exists=False`` (the default) means the session has no PR."""
+    """What the engine knows about a session's chosen PR (docs/behaviour.md, "PR facts").
+    ``exists=False`` (the default) means the session has no PR. Facts of an actual PR are
+    built with ``of_pr``, whether from an observation or from a store's row."""
 
     exists: bool = False
     url: str = ""
@@ -223,6 +224,33 @@ class PRFacts(Model, frozen=True, kw_only=True):
     review: ReviewDecision = ReviewDecision.NONE
     mergeability: Mergeability = Mergeability.UNKNOWN
     review_comments: bool = False
+
+    @classmethod
+    def of_pr(
+        cls,
+        *,
+        url: str,
+        number: int,
+        state: PRState,
+        ci: CIState,
+        review: ReviewDecision,
+        mergeability: Mergeability,
+        review_comments: bool,
+    ) -> PRFacts:
+        """The facts of one existing PR in ``state``; ``review_comments``: it has an
+        unresolved review comment."""
+        return cls(
+            exists=True,
+            url=url,
+            number=number,
+            draft=state is PRState.DRAFT,
+            merged=state is PRState.MERGED,
+            closed=state is PRState.CLOSED,
+            ci=ci,
+            review=review,
+            mergeability=mergeability,
+            review_comments=review_comments,
+        )
 
     @property
     def is_open(self) -> bool:
@@ -280,13 +308,10 @@ class PRObservation(Model, frozen=True, kw_only=True):
 
     def facts(self) -> PRFacts:
         """The facts this observation implies for its own PR."""
-        return PRFacts(
-            exists=True,
+        return PRFacts.of_pr(
             url=self.url,
             number=self.number,
-            draft=self.state is PRState.DRAFT,
-            merged=self.state is PRState.MERGED,
-            closed=self.state is PRState.CLOSED,
+            state=self.state,
             ci=self.ci,
             review=self.review,
             mergeability=self.mergeability,
