@@ -1,12 +1,15 @@
 """The SQLite adapter: schema mirror and timestamp codec (``tables``), the migration runner
-(``migrate``), the engines and group-commit writer (``writer``) and the store (``store``)."""
+(``migrate``), the engines and group-commit writer (``writer``), the compiled statements
+(``statements``), write plans (``writes``), row decoders (``rows``), opening the database
+(``database``) and the store (``store``)."""
 
 from adapters.sqlite.migrate import MigrationError, migrate
 from adapters.sqlite.store import SqliteStore, open_sqlite_store
-from adapters.sqlite.writer import GroupWriter, make_engine
+from adapters.sqlite.writer import GroupWriter, MergeableOp, make_engine
 
 __all__ = [
     "GroupWriter",
+    "MergeableOp",
     "MigrationError",
     "SqliteStore",
     "make_engine",

@@ -1,20 +1,26 @@
-"""Connections and the group-commit writer (DESIGN §3, §6).
+"""Connections and the group-commit writer (docs/design.md, "Group commit").
 
 ``make_engine`` builds the SQLAlchemy engines: every connection gets WAL, the configured
 ``synchronous``, ``foreign_keys=ON`` and ``busy_timeout``; the driver's implicit BEGIN is
-disabled and SQLAlchemy's ``begin`` emits ``BEGIN IMMEDIATE`` (writer) or ``BEGIN`` with
-``query_only=ON`` (reader) (stack-notes §1.4).
+disabled (pysqlite's own transaction handling would BEGIN behind our back) and
+SQLAlchemy's ``begin`` emits ``BEGIN IMMEDIATE`` (writer) or ``BEGIN`` with
+``query_only=ON`` (reader).
 
 ``GroupWriter`` owns the only write connection. Callers ``await writer.submit(op)`` where
-``op`` is a plain function of a sqlite3 cursor. One task drains every waiting op (up to
-``max_batch``) into one ``BEGIN IMMEDIATE`` transaction, runs each op inside its own raw
-``SAVEPOINT`` (so a failing op rolls back alone and fails only its caller), commits once,
-wakes every waiter through one shared ``trio.Event``, then calls ``on_commit``.
+``op`` is a function of a sqlite3 cursor. One task drains every waiting op (up to
+``max_batch``) into one ``BEGIN IMMEDIATE`` transaction, commits once, wakes every waiter
+through one shared ``trio.Event``, then calls ``on_commit``. A batch first runs with no
+savepoints, each run of consecutive ops of one ``MergeableOp`` type (with distinct merge
+keys) applied together by that type's ``apply_merged``: one ``executemany`` per statement.
+Only if that attempt raises is the transaction rolled back and the batch run again op by
+op, each in its own ``SAVEPOINT``, so the failing op rolls back alone and fails only its
+caller. An op may also raise on purpose to get that rerun (the store's optimistic outbox
+insert does, on a repeated dedup key).
 
-Measured (bench/store_bench.py, engine-ceiling.md §5): a ``trio.to_thread`` hop costs more
-than a batch's SQLite work and buys no overlap under the GIL, so batches run inline on the
-trio thread by default (a batch of 256 blocks the loop for a few ms); ``inline=False`` runs
-them in a worker thread instead.
+Measured (bench/store_bench.py): a ``trio.to_thread`` hop costs more than a batch's SQLite
+work and buys no overlap under the GIL, so batches run inline on the trio thread by default
+(a batch of 256 blocks the loop for a few ms); ``inline=False`` runs them in a worker
+thread instead.
 """
 
 from __future__ import annotations
@@ -23,8 +29,8 @@ import logging
 import os
 import sqlite3
 from collections import deque
-from collections.abc import Callable
-from typing import Any, Final, TypeVar
+from collections.abc import Callable, Collection, Hashable, Sequence
+from typing import Any, Final, Protocol, Self, TypeVar
 
 import sqlalchemy as sa
 import trio
@@ -88,6 +94,27 @@ def make_engine(
     return engine
 
 
+class MergeableOp(Protocol):
+    """An op the writer may apply together with the ops of its own type queued right
+    after it, when the writer was told its type (``GroupWriter(mergeable=...)``)."""
+
+    @property
+    def merge_key(self) -> Hashable:
+        """Ops with equal keys are never merged: their order could matter."""
+        ...
+
+    def __call__(self, cursor: sqlite3.Cursor, /) -> object:
+        """Apply this op alone (the rerun after a failed merge, or a batch of one)."""
+        ...
+
+    @classmethod
+    def apply_merged(cls, ops: Sequence[Self], cursor: sqlite3.Cursor, /) -> None:
+        """Apply ``ops`` (distinct keys, submission order) leaving the same rows as
+        calling each in order; raise on any error, and the writer reruns them one by one.
+        Their callers get None as the result."""
+        ...
+
+
 def to_store_error(exc: BaseException) -> BaseException:
     """The error a caller should see for ``exc`` raised while applying its op."""
     if isinstance(exc, OrchestratorError):
@@ -134,6 +161,7 @@ class GroupWriter:
         max_batch: int = DEFAULT_MAX_BATCH,
         inline: bool = True,
         on_commit: Callable[[], None] | None = None,
+        mergeable: Collection[type[MergeableOp]] = (),
     ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be >= 1")
@@ -144,6 +172,7 @@ class GroupWriter:
         self._max_batch = max_batch
         self._inline = inline
         self.on_commit = on_commit
+        self._mergeable: dict[type, type[MergeableOp]] = {kind: kind for kind in mergeable}
         self._queue: deque[_Batch] = deque()
         self._wake: trio.Event | None = None
         self._closing = False
@@ -157,8 +186,10 @@ class GroupWriter:
     async def submit(self, op: Callable[[sqlite3.Cursor], T]) -> T:
         """Run ``op(cursor)`` in the next batch; return its result once committed.
 
-        Database errors raised by ``op`` come back as ``StoreError`` (its savepoint rolled
-        back, the rest of the batch unaffected); domain errors it raises pass through.
+        Database errors raised by ``op`` come back as ``StoreError`` (its writes rolled
+        back, the rest of the batch unaffected); domain errors it raises pass through. An
+        op of a ``mergeable`` type may run merged with its neighbours (its result is then
+        None).
         """
         if self._closing:
             raise StoreError("the store is closed")
@@ -274,7 +305,7 @@ class GroupWriter:
         """Apply the batch in the open transaction and COMMIT. Never raises for a job's
         error; a failed COMMIT fails every job of the batch.
 
-        Several jobs run merged (``_apply_merged``) with no savepoints: inside a savepoint
+        Several jobs run together (``_apply_merged``) with no savepoints: inside a savepoint
         SQLite copies every page it changes to a statement journal, which tripled the cost
         of a session update. If the merged attempt fails, the transaction is rolled back
         and False returned: the caller begins again and runs ``_apply_isolated``."""
@@ -292,7 +323,7 @@ class GroupWriter:
                     return True
             else:
                 try:
-                    _apply_merged(jobs, cur)
+                    _apply_merged(jobs, cur, self._mergeable)
                 except Exception:
                     if not self._conn.in_transaction:
                         raise  # SQLite aborted the whole transaction (I/O error, full)
@@ -351,29 +382,34 @@ class GroupWriter:
             _fail(self._queue.popleft(), error)
 
 
-def _apply_merged(jobs: list[_Job], cur: sqlite3.Cursor) -> None:
-    """Run the batch, merging each run of consecutive ops of one type that offers
-    ``apply_merged(ops, cursor)`` (which must leave the same rows as calling the ops in
-    order). Ops with equal ``merge_key`` are never merged, as their order could matter.
-    Raises on any error; the caller then isolates the jobs."""
+def _apply_merged(
+    jobs: list[_Job], cur: sqlite3.Cursor, mergeable: dict[type, type[MergeableOp]]
+) -> None:
+    """Run the batch, merging each run of consecutive ops of one ``mergeable`` type with
+    distinct merge keys into one ``apply_merged`` call; other ops run one by one. Raises
+    on any error; the caller then isolates the jobs."""
     index, count = 0, len(jobs)
     while index < count:
         op = jobs[index].op
-        merge = getattr(type(op), "apply_merged", None)
-        if merge is None:
+        kind = mergeable.get(type(op))
+        if kind is None:
             jobs[index].result = op(cur)
             index += 1
             continue
-        keys: set[object] = set()
+        run: list[MergeableOp] = []
+        keys: set[Hashable] = set()
         end = index
         while end < count:
             candidate = jobs[end].op
-            key = getattr(candidate, "merge_key", None)
-            if type(candidate) is not type(op) or key is None or key in keys:
+            if not isinstance(candidate, kind):
+                break
+            key = candidate.merge_key
+            if key in keys:
                 break
             keys.add(key)
+            run.append(candidate)
             end += 1
-        merge([job.op for job in jobs[index:end]], cur)
+        kind.apply_merged(run, cur)
         index = end
 
 

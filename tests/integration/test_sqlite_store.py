@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import msgspec
@@ -13,7 +13,9 @@ import pytest
 import sqlalchemy.exc
 import trio
 
+from adapters.sqlite.statements import SESSION_COLUMNS
 from adapters.sqlite.store import SqliteStore, open_sqlite_store
+from adapters.sqlite.writes import UnitWrite, session_row
 from orchestrator.domain.errors import StoreError
 from orchestrator.domain.model import SessionRecord, SessionState
 from orchestrator.domain.records import CommitUnit, Project
@@ -39,9 +41,24 @@ def test_sqlite_store_implements_the_store_port() -> None:
     assert check.__name__ == "check"
 
 
-async def test_concurrent_units_share_one_transaction(store: SqliteStore) -> None:
+def test_a_new_session_row_binds_every_column_by_name() -> None:
+    record = SessionRecord(id="mer-1", project_id="mer", num=1, created_at=T0, updated_at=T0)
+    assert set(session_row(record)) == set(SESSION_COLUMNS)
+
+
+async def test_concurrent_units_share_one_transaction_merged(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     records = await sessions(store, 50)
     batches = store.writer.batches
+    merged: list[list[str]] = []
+    apply_merged = UnitWrite.apply_merged
+
+    def spy(cls: type[UnitWrite], writes: Sequence[UnitWrite], cur: sqlite3.Cursor) -> None:
+        merged.append([w.session_id for w in writes])
+        apply_merged(writes, cur)
+
+    monkeypatch.setattr(UnitWrite, "apply_merged", classmethod(spy))
 
     async def work(record: SessionRecord) -> None:
         new, changed = moved(record, at(1), state=SessionState.WORKING)
@@ -51,6 +68,8 @@ async def test_concurrent_units_share_one_transaction(store: SqliteStore) -> Non
         for record in records:
             nursery.start_soon(work, record)
     assert store.writer.batches == batches + 1
+    # one executemany per statement for the whole batch, not one op per unit
+    assert [sorted(ids) for ids in merged] == [sorted(r.id for r in records)]
     assert {s.lifecycle.state for s in await store.list_sessions()} == {SessionState.WORKING}
 
 
@@ -92,8 +111,9 @@ async def test_a_failing_unit_fails_alone_inside_a_group_commit(store: SqliteSto
 async def test_a_group_commit_skips_repeated_dedup_keys_without_using_ids(
     store: SqliteStore,
 ) -> None:
-    """The merged path filters the batch's outbox rows itself: the result must be what
-    applying the units one by one gives (first key wins, a skipped row takes no id)."""
+    """The merged path inserts a batch's outbox rows optimistically and, on a repeated key,
+    has the writer rerun the units one by one: the result must be what applying the units
+    one by one gives (first key wins, a skipped row takes no id)."""
     records = await sessions(store, 6)
     await store.commit(
         CommitUnit(session_id=records[0].id, at=at(1), outbox=(outbox_item(records[0], "stored"),))
