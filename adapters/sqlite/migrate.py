@@ -1,4 +1,5 @@
-"""A numbered-SQL migration runner (stack-notes §3).
+"""A numbered-SQL migration runner: plain SQL files, so the schema with its CHECKs, STRICT
+tables and triggers is written exactly as SQLite runs it (docs/design.md, "Storage").
 
 Migrations are the files ``NNNN_name.sql`` of the ``migrations`` package (or any directory
 passed in), numbered 1, 2, 3… without gaps. Each file is applied in its own

@@ -5,8 +5,9 @@ STRICT); these ``Table`` objects mirror its columns so the store can build state
 SQLAlchemy Core. ``tests/integration/test_sqlite_migrate.py`` checks the two agree.
 
 Timestamps are stored as fixed-width UTC text, ``YYYY-MM-DD HH:MM:SS.ffffff+00:00``, so
-text order is time order (reference §6.1). ``encode_ts``/``decode_ts`` are the only way in
-and out; naive datetimes are refused.
+text order is time order and ``ORDER BY`` on a timestamp column sorts by time
+(docs/design.md, "Storage"). ``encode_ts``/``decode_ts`` are the only way in and out;
+naive datetimes are refused.
 """
 
 from __future__ import annotations
