@@ -9,11 +9,12 @@ connections (``adapters/sqlite/database.py``).
   built in the caller before the op is queued (``adapters/sqlite/writes.py``); the
   statements were compiled once at import (``adapters/sqlite/statements.py``) and run on
   the driver cursor with ``execute``/``executemany``: the measured hot path
-  (bench/store_bench.py). The writer merges a batch's ``commit`` units into one
-  ``executemany`` per statement, with no savepoints; only when that merged attempt fails
-  does it roll back and apply the batch op by op, each in its own savepoint, so the
-  failing op fails alone. The merged outbox insert is optimistic: a repeated dedup key
-  makes it fail and the op-by-op rerun skips the repeat without using up an id.
+  (bench/store_bench.py). The writer merges a batch's consecutive ``commit`` units of
+  distinct sessions into one ``executemany`` per statement, with no savepoints; only when
+  that attempt fails does it roll back and apply the batch op by op, each in its own
+  savepoint, so the failing op fails alone. The merged outbox insert is optimistic: a
+  repeated dedup key makes it fail, and the op-by-op rerun's guarded insert skips the
+  repeat without using up an id.
 - **Reads** run SQLAlchemy Core selects on a second, ``query_only`` connection, each in its
   own short deferred transaction, inline on the trio thread: a read costs less than a hop
   to a worker thread. Rows are decoded by ``adapters/sqlite/rows.py``.
