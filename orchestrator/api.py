@@ -1,5 +1,9 @@
 """The HTTP API's wire types, shared by the server (adapters/http) and the CLI client.
 
+Every request body, response body, SSE frame and header name the two sides exchange is
+defined here once, plus the run-file and the CLI's own JSON output (``status --json``); the
+CLI imports them and never copies one.
+
 JSON is camelCase. Request bodies are decoded strictly (unknown fields and off-enum values
 are rejected) before anything reaches the engine. Every error is
 ``{"error": {"code": ..., "message": ...}}``.
@@ -85,6 +89,14 @@ class KillIn(Model, frozen=True, kw_only=True):
     reason: TerminationReason = TerminationReason.MANUALLY_KILLED
 
 
+# omit_defaults: without an agent the CLI sends ``{}``, as it always has.
+class RestoreIn(Model, frozen=True, kw_only=True, omit_defaults=True):
+    """Optional body of ``POST /sessions/{id}/restore``: ``agent`` names the agent to
+    relaunch when the session's harness is not recorded (custom agents)."""
+
+    agent: str | None = None
+
+
 class SendIn(Model, frozen=True, kw_only=True):
     message: NonEmpty
 
@@ -143,6 +155,23 @@ RESYNC_EVENT: Final = "resync"
 closes: reconnect with ``Last-Event-ID`` to replay what was missed."""
 
 
+class ResyncOut(Model, frozen=True, kw_only=True):
+    """The data of the final ``resync`` frame: the last seq this stream sent (0 if none).
+    Reconnect with it as ``Last-Event-ID`` to replay what was missed."""
+
+    last_seq: int
+
+
+HEAD_SEQ_HEADER: Final = "X-Orchestrator-Head-Seq"
+"""A response header of ``GET /api/v1/events``: the newest change-log seq the daemon had
+published when the stream opened (0 for an empty log). Later seqs are live events: a client
+that only wants what is already there (``orchestrator events`` without ``--follow``) stops
+once it has seen this seq."""
+
+
+# --- local files and CLI output -----------------------------------------------------
+
+
 class RunFile(Model, frozen=True, kw_only=True):
     """Written to ``<data dir>/daemon.json`` (mode 0600) while the daemon runs."""
 
@@ -151,3 +180,16 @@ class RunFile(Model, frozen=True, kw_only=True):
     token: str
     started_at: datetime
     version: str = ""
+
+
+class DaemonStatus(Model, frozen=True, kw_only=True):
+    """What ``orchestrator status --json`` prints: whether a daemon answers for the data
+    dir, and the run-file's and ``/healthz``'s facts about it."""
+
+    running: bool
+    data_dir: str
+    pid: int | None = None
+    address: str = ""
+    version: str = ""
+    started_at: datetime | None = None
+    health: str = ""

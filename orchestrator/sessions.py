@@ -30,7 +30,6 @@ from typing import Final, Protocol
 
 import trio
 
-from orchestrator.api import SpawnIn
 from orchestrator.domain.errors import (
     ConflictError,
     DeliveryError,
@@ -46,6 +45,7 @@ from orchestrator.domain.model import (
     ProbeResult,
     ProjectId,
     SessionId,
+    SessionKind,
     SessionRecord,
     SpawnOutcome,
     TerminationReason,
@@ -92,10 +92,19 @@ _PUBLIC_ERRORS: Final[tuple[type[OrchestratorError], ...]] = (
 )
 
 
-SpawnRequest = SpawnIn
-"""What a client asks to spawn — the API's request body itself. ``agent`` names the agent
-(``claude-code``, a custom agent…); ``prompt`` and ``agent_rules`` are joined with a blank
-line."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpawnRequest:
+    """What a spawn asks for. ``agent`` names the agent (``claude-code``, a custom agent…);
+    ``prompt`` and ``agent_rules`` are joined with a blank line. The HTTP API checks its own
+    body (``orchestrator.api.SpawnIn``) and converts it to this at the route."""
+
+    project_id: ProjectId
+    agent: str
+    issue_id: str = ""
+    kind: SessionKind = SessionKind.WORKER
+    branch: str = ""
+    prompt: str = ""
+    agent_rules: str = ""
 
 
 class SessionLifecycle(ReaperLifecycle, Protocol):

@@ -57,6 +57,8 @@ class Operation:
     """The request body's type, or None."""
     body_required: bool = True
     query: tuple[Param, ...] = ()
+    headers: tuple[Param, ...] = ()
+    """Headers of the success response."""
     errors: tuple[int, ...] = ()
     """Statuses this operation may answer besides the ones every route shares."""
     stream: bool = False
@@ -158,6 +160,10 @@ def _operation(
         ok["content"] = {media: {"schema": _schema(op.response, schema_of)}}
     elif op.status == 204:
         ok["description"] = "Done (no body)"
+    if op.headers:
+        ok["headers"] = {
+            h.name: {"description": h.description, "schema": h.schema} for h in op.headers
+        }
     responses[str(op.status)] = ok
     statuses = set(op.errors) | {500}
     if op.access is not Access.PUBLIC:

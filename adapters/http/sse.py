@@ -4,7 +4,9 @@ Each change is one frame, ``id: <seq>\\nevent: <type>\\ndata: <EventOut JSON>\\n
 A client that reconnects with ``Last-Event-ID`` (or ``?since=``) first gets the change-log
 rows after that seq, read in batches, then the live tail. The live subscription is taken
 *before* the replay reads anything and the tail skips every seq already sent, so the seam
-neither loses nor repeats an event (stack-notes §4.4).
+neither loses nor repeats an event. The ``X-Orchestrator-Head-Seq`` response header names
+the feed's seq at that moment: every later seq arrives live (a client that wants only the
+backlog stops there).
 
 A subscriber that falls too far behind is dropped by the feed; it still receives every event
 it had buffered, then a final ``event: resync`` frame whose data names the last seq it was
@@ -15,7 +17,8 @@ client disconnects.
 
 The response is a small ASGI callable that owns a nursery (a disconnect watcher, a drain
 watcher and the producer) and calls ``send`` directly: no async generator yields inside a
-nursery or cancel scope (ruff ASYNC119; stack-notes §4.3).
+nursery or cancel scope (ruff ASYNC119): a scope left open across a yield would govern the
+consumer's code instead of the generator's.
 """
 
 from __future__ import annotations
@@ -29,9 +32,9 @@ import trio
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from orchestrator.api import RESYNC_EVENT, EventOut
+from orchestrator.api import HEAD_SEQ_HEADER, RESYNC_EVENT, EventOut, ResyncOut
 from orchestrator.changefeed import ChangeFeed, Subscription
-from orchestrator.domain.model import Model, ProjectId
+from orchestrator.domain.model import ProjectId
 from orchestrator.domain.records import ChangeEvent
 from orchestrator.ports import ChangeLog
 
@@ -44,14 +47,9 @@ PING: Final = b": ping\n\n"
 
 Emit = Callable[[bytes], Awaitable[None]]
 
+_HEAD_SEQ: Final = HEAD_SEQ_HEADER.lower().encode()
+
 _encoder = msgspec.json.Encoder()
-
-
-class ResyncOut(Model, frozen=True, kw_only=True):
-    """The data of the final ``resync`` frame: the last seq this stream sent (0 if none).
-    Reconnect with it as ``Last-Event-ID`` to replay what was missed."""
-
-    last_seq: int
 
 
 class DrainSignal(Protocol):
@@ -115,12 +113,15 @@ class EventStream:
         self._buffer = subscriber_buffer
         self.last_seq = 0
         """The seq of the last event this stream sent (its high-water mark)."""
+        self.head = 0
+        """The feed's seq when the subscription was taken: later seqs arrive live."""
 
     def subscribe(self) -> Subscription:
         """Take the live subscription. Must happen before ``run`` reads the replay."""
         # Without ``since`` the stream is live-only: it starts at the feed's cursor, the
         # last seq the feed had published, so a resync names a seq to replay from.
-        self.last_seq = self._since if self._since is not None else self._feed.cursor
+        self.head = self._feed.cursor
+        self.last_seq = self._since if self._since is not None else self.head
         return self._feed.subscribe(self._project_id, buffer=self._buffer)
 
     async def run(self, sub: Subscription, emit: Emit) -> None:
@@ -185,7 +186,10 @@ class SSEResponse(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         with self._stream.subscribe() as sub:
-            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            head = (_HEAD_SEQ, b"%d" % self._stream.head)
+            await send(
+                {"type": "http.response.start", "status": 200, "headers": [*self.raw_headers, head]}
+            )
 
             async def emit(chunk: bytes) -> None:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
@@ -222,7 +226,6 @@ __all__ = [
     "DEFAULT_HEARTBEAT",
     "DrainSignal",
     "EventStream",
-    "ResyncOut",
     "SSEResponse",
     "event_frame",
     "event_out",

@@ -27,6 +27,7 @@ from typer.testing import CliRunner, Result
 
 from orchestrator import cli
 from orchestrator.api import (
+    HEAD_SEQ_HEADER,
     ErrorBody,
     ErrorCode,
     ErrorDetail,
@@ -40,6 +41,8 @@ from orchestrator.api import (
     SessionOut,
     SpawnIn,
 )
+from orchestrator.cli import daemon_control
+from orchestrator.cli import events as cli_events
 from orchestrator.config import Config
 from orchestrator.domain.model import (
     AgentHarness,
@@ -414,7 +417,9 @@ def test_start_foreground_runs_the_daemon_in_process(
 
 
 def test_ls_prints_a_table_and_sends_the_token(invoke: Invoke, running: FakeDaemon) -> None:
-    running.reply("GET", "/sessions", [SESSION, IDLE_SESSION])
+    # Two minutes before now, not before import: a full run reaches this test minutes later.
+    session = msgspec.structs.replace(SESSION, updated_at=datetime.now(UTC) - timedelta(minutes=2))
+    running.reply("GET", "/sessions", [session, IDLE_SESSION])
     result = invoke("ls")
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
@@ -664,9 +669,9 @@ def test_kill_restore_send(invoke: Invoke, running: FakeDaemon) -> None:
 def test_events_since_stops_at_the_head_the_daemon_names(
     invoke: Invoke, running: FakeDaemon, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cli, "_IDLE_END", 30.0)  # so only the header can end it quickly
+    monkeypatch.setattr(cli_events, "IDLE_END", 30.0)  # so only the header can end it quickly
     running.streams.append(
-        Stream([frame(event(1)), frame(event(2))], hold=True, headers={cli.HEAD_SEQ_HEADER: "2"})
+        Stream([frame(event(1)), frame(event(2))], hold=True, headers={HEAD_SEQ_HEADER: "2"})
     )
     began = time.monotonic()
     result = invoke("events", "--since", "0")
@@ -682,10 +687,39 @@ def test_events_since_stops_at_the_head_the_daemon_names(
     assert request.headers["accept"] == "text/event-stream"
 
 
+def test_events_stop_before_the_first_event_past_the_head(
+    invoke: Invoke, running: FakeDaemon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A project's stream: its last event before the head (5) is 3, and 7 is live.
+    monkeypatch.setattr(cli_events, "IDLE_END", 30.0)
+    running.streams.append(
+        Stream([frame(event(3)), frame(event(7))], hold=True, headers={HEAD_SEQ_HEADER: "5"})
+    )
+    began = time.monotonic()
+    result = invoke("events", "--json", "--project", "app")
+    assert time.monotonic() - began < 10
+    assert result.exit_code == 0, result.stderr
+    assert [msgspec.json.decode(line, type=EventOut) for line in result.stdout.splitlines()] == [
+        event(3)
+    ]
+
+
+def test_events_at_the_head_already_end_at_once(
+    invoke: Invoke, running: FakeDaemon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cli_events, "IDLE_END", 30.0)
+    running.streams.append(Stream([], hold=True, headers={HEAD_SEQ_HEADER: "4"}))
+    began = time.monotonic()
+    result = invoke("events", "--since", "4")
+    assert time.monotonic() - began < 5  # the stream is held open for 10 s
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == ""
+
+
 def test_events_stop_before_the_first_live_event(
     invoke: Invoke, running: FakeDaemon, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cli, "_IDLE_END", 30.0)
+    monkeypatch.setattr(cli_events, "IDLE_END", 30.0)
     live = event(3, created_at=datetime.now(UTC) + timedelta(minutes=1))
     running.streams.append(Stream([frame(event(1)), frame(event(2)), frame(live)], hold=True))
     result = invoke("events", "--json", "--since", "0", "--project", "app")
@@ -698,7 +732,7 @@ def test_events_stop_before_the_first_live_event(
 def test_events_end_when_the_stream_goes_quiet(
     invoke: Invoke, running: FakeDaemon, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cli, "_IDLE_END", 0.3)
+    monkeypatch.setattr(cli_events, "IDLE_END", 0.3)
     running.streams.append(Stream([frame(event(5))], hold=True))
     result = invoke("events", "--since", "4")
     assert result.exit_code == 0, result.stderr
@@ -807,7 +841,7 @@ def test_start_runs_the_daemon_in_the_background_and_stop_ends_it(
         argvs.append(config_file)
         return [sys.executable, str(script), "start", "--foreground"]
 
-    monkeypatch.setattr(cli, "daemon_argv", argv)
+    monkeypatch.setattr(daemon_control, "daemon_argv", argv)
     result = invoke("start")
     assert result.exit_code == 0, result.stderr
     run = read_run_file(data_dir / "daemon.json")
@@ -839,7 +873,9 @@ def test_start_reports_a_daemon_that_dies_with_its_log(
     invoke: Invoke, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     crash = "import sys; print('boom: cannot bind 127.0.0.1:8731', file=sys.stderr); sys.exit(3)"
-    monkeypatch.setattr(cli, "daemon_argv", lambda config_file: [sys.executable, "-c", crash])
+    monkeypatch.setattr(
+        daemon_control, "daemon_argv", lambda config_file: [sys.executable, "-c", crash]
+    )
     (data_dir / "daemon.log").write_text("an older run\n")
     result = invoke("start")
     assert result.exit_code == 1
@@ -852,7 +888,9 @@ def test_start_gives_up_on_a_daemon_that_never_gets_healthy(
     invoke: Invoke, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     hang = "import time; print('migrating...', flush=True); time.sleep(60)"
-    monkeypatch.setattr(cli, "daemon_argv", lambda config_file: [sys.executable, "-c", hang])
+    monkeypatch.setattr(
+        daemon_control, "daemon_argv", lambda config_file: [sys.executable, "-c", hang]
+    )
     result = invoke("start", "--wait", "1")
     assert result.exit_code == 1
     assert "did not become healthy within 1s" in result.stderr

@@ -13,8 +13,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from adapters.http import SessionCommands, TokenAuthority, operations
-from adapters.http.app import LifecycleCommands
+from adapters.http import LifecycleCommands, SessionCommands, TokenAuthority, operations
 from adapters.memory import (
     MemoryWorkspace,
     RecordingMessenger,

@@ -14,7 +14,7 @@ import pytest
 import trio
 
 from adapters.http.sse import event_frame
-from orchestrator.api import API_PREFIX, RESYNC_EVENT
+from orchestrator.api import API_PREFIX, HEAD_SEQ_HEADER, RESYNC_EVENT
 from orchestrator.domain.records import ChangeEvent, ChangeType
 from tests.http_harness import Served, serve_api
 
@@ -180,6 +180,31 @@ async def test_replay_after_last_event_id_then_live() -> None:
             await busy_session(api)  # live, after the replay: nothing missed or doubled
             live = await reader.events_through(await api.head())
             assert ids(live) == list(range(head + 1, await api.head() + 1))
+
+
+async def published(api: Served) -> int:
+    """Wait until the feed has published everything committed; returns that seq."""
+    with trio.fail_after(5):
+        while True:
+            head = await api.head()
+            if api.feed.cursor == head:
+                return head
+            await trio.sleep(0.01)
+
+
+async def test_the_stream_names_the_head_it_opened_at() -> None:
+    async with serve_api() as api:
+        async with stream(api) as reader:
+            assert reader.response.headers[HEAD_SEQ_HEADER] == str(await published(api))
+        await busy_session(api)
+        head = await published(api)
+        async with stream(api, params={"since": "2"}) as reader:
+            assert reader.response.headers[HEAD_SEQ_HEADER] == str(head)
+            assert ids(await reader.events_through(head)) == list(range(3, head + 1))
+            await busy_session(api)  # later seqs are live, past the named head
+            live = await reader.events_through(await api.head())
+            assert live
+            assert all(f.id is not None and f.id > head for f in live)
 
 
 async def test_reconnect_gets_exactly_the_missed_events() -> None:

@@ -1,0 +1,320 @@
+"""The routes: one handler per operation, and the table (``Routes.operations``) that both
+the Starlette app and the OpenAPI document are built from.
+
+Handlers turn wire bodies (``orchestrator.api``) into engine calls and engine results back
+into wire bodies; access, errors and draining are the app's job (``adapters.http.app``).
+
+Kill answers 200 with ``freed: false`` when teardown was refused after the session was
+already terminated (a workspace with uncommitted work is kept): the kill itself happened,
+and ``detail`` says what was left behind. A refusal that left the session running is a 409.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePath
+from typing import Any, Final
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from adapters.http.bodies import INT64, query_int, request_body
+from adapters.http.errors import JSON, bad_request, json_response, not_found
+from adapters.http.openapi import Access, Operation, Param
+from adapters.http.services import ApiServices
+from adapters.http.sse import EventStream, SSEResponse
+from orchestrator.api import (
+    API_PREFIX,
+    HEAD_SEQ_HEADER,
+    ActivityIn,
+    EventOut,
+    Health,
+    KillIn,
+    KillOut,
+    ProjectIn,
+    RestoreIn,
+    ResyncOut,
+    SendIn,
+    SessionOut,
+    SpawnIn,
+)
+from orchestrator.domain.errors import ConflictError
+from orchestrator.domain.model import (
+    ActivitySignal,
+    PRFacts,
+    PRObservation,
+    ProjectId,
+    SessionId,
+)
+from orchestrator.domain.records import Notification, Project
+from orchestrator.lifecycle.manager import SessionView
+from orchestrator.sessions import SpawnRequest
+
+HEALTH_PATH: Final = "/healthz"
+DEFAULT_NOTIFICATION_LIMIT: Final = 100
+MAX_NOTIFICATION_LIMIT: Final = 1000
+
+
+def session_out(view: SessionView) -> SessionOut:
+    record = view.record
+    return SessionOut(
+        id=record.id,
+        project_id=record.project_id,
+        num=record.num,
+        issue_id=record.issue_id,
+        kind=record.kind,
+        status=view.status,
+        lifecycle=record.lifecycle,
+        metadata=record.metadata,
+        pr=view.pr,
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+    )
+
+
+def spawn_request(body: SpawnIn) -> SpawnRequest:
+    """The engine's spawn input for a checked ``POST /sessions`` body."""
+    return SpawnRequest(
+        project_id=body.project_id,
+        agent=body.agent,
+        issue_id=body.issue_id,
+        kind=body.kind,
+        branch=body.branch,
+        prompt=body.prompt,
+        agent_rules=body.agent_rules,
+    )
+
+
+class Routes:
+    """The handlers over one ``ApiServices``."""
+
+    def __init__(self, services: ApiServices) -> None:
+        self.s = services
+        self.openapi_bytes = b""
+        """The encoded OpenAPI document, set once the table is built (``create_app``)."""
+
+    async def _session_exists(self, session_id: SessionId) -> None:
+        if not await self.s.lifecycle.exists(session_id):
+            raise not_found(f"session {session_id!r} not found")
+
+    async def _project_filter(self, request: Request) -> ProjectId | None:
+        project_id = request.query_params.get("project")
+        if not project_id:
+            return None
+        if await self.s.store.get_project(project_id) is None:
+            raise not_found(f"project {project_id!r} not found")
+        return project_id
+
+    # -- health and docs
+
+    async def health(self, request: Request) -> Response:
+        status = "draining" if self.s.drain.draining else "ok"
+        return json_response(Health(status=status, version=self.s.version))
+
+    async def openapi(self, request: Request) -> Response:
+        return Response(self.openapi_bytes, media_type=JSON)
+
+    # -- projects
+
+    async def list_projects(self, request: Request) -> Response:
+        return json_response(await self.s.store.list_projects())
+
+    async def put_project(self, request: Request) -> Response:
+        body = await request_body(request, ProjectIn)
+        if not PurePath(body.path).is_absolute():
+            raise bad_request("invalid body: the path must be absolute - at `$.path`")
+        existed = await self.s.store.get_project(body.id) is not None
+        project = await self.s.store.upsert_project(
+            Project(
+                id=body.id,
+                path=body.path,
+                repo_origin_url=body.repo_origin_url,
+                display_name=body.display_name,
+                registered_at=self.s.clock.now(),
+            )
+        )
+        return json_response(project, 200 if existed else 201)
+
+    # -- sessions
+
+    async def list_sessions(self, request: Request) -> Response:
+        project_id = await self._project_filter(request)
+        views = await self.s.lifecycle.list(project_id)
+        return json_response([session_out(v) for v in views])
+
+    async def spawn(self, request: Request) -> Response:
+        body = await request_body(request, SpawnIn)
+        view = await self.s.sessions.spawn(spawn_request(body))
+        location = f"{API_PREFIX}/sessions/{view.record.id}"
+        return json_response(session_out(view), 201, {"Location": location})
+
+    async def get_session(self, request: Request) -> Response:
+        view = await self.s.lifecycle.get(request.path_params["id"])
+        return json_response(session_out(view))
+
+    async def kill(self, request: Request) -> Response:
+        session_id: SessionId = request.path_params["id"]
+        body = await request_body(request, KillIn, default=KillIn())
+        await self._session_exists(session_id)
+        try:
+            freed = await self.s.sessions.kill(session_id, body.reason)
+        except ConflictError as error:
+            view = await self.s.lifecycle.get(session_id)
+            if not view.record.lifecycle.state.is_terminal:
+                raise  # refused before the session ended: a plain conflict
+            return json_response(KillOut(session=session_out(view), freed=False, detail=str(error)))
+        view = await self.s.lifecycle.get(session_id)
+        detail = "" if freed else "nothing to free: the session had no runtime or workspace"
+        return json_response(KillOut(session=session_out(view), freed=freed, detail=detail))
+
+    async def restore(self, request: Request) -> Response:
+        session_id: SessionId = request.path_params["id"]
+        body = await request_body(request, RestoreIn, default=RestoreIn())
+        await self._session_exists(session_id)
+        view = await self.s.sessions.restore(session_id, agent=body.agent or None)
+        return json_response(session_out(view))
+
+    async def send(self, request: Request) -> Response:
+        session_id: SessionId = request.path_params["id"]
+        body = await request_body(request, SendIn)
+        await self._session_exists(session_id)
+        await self.s.sessions.send(session_id, body.message)
+        return Response(status_code=204)
+
+    async def activity(self, request: Request) -> Response:
+        session_id: SessionId = request.path_params["id"]
+        body = await request_body(request, ActivityIn)
+        # The engine ignores unknown ids (docs/design.md, D-11); a client is told.
+        await self._session_exists(session_id)
+        signal = ActivitySignal(
+            state=body.state,
+            timestamp=body.timestamp or self.s.clock.now(),
+            source=body.source,
+        )
+        await self.s.lifecycle.apply_activity_signal(session_id, signal)
+        return Response(status_code=204)
+
+    async def post_pr(self, request: Request) -> Response:
+        session_id: SessionId = request.path_params["id"]
+        observation = await request_body(request, PRObservation)
+        await self._session_exists(session_id)
+        await self.s.lifecycle.apply_pr_observation(session_id, observation)
+        return json_response(session_out(await self.s.lifecycle.get(session_id)))
+
+    async def list_prs(self, request: Request) -> Response:
+        session_id: SessionId = request.path_params["id"]
+        await self._session_exists(session_id)
+        return json_response(await self.s.store.list_pr_facts(session_id))
+
+    # -- notifications and events
+
+    async def notifications(self, request: Request) -> Response:
+        project_id = await self._project_filter(request)
+        limit = query_int(
+            request,
+            "limit",
+            default=DEFAULT_NOTIFICATION_LIMIT,
+            low=1,
+            high=MAX_NOTIFICATION_LIMIT,
+        )
+        rows = await self.s.store.list_notifications(project_id=project_id, limit=limit)
+        return json_response(rows)
+
+    async def events(self, request: Request) -> Response:
+        project_id = await self._project_filter(request)
+        since = query_int(request, "since", default=-1, low=0, high=INT64 - 1)
+        last_event_id = request.headers.get("last-event-id")
+        if last_event_id is not None and last_event_id.strip():
+            try:
+                since = int(last_event_id)
+            except ValueError:
+                since = -1
+            if not 0 <= since < INT64:
+                raise bad_request("Last-Event-ID must be a non-negative integer")
+        stream = EventStream(
+            feed=self.s.changefeed,
+            log=self.s.store,
+            project_id=project_id,
+            since=since if since >= 0 else None,
+            heartbeat=self.s.heartbeat,
+            batch=self.s.replay_batch,
+            subscriber_buffer=self.s.sse_buffer,
+        )
+        return SSEResponse(stream, self.s.drain)
+
+    # -- the table
+
+    def operations(self) -> list[Operation]:
+        p = API_PREFIX
+        project_q = Param("project", {"type": "string"}, "Only this project's entries")
+        return [
+            Operation("GET", HEALTH_PATH, "health", "Liveness (no token needed)", self.health,
+                      access=Access.PUBLIC, response=Health),
+            Operation("GET", f"{p}/openapi.json", "openapi", "This document", self.openapi,
+                      response=dict[str, Any]),
+            Operation("GET", f"{p}/projects", "listProjects", "Registered projects",
+                      self.list_projects, response=list[Project]),
+            Operation("POST", f"{p}/projects", "putProject",
+                      "Register a project (201), or update it (200)", self.put_project,
+                      status=201, body=ProjectIn, response=Project),
+            Operation("GET", f"{p}/sessions", "listSessions", "Sessions by (project, num)",
+                      self.list_sessions, response=list[SessionOut], query=(project_q,),
+                      errors=(400, 404)),
+            Operation("POST", f"{p}/sessions", "spawn", "Spawn a session", self.spawn,
+                      status=201, body=SpawnIn, response=SessionOut, errors=(404, 409, 429)),
+            Operation("GET", f"{p}/sessions/{{id}}", "getSession",
+                      "A session: record, derived status and PR facts", self.get_session,
+                      response=SessionOut, errors=(404,)),
+            Operation("POST", f"{p}/sessions/{{id}}/kill", "kill",
+                      "Terminate a session and free its runtime and workspace; `freed` is "
+                      "false (200) when the workspace was kept, see `detail`", self.kill,
+                      body=KillIn, body_required=False, response=KillOut,
+                      errors=(404, 409, 429)),
+            Operation("POST", f"{p}/sessions/{{id}}/restore", "restore",
+                      "Bring a terminated session back", self.restore, body=RestoreIn,
+                      body_required=False, response=SessionOut, errors=(404, 409, 429)),
+            Operation("POST", f"{p}/sessions/{{id}}/send", "send",
+                      "Type a message into the session's agent", self.send, status=204,
+                      body=SendIn, errors=(404, 409)),
+            Operation("POST", f"{p}/sessions/{{id}}/activity", "activity",
+                      "An agent hook's activity report (session hook token accepted)",
+                      self.activity, access=Access.SESSION_HOOK, status=204, body=ActivityIn,
+                      errors=(404, 429)),
+            Operation("POST", f"{p}/sessions/{{id}}/pr", "postPR",
+                      "A PR observation (facts, checks, comments)", self.post_pr,
+                      body=PRObservation, response=SessionOut, errors=(404, 409, 429)),
+            Operation("GET", f"{p}/sessions/{{id}}/pr", "listPRs",
+                      "Facts of every PR of the session, most recently updated first",
+                      self.list_prs, response=list[PRFacts], errors=(404,)),
+            Operation("GET", f"{p}/notifications", "notifications",
+                      "What humans were told, newest first", self.notifications,
+                      response=list[Notification],
+                      query=(project_q, Param("limit", {"type": "integer", "minimum": 1,
+                             "maximum": MAX_NOTIFICATION_LIMIT, "default": 100}, "At most this many")),
+                      errors=(400, 404)),
+            Operation("GET", f"{p}/events", "events",
+                      "The change log as Server-Sent Events: `id:` is the seq, `event:` the "
+                      "change type, `data:` an EventOut. Replays after `Last-Event-ID` (or "
+                      "`since`), then streams live; a subscriber that falls behind gets a "
+                      "final `resync` event (data: ResyncOut) and the stream closes",
+                      self.events, response=(EventOut, ResyncOut), stream=True,
+                      query=(project_q,
+                             Param("since", {"type": "integer", "minimum": 0},
+                                   "Replay changes after this seq"),
+                             Param("Last-Event-ID", {"type": "integer", "minimum": 0},
+                                   "Replay changes after this seq (wins over `since`)",
+                                   where="header")),
+                      headers=(Param(HEAD_SEQ_HEADER, {"type": "integer", "minimum": 0},
+                                     "The newest seq published when the stream opened: "
+                                     "later seqs are live", where="header"),),
+                      errors=(400, 404)),
+        ]  # fmt: skip
+
+
+__all__ = [
+    "DEFAULT_NOTIFICATION_LIMIT",
+    "HEALTH_PATH",
+    "MAX_NOTIFICATION_LIMIT",
+    "Routes",
+    "session_out",
+    "spawn_request",
+]

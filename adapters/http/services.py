@@ -1,0 +1,96 @@
+"""What the HTTP app needs of the engine, and the intake switch the daemon flips to drain."""
+
+from __future__ import annotations
+
+import builtins
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import trio
+
+from adapters.http.auth import TokenAuthority
+from adapters.http.sse import DEFAULT_HEARTBEAT
+from orchestrator.changefeed import ChangeFeed
+from orchestrator.clock import SystemClock
+from orchestrator.domain.model import (
+    ActivitySignal,
+    PRObservation,
+    ProjectId,
+    SessionId,
+    TerminationReason,
+)
+from orchestrator.lifecycle.manager import SessionView
+from orchestrator.ports import Clock, Store
+from orchestrator.sessions import SpawnRequest
+
+
+class SessionCommands(Protocol):
+    """The session manager's commands the API uses (``orchestrator.sessions``)."""
+
+    async def spawn(self, request: SpawnRequest, /) -> SessionView: ...
+
+    async def kill(self, session_id: SessionId, reason: TerminationReason, /) -> bool: ...
+
+    async def restore(
+        self, session_id: SessionId, /, *, agent: str | None = None
+    ) -> SessionView: ...
+
+    async def send(self, session_id: SessionId, message: str, /) -> object: ...
+
+
+class LifecycleCommands(Protocol):
+    """The lifecycle manager's reads and observation entry points the API uses."""
+
+    async def exists(self, session_id: SessionId, /) -> bool: ...
+
+    async def get(self, session_id: SessionId, /) -> SessionView: ...
+
+    async def list(self, project_id: ProjectId | None = None, /) -> builtins.list[SessionView]: ...
+
+    async def apply_activity_signal(
+        self, session_id: SessionId, signal: ActivitySignal, /
+    ) -> None: ...
+
+    async def apply_pr_observation(
+        self, session_id: SessionId, observation: PRObservation, /
+    ) -> None: ...
+
+
+class DrainSwitch:
+    """Intake control: once ``begin()`` is called the API refuses new work (503) and ends
+    its event streams. Create and flip it from the trio thread."""
+
+    def __init__(self) -> None:
+        self._event = trio.Event()
+
+    @property
+    def draining(self) -> bool:
+        return self._event.is_set()
+
+    def begin(self) -> None:
+        self._event.set()
+
+    async def wait(self) -> None:
+        await self._event.wait()
+
+
+@dataclass(frozen=True, slots=True)
+class ApiServices:
+    """Everything the routes use. The daemon builds one; tests build theirs."""
+
+    store: Store
+    lifecycle: LifecycleCommands
+    sessions: SessionCommands
+    changefeed: ChangeFeed
+    auth: TokenAuthority
+    drain: DrainSwitch = field(default_factory=DrainSwitch)
+    clock: Clock = field(default_factory=SystemClock)
+    version: str = ""
+    heartbeat: float = DEFAULT_HEARTBEAT
+    """Seconds between ``: ping`` comments on an idle event stream."""
+    replay_batch: int = 512
+    sse_buffer: int | None = None
+    """Per-stream subscriber buffer; None uses the change feed's."""
+
+
+__all__ = ["ApiServices", "DrainSwitch", "LifecycleCommands", "SessionCommands"]

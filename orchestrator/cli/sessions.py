@@ -1,0 +1,158 @@
+"""Session commands: ``spawn``, ``ls``, ``show``, ``kill``, ``restore`` and ``send``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import quote
+
+import typer
+
+from orchestrator.api import KillIn, KillOut, RestoreIn, SendIn, SessionOut, SpawnIn
+from orchestrator.cli.client import connect
+from orchestrator.cli.console import echo_json, fail, note, say
+from orchestrator.cli.options import JsonFlag, SessionArg
+from orchestrator.cli.render import print_table, sessions_table, show_session
+from orchestrator.config import load_config
+from orchestrator.domain.errors import ConfigError
+
+
+def _session_path(session_id: str, action: str = "") -> str:
+    return f"/sessions/{quote(session_id, safe='')}" + (f"/{action}" if action else "")
+
+
+def _default_agent() -> str:
+    try:
+        return load_config().default_agent
+    except ConfigError as error:
+        fail(f"{error} (or pass --agent)", 2)
+
+
+def _read_text(source: Path) -> str:
+    try:
+        return sys.stdin.read() if str(source) == "-" else source.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise typer.BadParameter(
+            f"cannot read {source}: {error}", param_hint="--prompt-file"
+        ) from None
+
+
+def spawn(
+    project: Annotated[str, typer.Argument(help="The project id.")],
+    *,
+    agent: Annotated[
+        str | None,
+        typer.Option("--agent", "-a", help="The agent (default: defaultAgent from the config)."),
+    ] = None,
+    issue: Annotated[
+        str, typer.Option("--issue", "-i", help="The issue the session works on.")
+    ] = "",
+    branch: Annotated[
+        str, typer.Option("--branch", "-b", help="The branch (default: derived).")
+    ] = "",
+    prompt: Annotated[
+        str | None, typer.Option("--prompt", "-p", help="The task for the agent.")
+    ] = None,
+    prompt_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--prompt-file", help="Read the task from a file ('-': stdin).", dir_okay=False
+        ),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Start a session: a worktree, a pane and an agent working on a task."""
+    if prompt is not None and prompt_file is not None:
+        raise typer.BadParameter("give --prompt or --prompt-file, not both", param_hint="--prompt")
+    text = _read_text(prompt_file) if prompt_file is not None else prompt or ""
+    body = SpawnIn(
+        project_id=project,
+        agent=agent or _default_agent(),
+        issue_id=issue,
+        branch=branch,
+        prompt=text,
+    )
+    with connect() as client:
+        session = client.call("POST", "/sessions", SessionOut, body=body)
+    if as_json:
+        echo_json(session)
+        return
+    where = f" on branch {session.metadata.branch}" if session.metadata.branch else ""
+    say(f"spawned {session.id} ({session.status.value}){where}")
+
+
+def list_sessions(
+    *,
+    project: Annotated[
+        str | None, typer.Option("--project", "-p", help="Only this project's sessions.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """List sessions with their status, branch and PR."""
+    with connect() as client:
+        sessions = client.call("GET", "/sessions", list[SessionOut], params={"project": project})
+    if as_json:
+        echo_json(sessions)
+        return
+    print_table(sessions_table(sessions), "no sessions")
+
+
+def show(session_id: SessionArg, *, as_json: JsonFlag = False) -> None:
+    """Show one session: its state, where it lives and its PR."""
+    with connect() as client:
+        session = client.call("GET", _session_path(session_id), SessionOut)
+    if as_json:
+        echo_json(session)
+    else:
+        show_session(session)
+
+
+def kill(session_id: SessionArg, *, as_json: JsonFlag = False) -> None:
+    """End a session: stop its agent and pane, and free its worktree if it is clean."""
+    with connect() as client:
+        result = client.call("POST", _session_path(session_id, "kill"), KillOut, body=KillIn())
+    if as_json:
+        echo_json(result)
+        return
+    say(f"killed {result.session.id}")
+    if not result.freed:
+        note(result.detail or "its worktree was kept")
+
+
+def restore(
+    session_id: SessionArg,
+    *,
+    agent: Annotated[
+        str | None,
+        typer.Option(
+            "--agent", "-a", help="The agent to relaunch, if the session did not record it."
+        ),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Bring a terminated session back in its worktree, resuming the agent's conversation."""
+    with connect() as client:
+        session = client.call(
+            "POST", _session_path(session_id, "restore"), SessionOut, body=RestoreIn(agent=agent)
+        )
+    if as_json:
+        echo_json(session)
+    else:
+        say(f"restored {session.id} ({session.status.value})")
+
+
+def send(
+    session_id: SessionArg,
+    message: Annotated[str, typer.Argument(help="What to tell the agent ('-': read stdin).")],
+) -> None:
+    """Send a message to a session's agent."""
+    text = sys.stdin.read() if message == "-" else message
+    if not text.strip():
+        raise typer.BadParameter("the message is empty", param_hint="MESSAGE")
+    with connect() as client:
+        client.request("POST", _session_path(session_id, "send"), body=SendIn(message=text))
+    say(f"sent to {session_id}")
+
+
+__all__ = ["kill", "list_sessions", "restore", "send", "show", "spawn"]
