@@ -3,8 +3,8 @@ serves until SIGTERM/SIGINT, then drains in order under one deadline (docs/desig
 "Daemon and drain").
 
 This is the only module of ``orchestrator/`` that imports ``adapters/``. It is also where
-the configured values reach the engine, whose knobs (probe timeout, concurrency, tick,
-drain deadline…) have no defaults of their own.
+the configured values reach the engine: what the config file sets (reaper tick, probe
+timeout and concurrency, retention, drain deadline) has no default below the config layer.
 """
 
 from __future__ import annotations

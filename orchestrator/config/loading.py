@@ -238,16 +238,16 @@ def _agents(raw: object) -> dict[str, AgentConfig]:
         where = f"agents.{name}"
         _slug(name, where, "agent name")
         agent = _convert(value, _Agent, where)
-        restore = agent.restore_command
-        agents[name] = AgentConfig(
-            command=_check_placeholders(agent.command, _LAUNCH_PLACEHOLDERS, f"{where}.command"),
-            **_given(
-                restore_command=restore
-                if restore is None or restore is UNSET
-                else _check_placeholders(restore, _RESTORE_PLACEHOLDERS, f"{where}.restoreCommand"),
-                env=agent.env if agent.env is UNSET else MappingProxyType(dict(agent.env)),
-            ),
-        )
+        command = _check_placeholders(agent.command, _LAUNCH_PLACEHOLDERS, f"{where}.command")
+        restore: tuple[str, ...] | UnsetType | None
+        if agent.restore_command is None or agent.restore_command is UNSET:
+            restore = agent.restore_command
+        else:
+            restore = _check_placeholders(
+                agent.restore_command, _RESTORE_PLACEHOLDERS, f"{where}.restoreCommand"
+            )
+        env = agent.env if agent.env is UNSET else MappingProxyType(dict(agent.env))
+        agents[name] = AgentConfig(command=command, **_given(restore_command=restore, env=env))
     return agents
 
 
