@@ -22,21 +22,20 @@ dropped and nothing is appended. ``restore_command`` may use ``{agent_session_id
 does not, the id is appended. Values are substituted once: a prompt containing
 ``{session_id}`` stays as written. Arguments are an argv, never parsed by a shell.
 
-The runtime environment is the agent's ``environment(config)`` overlaid with
-``session_environment(...)``: the ``ORCHESTRATOR_*`` variables always win (see
-``launch_environment``).
+An agent process gets ``session_environment(...)`` (the daemon builds it per session) over
+the agent's own ``environment(config)``: the session manager overlays them, so the
+``ORCHESTRATOR_*`` variables always win.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Final, Protocol
+from typing import Final
 
-import msgspec
-
+from orchestrator.config import AgentConfig
 from orchestrator.domain.errors import InvalidInputError
-from orchestrator.domain.model import AgentHarness, Model
+from orchestrator.domain.model import AgentHarness
 from orchestrator.ports import Agent, LaunchConfig
 
 __all__ = [
@@ -44,12 +43,9 @@ __all__ = [
     "ClaudeCodeAgent",
     "CodexAgent",
     "CustomAgent",
-    "CustomAgentConfig",
-    "CustomAgentSpec",
     "OpenCodeAgent",
     "agent_for",
     "builtin_agent_names",
-    "launch_environment",
     "session_environment",
 ]
 
@@ -75,29 +71,6 @@ def session_environment(
         ISSUE_ID_VAR: issue_id,
         HOOK_URL_VAR: hook_url,
         HOOK_TOKEN_VAR: hook_token,
-    }
-
-
-def launch_environment(
-    agent: Agent,
-    config: LaunchConfig,
-    *,
-    project_id: str,
-    issue_id: str,
-    hook_url: str,
-    hook_token: str,
-) -> dict[str, str]:
-    """``agent.environment(config)`` overlaid with ``session_environment``: the
-    orchestrator's variables override agent variables of the same name."""
-    return {
-        **agent.environment(config),
-        **session_environment(
-            session_id=config.session_id,
-            project_id=project_id,
-            issue_id=issue_id,
-            hook_url=hook_url,
-            hook_token=hook_token,
-        ),
     }
 
 
@@ -180,27 +153,6 @@ class OpenCodeAgent(_CliAgent):
         return (self.executable, *self.extra_args, "--session", agent_session_id)
 
 
-class CustomAgentSpec(Protocol):
-    """What ``agent_for`` needs of a configured agent (any struct with these fields)."""
-
-    @property
-    def command(self) -> Sequence[str]: ...
-
-    @property
-    def restore_command(self) -> Sequence[str] | None: ...
-
-    @property
-    def env(self) -> Mapping[str, str]: ...
-
-
-class CustomAgentConfig(Model, frozen=True, kw_only=True):
-    """A user-defined agent from configuration (camelCase keys: ``restoreCommand``)."""
-
-    command: tuple[str, ...]
-    restore_command: tuple[str, ...] | None = None
-    env: Mapping[str, str] = msgspec.field(default_factory=dict)
-
-
 class CustomAgent:
     """An agent whose command comes from configuration (placeholders: module docstring)."""
 
@@ -261,7 +213,7 @@ def builtin_agent_names() -> list[str]:
     return sorted(_BUILTINS)
 
 
-def agent_for(name: str, custom: Mapping[str, CustomAgentSpec]) -> Agent:
+def agent_for(name: str, custom: Mapping[str, AgentConfig]) -> Agent:
     """The agent called ``name``. A configured custom agent wins over a built-in of the same
     name (so users can change how e.g. ``claude-code`` is started)."""
     if name in custom:

@@ -1,7 +1,10 @@
 """The composition root: wires the store, engine, delivery, observers and HTTP API together,
-serves until SIGTERM/SIGINT, then drains in order under one deadline (DESIGN §7).
+serves until SIGTERM/SIGINT, then drains in order under one deadline (docs/design.md,
+"Daemon and drain").
 
-This is the only module of ``orchestrator/`` that imports ``adapters/``.
+This is the only module of ``orchestrator/`` that imports ``adapters/``. It is also where
+the configured values reach the engine: what the config file sets (reaper tick, probe
+timeout and concurrency, retention, drain deadline) has no default below the config layer.
 """
 
 from __future__ import annotations
@@ -43,10 +46,10 @@ from orchestrator.domain.model import Priority, SessionRecord
 from orchestrator.domain.records import Project
 from orchestrator.lifecycle.manager import LifecycleManager
 from orchestrator.outbox import OutboxDispatcher
-from orchestrator.ports import Notifier
-from orchestrator.reaper import Reaper
+from orchestrator.ports import Clock, Notifier, Runtime
+from orchestrator.reaper import Reaper, ReaperLifecycle
 from orchestrator.runfile import DataDirLock, remove_run_file, write_run_file
-from orchestrator.sessions import SessionManager
+from orchestrator.sessions import ReconcileReport, RuntimeInventory, SessionManager
 
 if TYPE_CHECKING:
     from hypercorn.typing import ASGIFramework
@@ -85,6 +88,31 @@ def build_notifier(config: Config, client: httpx.AsyncClient) -> Notifier:
         for priority, names in config.routing.items()
     }
     return RoutingNotifier(routes, always=[available["log"]])
+
+
+def build_reaper(
+    config: Config, lifecycle: ReaperLifecycle, runtime: Runtime, clock: Clock
+) -> Reaper:
+    """The reaper over the daemon's runtime, probing as configured (its tick is given to
+    ``Reaper.run``)."""
+    return Reaper(
+        lifecycle,
+        {runtime.name: runtime},
+        clock,
+        concurrency=config.reaper.concurrency,
+        probe_timeout=config.reaper.probe_timeout.total_seconds(),
+    )
+
+
+async def reconcile_at_boot(
+    config: Config, sessions: SessionManager, inventory: RuntimeInventory
+) -> ReconcileReport:
+    """The boot reconcile, probing the way the configured reaper does."""
+    return await sessions.reconcile(
+        inventory=inventory,
+        probe_timeout=config.reaper.probe_timeout.total_seconds(),
+        concurrency=config.reaper.concurrency,
+    )
 
 
 @dataclass
@@ -210,14 +238,7 @@ async def _run(
         clock=clock,
         hook_environment=hook_environment,
     )
-    reaper = Reaper(
-        manager,
-        {runtime.name: runtime},
-        clock,
-        tick=config.reaper.tick.total_seconds(),
-        concurrency=config.reaper.concurrency,
-        probe_timeout=config.reaper.probe_timeout.total_seconds(),
-    )
+    reaper = build_reaper(config, manager, runtime, clock)
     drain = DrainSwitch()
     services = ApiServices(
         store=store,
@@ -252,12 +273,14 @@ async def _run(
             async def run_observers(*, task_status: trio.TaskStatus[None]) -> None:
                 with observers:
                     async with trio.open_nursery() as nursery:
-                        await nursery.start(reaper.run)
+                        await nursery.start(
+                            partial(reaper.run, tick=config.reaper.tick.total_seconds())
+                        )
                         nursery.start_soon(_janitor, config, store, clock)
                         task_status.started()
 
             await root.start(run_delivery)
-            report = await sessions.reconcile(inventory=runtime)
+            report = await reconcile_at_boot(config, sessions, runtime)
             log.info("boot: %d running sessions armed; reconcile: %s", armed, report)
             await root.start(run_observers)
             app = cast("ASGIFramework", create_app(services))
@@ -302,8 +325,9 @@ async def _drain(
     delivery: trio.CancelScope,
     http_stopped: trio.Event,
 ) -> None:
-    """DESIGN §7, in order, under one deadline: stop intake, stop observers, finish queued
-    turns, flush the writer, give delivery what time is left, end streams, stop HTTP."""
+    """In order, under one deadline: stop intake, stop observers, finish queued turns, flush
+    the writer, give delivery what time is left, end streams, stop HTTP. Nothing
+    acknowledged is lost: what is left undelivered stays in the outbox for the next start."""
     deadline = trio.current_time() + config.shutdown.drain_timeout.total_seconds()
     daemon.drain.begin()  # new requests get 503
     observers.cancel()
@@ -349,6 +373,8 @@ def run_daemon(config: Config) -> int:
 __all__ = [
     "Daemon",
     "build_notifier",
+    "build_reaper",
+    "reconcile_at_boot",
     "run_daemon",
     "serve_daemon",
     "tmux_socket_path",

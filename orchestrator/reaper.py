@@ -1,16 +1,21 @@
 """The reaper: probes every running session's runtime on a tick and reports each reading to
-the lifecycle manager (reference §4, with DESIGN D-8 and D-9 applied by the engine).
+the lifecycle manager, which decides what it means (docs/behaviour.md, "Probes and the
+detecting quarantine").
 
-Differences from the reference, on purpose:
+On purpose:
 
 - Probes run **concurrently**, at most ``concurrency`` at a time, each under its own
   ``probe_timeout``: one hung tmux call delays nobody but its own session.
 - A probe that raises (``ProbeError``, any ``TransientError``, or anything unexpected) or
   that times out is reported as ``failed``/``failed`` — never as dead. The engine's detecting
-  quarantine (D-9) turns repeated failures into one ``stuck`` page, never a termination.
+  quarantine turns repeated failures into one ``stuck`` page, never a termination
+  (docs/design.md, D-9).
 - A session without runtime-handle metadata, or whose runtime is not registered, is logged
   **once** (not on every tick) and never reported.
 - There is no escalation heartbeat: the lifecycle manager's timer task owns deadlines.
+- The tick, the probe timeout and the concurrency have no defaults here: they come from the
+  configuration (``orchestrator.config.ReaperConfig``), so the boot reconcile and the loop
+  probe the same way.
 
 Each probe's reading is stamped with the clock when the probe answered, so a slow answer
 describes the moment it was true.
@@ -22,7 +27,7 @@ import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Final, Protocol
+from typing import Protocol
 
 import trio
 
@@ -36,11 +41,9 @@ from orchestrator.domain.model import (
 )
 from orchestrator.ports import Clock, Runtime, RuntimeHandle
 
-__all__ = ["DEFAULT_TICK", "Reaper", "ReaperLifecycle", "SweepReport", "runtime_handle"]
+__all__ = ["Reaper", "ReaperLifecycle", "SweepReport", "runtime_handle"]
 
 log = logging.getLogger(__name__)
-
-DEFAULT_TICK: Final = 5.0
 
 
 class ReaperLifecycle(Protocol):
@@ -102,7 +105,8 @@ def runtime_handle(record: SessionRecord) -> RuntimeHandle | None:
 
 
 class Reaper:
-    """Probes running sessions every ``tick`` seconds; see the module docstring."""
+    """Probes running sessions, at most ``concurrency`` at once and each for at most
+    ``probe_timeout`` seconds: once per ``sweep``, or every tick with ``run``."""
 
     def __init__(
         self,
@@ -110,9 +114,8 @@ class Reaper:
         runtimes: Mapping[str, Runtime],
         clock: Clock,
         *,
-        tick: float = DEFAULT_TICK,
-        concurrency: int = 64,
-        probe_timeout: float = 5.0,
+        concurrency: int,
+        probe_timeout: float,
     ) -> None:
         if concurrency < 1:
             raise InvalidInputError(f"reaper concurrency must be at least 1, not {concurrency}")
@@ -121,22 +124,22 @@ class Reaper:
         self._lifecycle = lifecycle
         self._runtimes = dict(runtimes)
         self._clock = clock
-        self._tick = tick if tick > 0 else DEFAULT_TICK  # reference: ≤ 0 means the default
         self._concurrency = concurrency
         self._probe_timeout = probe_timeout
         self._reported_skips: set[SessionId] = set()
         self.sweeps = 0
         self.last_report: SweepReport | None = None
 
-    @property
-    def tick(self) -> float:
-        return self._tick
-
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Sweep every tick until cancelled; the first sweep comes after one tick. A failing
-        sweep is logged and the loop carries on. Start with ``await nursery.start(r.run)``."""
+    async def run(
+        self, *, tick: float, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Sweep every ``tick`` seconds until cancelled; the first sweep comes after one tick.
+        A failing sweep is logged and the loop carries on. Start with
+        ``await nursery.start(partial(reaper.run, tick=...))``."""
+        if tick <= 0:
+            raise InvalidInputError(f"reaper tick must be positive, not {tick}")
         task_status.started()
-        next_at = trio.current_time() + self._tick
+        next_at = trio.current_time() + tick
         while True:
             await trio.sleep_until(next_at)
             try:
@@ -144,7 +147,7 @@ class Reaper:
             except Exception:
                 log.exception("reaper: sweep failed; trying again next tick")
             # A sweep longer than a tick is followed at once by the next, never by a burst.
-            next_at = max(next_at + self._tick, trio.current_time())
+            next_at = max(next_at + tick, trio.current_time())
 
     async def sweep(self) -> SweepReport:
         """Probe every running session once, concurrently, and report each reading.

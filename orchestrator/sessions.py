@@ -1,5 +1,5 @@
 """The Session Manager: spawn, kill, restore, cleanup, send, get and list sessions, and the
-boot-time reconcile (reference §5, with DESIGN's improvements).
+boot-time reconcile.
 
 The lifecycle manager is the only writer of lifecycle state; this module creates rows and
 drives the runtime (tmux), the workspace (git worktree) and the agent around it. Rules:
@@ -13,7 +13,7 @@ drives the runtime (tmux), the workspace (git worktree) and the agent around it.
 - **Errors name the step:** ``spawn: create: …``, ``spawn <id>: workspace|runtime|completed:
   …``, ``kill <id>: runtime|workspace: …``, ``restore <id>: …``, ``send <id>: …``. The
   error's kind (``NotFoundError``, ``ConflictError``, ``TransientError``…) is kept.
-- **Unknown ids are 404s** for commands (D-11): kill, restore, send and get raise
+- **Unknown ids are 404s** for commands (docs/design.md, D-11): kill, restore, send and get raise
   ``NotFoundError``; send to a terminal session raises ``ConflictError``.
 - Commands on one session (spawn's completion, kill, restore, cleanup) take turns: a kill
   that arrives while the session is still spawning waits for the spawn, then kills it.
@@ -530,8 +530,8 @@ class SessionManager:
         self,
         *,
         inventory: RuntimeInventory | None,
-        probe_timeout: float = 5.0,
-        concurrency: int = 64,
+        probe_timeout: float,
+        concurrency: int,
     ) -> ReconcileReport:
         """Run once at daemon start, before taking requests.
 
@@ -539,7 +539,8 @@ class SessionManager:
         (alive: adopted; dead or exited: reported, so the lifecycle terminates it per its
         rules; could not tell: reported failed, so it is quarantined), then lists the
         handles on our runtime that belong to no live session: returned and logged as
-        orphans, never killed (a person decides)."""
+        orphans, never killed (a person decides). It probes like the reaper: pass the
+        reaper's configured ``probe_timeout`` (seconds) and ``concurrency``."""
         interrupted: list[SessionId] = []
         for record in await self._lifecycle.running_sessions():
             if runtime_handle(record) is not None:

@@ -25,12 +25,13 @@ from pathlib import Path
 import pytest
 import trio
 
-from adapters.agents import CustomAgentConfig, agent_for, session_environment
+from adapters.agents import agent_for, session_environment
 from adapters.memory import RecordingNotifier
 from adapters.sqlite.store import open_sqlite_store
 from adapters.tmux import TmuxMessenger, TmuxRuntime, TmuxServer
 from adapters.worktree import GitWorktreeWorkspace
 from orchestrator.clock import TrioClock
+from orchestrator.config import AgentConfig
 from orchestrator.domain.errors import ConflictError, InvalidInputError, StoreError
 from orchestrator.domain.model import (
     ActivityState,
@@ -89,7 +90,7 @@ def hook_environment(record: SessionRecord) -> Mapping[str, str]:
 
 def recorder_agents(records: Path) -> Callable[[str], Agent]:
     custom = {
-        "recorder": CustomAgentConfig(
+        "recorder": AgentConfig(
             command=("sh", "-c", RECORDER_SCRIPT, "recorder", "{prompt}"),
             env={"RECORDS": str(records)},
         )
@@ -202,7 +203,13 @@ class World:
         )
 
     def reaper(self) -> Reaper:
-        return Reaper(self.engine.manager, {self.runtime.name: self.runtime}, self.engine.clock)
+        return Reaper(
+            self.engine.manager,
+            {self.runtime.name: self.runtime},
+            self.engine.clock,
+            concurrency=64,
+            probe_timeout=5.0,
+        )
 
     async def project(self, project_id: str = PROJECT, path: Path | None = None) -> None:
         await self.store.upsert_project(
@@ -750,7 +757,9 @@ async def test_reconcile_after_a_restart_adopts_live_panes_ends_lost_ones_and_re
 
     notifier = RecordingNotifier()
     async with open_world(paths, clock=clock, notifier=notifier) as after:
-        report = await after.sessions.reconcile(inventory=after.runtime)
+        report = await after.sessions.reconcile(
+            inventory=after.runtime, probe_timeout=5.0, concurrency=64
+        )
 
         assert report.adopted == (alive,)
         assert report.dead == (lost,)

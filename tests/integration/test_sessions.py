@@ -589,7 +589,7 @@ async def test_reconcile_adopts_live_panes_ends_dead_ones_and_reports_orphans(
 
     async with running_engine(store, clock=clock) as after:
         sessions = session_manager(after, runtime, workspace)
-        report = await sessions.reconcile(inventory=runtime, probe_timeout=2.0)
+        report = await sessions.reconcile(inventory=runtime, probe_timeout=2.0, concurrency=64)
 
         assert report.adopted == (alive,)
         assert report.dead == (dead,)
@@ -631,11 +631,13 @@ async def test_reconcile_leaves_a_recently_active_dead_session_to_the_reaper(
         await engine.activity(sid, ActivityState.ACTIVE)
         runtime.script[await handle_id(store, sid)] = Script.DEAD
         await trio.sleep(10)
-        report = await sessions.reconcile(inventory=None)
+        report = await sessions.reconcile(inventory=None, probe_timeout=5.0, concurrency=64)
         assert report.dead == (sid,)
         assert (await engine.state(sid)).lifecycle.state is SessionState.DETECTING
         await trio.sleep(55)
-        await Reaper(engine.manager, {"scripted": runtime}, clock).sweep()
+        await Reaper(
+            engine.manager, {"scripted": runtime}, clock, concurrency=64, probe_timeout=5.0
+        ).sweep()
         lc = (await engine.state(sid)).lifecycle
         assert (lc.state, lc.termination_reason) == (
             SessionState.TERMINATED,
@@ -649,7 +651,9 @@ async def test_reconcile_survives_an_inventory_that_cannot_be_listed(world: Worl
             raise TransientError("tmux: no server running on /data/tmux.sock")
 
     sid = await world.spawn()
-    report = await world.sessions.reconcile(inventory=BrokenInventory())
+    report = await world.sessions.reconcile(
+        inventory=BrokenInventory(), probe_timeout=5.0, concurrency=64
+    )
     assert report.adopted == (sid,)
     assert report.orphans == ()
     assert "no server running" in report.inventory_error
@@ -661,6 +665,8 @@ async def test_reconcile_leaves_sessions_of_other_runtimes_alone(world: World) -
     await world.engine.manager.on_spawn_completed(
         sid, SpawnOutcome(runtime_handle_id="z-1", runtime_name="zellij", workspace_path="/w")
     )
-    report = await world.sessions.reconcile(inventory=world.runtime)
+    report = await world.sessions.reconcile(
+        inventory=world.runtime, probe_timeout=5.0, concurrency=64
+    )
     assert report.unprobeable == (sid,)
     assert (await world.record(sid)).lifecycle.state is SessionState.NOT_STARTED

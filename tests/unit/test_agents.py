@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import msgspec
+from pathlib import Path
+
 import pytest
 
 from adapters.agents import (
@@ -10,12 +11,11 @@ from adapters.agents import (
     ClaudeCodeAgent,
     CodexAgent,
     CustomAgent,
-    CustomAgentConfig,
     OpenCodeAgent,
     agent_for,
-    launch_environment,
     session_environment,
 )
+from orchestrator.config import AgentConfig, load_config
 from orchestrator.domain.errors import InvalidInputError
 from orchestrator.domain.model import AgentHarness
 from orchestrator.ports import Agent, LaunchConfig
@@ -23,7 +23,6 @@ from orchestrator.ports import Agent, LaunchConfig
 PROMPT = "Fix #12: the login button; don't touch `main`.\nThen open a PR."
 WITH_PROMPT = LaunchConfig(session_id="app-1", workspace_path="/w/app-1", prompt=PROMPT)
 NO_PROMPT = LaunchConfig(session_id="app-1", workspace_path="/w/app-1")
-HOOK_TOKEN = "per-session-token"
 UUID = "0b9e6d3c-6a51-4f0e-9d43-2f1c7f0f6a10"
 
 
@@ -175,34 +174,6 @@ def test_session_environment_sets_all_five_variables_even_when_empty() -> None:
     }
 
 
-def test_orchestrator_variables_override_the_agents_own() -> None:
-    agent = CustomAgent(
-        "mine",
-        ["t"],
-        env={
-            "ORCHESTRATOR_SESSION_ID": "spoofed",
-            "ORCHESTRATOR_HOOK_TOKEN": "stolen",
-            "ANTHROPIC_MODEL": "opus",
-        },
-    )
-    env = launch_environment(
-        agent,
-        WITH_PROMPT,
-        project_id="app",
-        issue_id="#12",
-        hook_url="http://127.0.0.1:7070/hooks",
-        hook_token=HOOK_TOKEN,
-    )
-    assert env == {
-        "ANTHROPIC_MODEL": "opus",
-        "ORCHESTRATOR_SESSION_ID": "app-1",
-        "ORCHESTRATOR_PROJECT_ID": "app",
-        "ORCHESTRATOR_ISSUE_ID": "#12",
-        "ORCHESTRATOR_HOOK_URL": "http://127.0.0.1:7070/hooks",
-        "ORCHESTRATOR_HOOK_TOKEN": HOOK_TOKEN,
-    }
-
-
 # --- registry ------------------------------------------------------------------------------
 
 
@@ -215,8 +186,8 @@ def test_every_harness_has_a_builtin_agent(harness: AgentHarness) -> None:
 
 def test_a_configured_agent_wins_over_a_builtin_of_the_same_name() -> None:
     custom = {
-        "claude-code": CustomAgentConfig(command=("claude", "--dangerously-skip-permissions")),
-        "mine": CustomAgentConfig(command=("mytool",), env={"K": "v"}),
+        "claude-code": AgentConfig(command=("claude", "--dangerously-skip-permissions")),
+        "mine": AgentConfig(command=("mytool",), env={"K": "v"}),
     }
     claude = agent_for("claude-code", custom)
     assert tuple(claude.launch_command(WITH_PROMPT)) == (
@@ -231,14 +202,19 @@ def test_a_configured_agent_wins_over_a_builtin_of_the_same_name() -> None:
 
 def test_unknown_agent_is_invalid_input_naming_the_choices() -> None:
     with pytest.raises(InvalidInputError, match="unknown agent 'cursor'") as info:
-        agent_for("cursor", {"mine": CustomAgentConfig(command=("t",))})
+        agent_for("cursor", {"mine": AgentConfig(command=("t",))})
     assert "claude-code" in str(info.value)
     assert "mine" in str(info.value)
 
 
-def test_custom_agent_config_reads_camel_case_config() -> None:
-    raw = b'{"command": ["t", "{prompt}"], "restoreCommand": ["t", "-r"], "env": {"A": "1"}}'
-    cfg = msgspec.json.decode(raw, type=CustomAgentConfig)
-    agent = agent_for("t", {"t": cfg})
+def test_an_agent_from_the_config_file_launches_and_restores(tmp_path: Path) -> None:
+    file = tmp_path / "orchestrator.yaml"
+    file.write_text(
+        "agents:\n  t:\n    command: [t, '{prompt}']\n    restoreCommand: [t, -r]\n"
+        "    env: {A: '1'}\n"
+    )
+    config = load_config(file, env={"ORCHESTRATOR_DATA_DIR": str(tmp_path)})
+    agent = agent_for("t", config.agents)
     assert tuple(agent.restore_command(UUID)) == ("t", "-r", UUID)
     assert tuple(agent.launch_command(WITH_PROMPT)) == ("t", PROMPT)
+    assert dict(agent.environment(WITH_PROMPT)) == {"A": "1"}

@@ -1,17 +1,19 @@
 """The reaper over the scripted runtime and the real lifecycle engine: concurrent probes with
 a per-probe timeout, ``failed`` never read as dead, D-8/D-9 end to end, and sessions that
-cannot be probed reported once (reference §4)."""
+cannot be probed reported once (docs/behaviour.md, "Probes and the detecting quarantine")."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from functools import partial
 
 import pytest
 import trio
 import trio.testing
 
 from adapters.memory import ManualClock, MemoryStore, Script, ScriptedRuntime
+from orchestrator.config import ReaperConfig
 from orchestrator.domain.errors import InvalidInputError, OverloadedError, ProbeError, StoreError
 from orchestrator.domain.model import (
     ActivityState,
@@ -24,11 +26,30 @@ from orchestrator.domain.model import (
     TerminationReason,
 )
 from orchestrator.lifecycle.manager import LifecycleManager
-from orchestrator.ports import RuntimeHandle, RuntimeProbe
-from orchestrator.reaper import Reaper
+from orchestrator.ports import Clock, Runtime, RuntimeHandle, RuntimeProbe
+from orchestrator.reaper import Reaper, ReaperLifecycle
 from tests.engine_harness import Engine, running_engine
 
 ALIVE, DEAD, FAILED = ProbeResult.ALIVE, ProbeResult.DEAD, ProbeResult.FAILED
+DEFAULTS = ReaperConfig()
+
+
+def make_reaper(
+    lifecycle: ReaperLifecycle,
+    runtime: Runtime,
+    clock: Clock,
+    *,
+    concurrency: int = DEFAULTS.concurrency,
+    probe_timeout: float = DEFAULTS.probe_timeout.total_seconds(),
+) -> Reaper:
+    """A reaper over ``runtime`` that probes like the default configuration unless told."""
+    return Reaper(
+        lifecycle,
+        {runtime.name: runtime},
+        clock,
+        concurrency=concurrency,
+        probe_timeout=probe_timeout,
+    )
 
 
 class RecordingLifecycle:
@@ -94,7 +115,7 @@ async def test_each_reading_is_reported_as_probed(engine: Engine, runtime: Scrip
     dead = await session(engine, runtime, Script.DEAD)
     exited = await session(engine, runtime, Script.EXITED)
     broken = await session(engine, runtime, Script.ERROR)
-    report = await Reaper(engine.manager, {"scripted": runtime}, engine.clock).sweep()
+    report = await make_reaper(engine.manager, runtime, engine.clock).sweep()
 
     assert {sid: (f.runtime, f.process) for sid, f in report.observed.items()} == {
         alive: (ALIVE, ALIVE),
@@ -110,7 +131,7 @@ async def test_each_reading_is_reported_as_probed(engine: Engine, runtime: Scrip
     assert exited_lc.termination_reason is TerminationReason.AGENT_PROCESS_EXITED
     assert await lifecycle_of(engine, broken) == (SessionState.DETECTING, 1, True)
     # The terminated sessions are no longer probed.
-    again = await Reaper(engine.manager, {"scripted": runtime}, engine.clock).sweep()
+    again = await make_reaper(engine.manager, runtime, engine.clock).sweep()
     assert set(again.observed) == {alive, broken}
 
 
@@ -122,7 +143,7 @@ async def test_a_slow_probe_delays_nobody_but_itself(
     slow = await session(engine, runtime)
     runtime.probe_delay[handle_of(slow)] = 3.0
     lifecycle = RecordingLifecycle(engine.manager)
-    reaper = Reaper(lifecycle, {"scripted": runtime}, engine.clock, probe_timeout=5.0)
+    reaper = make_reaper(lifecycle, runtime, engine.clock, probe_timeout=5.0)
 
     start = trio.current_time()
     report = await reaper.sweep()
@@ -147,7 +168,7 @@ async def test_probes_run_concurrently_up_to_the_limit(
 ) -> None:
     for _ in range(40):
         runtime.probe_delay[handle_of(await session(engine, runtime))] = 1.0
-    reaper = Reaper(engine.manager, {"scripted": runtime}, engine.clock, concurrency=concurrency)
+    reaper = make_reaper(engine.manager, runtime, engine.clock, concurrency=concurrency)
     report = await reaper.sweep()
     assert report.duration == seconds
     assert len(report.observed) == 40
@@ -166,7 +187,7 @@ async def test_failed_probes_quarantine_then_stay_stuck_never_dead(
     sid = await session(engine, runtime, answer)
     await engine.activity(sid, ActivityState.ACTIVE)
     await trio.sleep(120)  # no recent activity: a dead reading would terminate at once
-    reaper = Reaper(engine.manager, {"scripted": runtime}, engine.clock, probe_timeout=2.0)
+    reaper = make_reaper(engine.manager, runtime, engine.clock, probe_timeout=2.0)
     seen: list[tuple[SessionState, int | None, bool]] = []
     for _ in range(6):
         await reaper.sweep()
@@ -196,7 +217,7 @@ async def test_an_unexpected_probe_error_is_a_failure_not_a_death(
             raise RuntimeError("tmux output could not be parsed")
 
     sid = (await engine.spawn()).id
-    report = await Reaper(engine.manager, {"scripted": Broken()}, engine.clock).sweep()
+    report = await make_reaper(engine.manager, Broken(), engine.clock).sweep()
     assert report.failed == (sid,)
     assert await lifecycle_of(engine, sid) == (SessionState.DETECTING, 1, True)
     assert any(
@@ -213,7 +234,7 @@ async def test_a_probe_error_from_the_adapter_is_logged_quietly(
 
     caplog.set_level(logging.INFO, logger="orchestrator.reaper")
     sid = (await engine.spawn()).id
-    report = await Reaper(engine.manager, {"scripted": Flaky()}, engine.clock).sweep()
+    report = await make_reaper(engine.manager, Flaky(), engine.clock).sweep()
     assert report.failed == (sid,)
     assert all(r.levelno < logging.WARNING for r in caplog.records)
 
@@ -226,9 +247,9 @@ async def test_a_killed_pane_is_terminated_on_the_next_tick_and_pages_once(
 ) -> None:
     sid = await session(engine, runtime)
     await engine.activity(sid, ActivityState.ACTIVE)
-    reaper = Reaper(engine.manager, {"scripted": runtime}, engine.clock, tick=5.0)
+    reaper = make_reaper(engine.manager, runtime, engine.clock)
     async with trio.open_nursery() as nursery:
-        await nursery.start(reaper.run)
+        await nursery.start(partial(reaper.run, tick=5.0))
         await trio.sleep(102)
         assert (await engine.state(sid)).lifecycle.state is SessionState.WORKING
         runtime.script[handle_of(sid)] = Script.DEAD  # someone ran `tmux kill-session`
@@ -268,7 +289,7 @@ async def test_a_reading_of_the_pane_a_restore_replaced_does_not_end_the_session
     handle = handle_of(sid)
     runtime.probe_delay[handle] = 2.0
     lifecycle = HeldLifecycle(engine.manager)
-    reaper = Reaper(lifecycle, {"scripted": runtime}, engine.clock)
+    reaper = make_reaper(lifecycle, runtime, engine.clock)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(reaper.sweep)
         await trio.sleep(1.0)  # the probe is under way when the session is killed
@@ -283,11 +304,11 @@ async def test_a_reading_of_the_pane_a_restore_replaced_does_not_end_the_session
     assert lifecycle.applied[0][2].runtime is DEAD
     assert await lifecycle_of(engine, sid) == (SessionState.NOT_STARTED, None, True)
     # The next sweep probes the new pane and is believed.
-    await Reaper(engine.manager, {"scripted": runtime}, engine.clock).sweep()
+    await make_reaper(engine.manager, runtime, engine.clock).sweep()
     assert await lifecycle_of(engine, sid) == (SessionState.NOT_STARTED, None, True)
     runtime.script[handle] = Script.DEAD
     await trio.sleep(61)  # past the recent-activity window
-    await Reaper(engine.manager, {"scripted": runtime}, engine.clock).sweep()
+    await make_reaper(engine.manager, runtime, engine.clock).sweep()
     ended = (await engine.state(sid)).lifecycle
     assert ended.termination_reason is TerminationReason.RUNTIME_LOST
 
@@ -300,10 +321,10 @@ async def test_sticky_waiting_input_does_not_outlive_the_activity_window(
     sid = await session(engine, runtime)
     await engine.activity(sid, ActivityState.WAITING_INPUT)
     runtime.script[handle_of(sid)] = Script.DEAD
-    reaper = Reaper(engine.manager, {"scripted": runtime}, engine.clock, tick=30.0)
+    reaper = make_reaper(engine.manager, runtime, engine.clock)
     seen: list[tuple[SessionState, int | None, bool]] = []
     async with trio.open_nursery() as nursery:
-        await nursery.start(reaper.run)
+        await nursery.start(partial(reaper.run, tick=30.0))
         for _ in range(3):
             await trio.sleep(30 + (1 if not seen else 0))
             seen.append(await lifecycle_of(engine, sid))
@@ -328,9 +349,9 @@ async def test_the_loop_waits_one_tick_and_survives_a_failing_sweep(
     await session(engine, runtime)
     lifecycle = RecordingLifecycle(engine.manager)
     lifecycle.failing_listings = 1
-    reaper = Reaper(lifecycle, {"scripted": runtime}, engine.clock, tick=5.0)
+    reaper = make_reaper(lifecycle, runtime, engine.clock)
     async with trio.open_nursery() as nursery:
-        await nursery.start(reaper.run)
+        await nursery.start(partial(reaper.run, tick=5.0))
         await trio.sleep(4.9)
         assert lifecycle.listings == 0  # the first sweep comes after one tick
         await trio.sleep(0.2)
@@ -348,7 +369,7 @@ async def test_a_refused_reading_is_logged_and_the_sweep_goes_on(
     refused, fine = await session(engine, runtime, Script.DEAD), await session(engine, runtime)
     lifecycle = RecordingLifecycle(engine.manager)
     lifecycle.refuse.add(refused)
-    report = await Reaper(lifecycle, {"scripted": runtime}, engine.clock).sweep()
+    report = await make_reaper(lifecycle, runtime, engine.clock).sweep()
     assert set(report.apply_errors) == {refused}
     assert set(report.observed) == {refused, fine}
     assert (await engine.state(refused)).lifecycle.state is SessionState.NOT_STARTED
@@ -369,7 +390,7 @@ async def test_sessions_without_a_usable_handle_are_reported_once(
     await engine.manager.on_spawn_completed(
         elsewhere, SpawnOutcome(runtime_handle_id="w-1", runtime_name="zellij")
     )
-    reaper = Reaper(engine.manager, {"scripted": runtime}, engine.clock)
+    reaper = make_reaper(engine.manager, runtime, engine.clock)
 
     reports = [await reaper.sweep() for _ in range(3)]
 
@@ -388,7 +409,7 @@ async def test_a_session_is_reported_again_only_after_it_was_fixed(
 ) -> None:
     await engine.project()
     sid = (await engine.store.create_session("mer", now=engine.clock.now())).id
-    reaper = Reaper(engine.manager, {"scripted": runtime}, engine.clock)
+    reaper = make_reaper(engine.manager, runtime, engine.clock)
     assert (await reaper.sweep()).newly_skipped == (sid,)
     await engine.manager.on_spawn_completed(
         sid, SpawnOutcome(runtime_handle_id="h", runtime_name="scripted")
@@ -398,7 +419,7 @@ async def test_a_session_is_reported_again_only_after_it_was_fixed(
     assert (report.skipped, set(report.observed)) == ((), {sid})
 
 
-def test_settings_are_checked() -> None:
+async def test_settings_are_checked() -> None:
     class NoLifecycle:
         async def running_sessions(self) -> list[SessionRecord]:
             return []
@@ -408,7 +429,12 @@ def test_settings_are_checked() -> None:
 
     clock = ManualClock()
     with pytest.raises(InvalidInputError, match="concurrency"):
-        Reaper(NoLifecycle(), {}, clock, concurrency=0)
+        Reaper(NoLifecycle(), {}, clock, concurrency=0, probe_timeout=5.0)
     with pytest.raises(InvalidInputError, match="timeout"):
-        Reaper(NoLifecycle(), {}, clock, probe_timeout=0)
-    assert Reaper(NoLifecycle(), {}, clock, tick=0).tick == 5.0  # the reference's fallback
+        Reaper(NoLifecycle(), {}, clock, concurrency=1, probe_timeout=0)
+    # A tick of zero is refused: the loop would spin (the tick has no default to fall back on).
+    reaper = Reaper(NoLifecycle(), {}, clock, concurrency=1, probe_timeout=5.0)
+    for tick in (0.0, -1.0):
+        with pytest.raises(InvalidInputError, match="tick"):
+            await reaper.run(tick=tick)
+    assert reaper.sweeps == 0

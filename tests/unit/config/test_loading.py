@@ -1,4 +1,5 @@
-"""The config file, its environment overrides and its error messages (orchestrator.config)."""
+"""Loading the config file: defaults, where files are, every section, the API address and
+its overrides (orchestrator.config.loading and .locations)."""
 
 from __future__ import annotations
 
@@ -6,37 +7,21 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import yaml
 
 from orchestrator.config import (
-    Config,
+    ReaperConfig,
+    RetentionConfig,
+    ShutdownConfig,
     Synchronous,
     config_path,
     data_dir_from_env,
-    example_config,
     load_config,
     parse_address,
 )
 from orchestrator.domain.errors import ConfigError
 from orchestrator.domain.model import Priority, ReactionAction, ReactionKey
 from orchestrator.domain.reactions import DEFAULT_REACTIONS
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    return tmp_path / "data"
-
-
-@pytest.fixture
-def env(data_dir: Path) -> dict[str, str]:
-    return {"ORCHESTRATOR_DATA_DIR": str(data_dir)}
-
-
-def load(text: str, data_dir: Path, env: dict[str, str]) -> Config:
-    data_dir.mkdir(parents=True, exist_ok=True)
-    (data_dir / "orchestrator.yaml").write_text(text)
-    return load_config(env=env)
-
+from tests.unit.config.support import load
 
 # --- defaults and locations --------------------------------------------------------------
 
@@ -75,6 +60,26 @@ def test_empty_files_and_empty_sections_mean_defaults(
     assert config.config_loaded
     assert config.reaper.tick == timedelta(seconds=5)
     assert config.retention.change_log_max_rows == 100_000
+
+
+def test_keys_left_out_keep_the_schema_defaults(data_dir: Path, env: dict[str, str]) -> None:
+    text = (
+        "reaper: {tick: 1m}\nretention: {changeLogMaxRows: 10}\nshutdown: {}\n"
+        "notifiers: {desktop: {}, webhooks: {ops: {url: 'https://ops.example/x'}}}\n"
+        "projects: {app: {path: /srv/app}}\nagents: {bare: {command: [bare]}}\n"
+        "database: {}\napi: {}\n"
+    )
+    config = load(text, data_dir, env)
+    assert config.reaper == ReaperConfig(tick=timedelta(minutes=1))
+    assert config.retention == RetentionConfig(change_log_max_rows=10)
+    assert config.shutdown == ShutdownConfig()
+    assert config.notifiers.desktop
+    assert not config.notifiers.webhooks["ops"].slack
+    assert (config.projects["app"].repo_origin_url, config.projects["app"].display_name) == ("", "")
+    assert (config.agents["bare"].restore_command, dict(config.agents["bare"].env)) == (None, {})
+    assert config.synchronous is Synchronous.NORMAL
+    assert not config.allow_remote
+    assert config.default_agent == "claude-code"
 
 
 def test_data_dir_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -214,37 +219,6 @@ def test_synchronous_accepts_yaml_off_and_any_case(
     assert load(f"database: {{synchronous: {written}}}\n", data_dir, env).synchronous is expected
 
 
-def test_the_example_config_loads_and_shows_every_section(
-    data_dir: Path, env: dict[str, str]
-) -> None:
-    text = example_config()
-    raw = yaml.safe_load(text)
-    assert set(raw) == {
-        "address",
-        "api",
-        "database",
-        "projects",
-        "defaultAgent",
-        "agents",
-        "reactions",
-        "notifiers",
-        "routing",
-        "reaper",
-        "retention",
-        "shutdown",
-    }
-    config = load(text, data_dir, env)
-    assert config.config_loaded
-    assert "my-agent" in config.agents
-    assert config.routing[Priority.URGENT] == ("log", "desktop", "team-slack")
-    defaults = load_config(env={"ORCHESTRATOR_DATA_DIR": str(data_dir / "empty")})
-    assert (config.reaper, config.retention, config.shutdown) == (
-        defaults.reaper,
-        defaults.retention,
-        defaults.shutdown,
-    )
-
-
 # --- the address and its overrides -------------------------------------------------------
 
 
@@ -305,101 +279,6 @@ def test_parse_address_rejects(text: str, problem: str) -> None:
 def test_a_bad_environment_address_names_the_variable(data_dir: Path, env: dict[str, str]) -> None:
     with pytest.raises(ConfigError, match=r'ORCHESTRATOR_ADDR: "nope" is not host:port'):
         load_config(env={**env, "ORCHESTRATOR_ADDR": "nope"})
-
-
-# --- errors name the key -----------------------------------------------------------------
-
-BAD = [
-    ("reaper: {tick: 5 seconds}", 'reaper.tick: "5 seconds" is not a duration like "90s", "15m", "1h30m" or "1d"'),
-    ("reaper: {tick: 5}", 'reaper.tick: 5 is not a duration like "90s"'),
-    ("reaper: {probeTimeout: 0s}", 'reaper.probeTimeout: "0s" must be longer than zero'),
-    ("reaper: {concurrency: 0}", "reaper.concurrency: expected an integer >= 1"),
-    ("reaper: {concurrency: many}", "reaper.concurrency: expected an integer, got a string"),
-    ("reaper: {tik: 5s}", "reaper.tik: unknown key (known keys: tick, probeTimeout, concurrency)"),
-    ("reaper: [5s]", "reaper: expected a mapping, got a list"),
-    ("retention: {changeLogMaxAge: 1w}", 'retention.changeLogMaxAge: "1w" is not a duration'),
-    ("retention: {changeLogMaxRows: 0}", "retention.changeLogMaxRows: expected an integer >= 1"),
-    ("shutdown: {drainTimeout: soon}", 'shutdown.drainTimeout: "soon" is not a duration'),
-    ("database: {synchronous: sometimes}", 'database.synchronous: "sometimes" is not one of OFF, NORMAL, FULL'),
-    ("database: {synchronous: true}", "database.synchronous: True is not one of OFF, NORMAL, FULL"),
-    ("api: {allowRemote: maybe}", "api.allowRemote: expected true or false, got a string"),
-    ("address: 8731", "address: expected a string, got an integer"),
-    ("address: 127.0.0.1:99999", 'address: "127.0.0.1:99999": the port must be a number from 0 to 65535'),
-    ("bogus: 1", "bogus: unknown key (known keys: address, database, projects"),
-    ("[1, 2]", "expected a mapping of settings at the top level, got a list"),
-    ("just text", "expected a mapping of settings at the top level, got a string"),
-    ("projects: [a]", "projects: expected a mapping of project ids to projects, got a list"),
-    ("projects: {My App: {path: /x}}", 'projects.My App: project id "My App" must be lowercase'),
-    ("projects: {app: {}}", 'projects.app: missing required key "path"'),
-    ("projects: {app: {path: ''}}", "projects.app.path: expected a non-empty string"),
-    ("projects: {app: {path: /x, origin: y}}", "projects.app.origin: unknown key (known keys: path, repoOriginUrl, displayName)"),
-    ("projects: {app: /x}", "projects.app: expected a mapping, got a string"),
-    ("defaultAgent: nope", 'defaultAgent: unknown agent "nope" (known: aider, claude-code, codex, opencode)'),
-    ("agents: {mine: {command: my-agent}}", "agents.mine.command: expected a list of strings"),
-    ("agents: {mine: {command: [my-agent, 3]}}", "agents.mine.command: expected a list of strings"),
-    ("agents: {mine: {command: []}}", "agents.mine.command: expected a non-empty list"),
-    ("agents: {mine: {command: ['']}}", "agents.mine.command: the program (first item) is empty"),
-    ("agents: {mine: {}}", 'agents.mine: missing required key "command"'),
-    ("agents: {mine: {command: [a], restoreCommand: a}}", "agents.mine.restoreCommand: expected a list of strings or null"),
-    ("agents: {mine: {command: [a], env: {PORT: 8080}}}", 'agents.mine.env: expected a mapping of names to strings (quote numbers: PORT: "8080")'),
-    ("agents: {mine: {command: [a, '{promt}']}}", "agents.mine.command: unknown placeholder {promt} (known: {prompt}, {session_id}, {workspace_path})"),
-    ("agents: {mine: {command: [a], restoreCommand: [a, '{prompt}']}}", "agents.mine.restoreCommand: unknown placeholder {prompt} (known: {agent_session_id})"),
-    ("agents: {Mine: {command: [a]}}", 'agents.Mine: agent name "Mine" must be lowercase'),
-    ("agents: {mine: {command: [a], shell: true}}", "agents.mine.shell: unknown key (known keys: command, restoreCommand, env)"),
-    ("agents: [a]", "agents: expected a mapping of agent names to agents, got a list"),
-    ("reactions: {ci-faild: {}}", "reactions.ci-faild: unknown reaction (known reactions: ci-failed,"),
-    ("reactions: {ci-failed: {retries: -1}}", "reactions.ci-failed.retries: expected an integer >= 0"),
-    ("reactions: {ci-failed: {action: auto-merge}}", "reactions.ci-failed.action: expected send-to-agent or notify"),
-    ("reactions: {ci-failed: {priority: warning}}", "reactions.ci-failed.priority: expected urgent, action or info"),
-    ("reactions: {agent-idle: {escalateAfter: 1h30}}", 'reactions.agent-idle.escalateAfter: "1h30" is not a duration like'),
-    ("reactions: {ci-failed: {threshold: 10m}}", "reactions.ci-failed.threshold: unknown key (known keys: auto, action, message, priority, retries, escalateAfter)"),
-    ("reactions: [ci-failed]", "reactions: expected a mapping of reaction keys, got list"),
-    ("notifiers: {desktop: {enabled: maybe}}", "notifiers.desktop.enabled: expected true or false, got a string"),
-    ("notifiers: {slack: {}}", "notifiers.slack: unknown key (known keys: desktop, webhooks)"),
-    ("notifiers: {webhooks: {team: {url: 'ftp://x'}}}", "notifiers.webhooks.team.url: expected an absolute http(s) URL"),
-    ("notifiers: {webhooks: {team: {}}}", 'notifiers.webhooks.team: missing required key "url"'),
-    ("notifiers: {webhooks: {desktop: {url: 'http://x'}}}", 'notifiers.webhooks.desktop: "desktop" is a built-in notifier'),
-    ("notifiers: {webhooks: [a]}", "notifiers.webhooks: expected a mapping of names to webhooks, got a list"),
-    ("routing: {urgent: [log, pager]}", 'routing.urgent: unknown notifier "pager" (known: log, desktop)'),
-    ("routing: {urgent: pager}", "routing.urgent: expected a list of notifier names"),
-    ("routing: {warning: [log]}", "routing.warning: unknown key (known keys: urgent, action, info)"),
-]  # fmt: skip
-
-
-@pytest.mark.parametrize(("text", "message"), BAD, ids=[text for text, _ in BAD])
-def test_each_bad_value_names_its_key_and_the_file(
-    text: str, message: str, data_dir: Path, env: dict[str, str]
-) -> None:
-    with pytest.raises(ConfigError) as caught:
-        load(text + "\n", data_dir, env)
-    assert str(caught.value).startswith(f"{data_dir / 'orchestrator.yaml'}: ")
-    assert message in str(caught.value)
-
-
-def test_a_webhook_routed_by_name_is_accepted(data_dir: Path, env: dict[str, str]) -> None:
-    config = load(
-        "notifiers: {webhooks: {pager: {url: 'https://p.example/x'}}}\nrouting: {urgent: [pager]}\n",
-        data_dir,
-        env,
-    )
-    assert config.routing[Priority.URGENT] == ("pager",)
-
-
-@pytest.mark.parametrize(
-    ("text", "where"),
-    [
-        ("reaper:\n  tick: 5s\n   probeTimeout: 2s\n", ":3:"),
-        ("routing: {urgent: [log, desktop}\n", ":1:"),
-        ("a: 1\nb: [1, 2\nc: 3\n", ":3:"),
-        ("agents:\n\tmine: {}\n", ":2:"),
-    ],
-)
-def test_yaml_syntax_errors_give_the_line(
-    text: str, where: str, data_dir: Path, env: dict[str, str]
-) -> None:
-    with pytest.raises(ConfigError, match="invalid YAML") as caught:
-        load(text, data_dir, env)
-    assert str(caught.value).startswith(f"{data_dir / 'orchestrator.yaml'}{where}")
 
 
 def test_numeric_ids_are_read_as_text(data_dir: Path, env: dict[str, str]) -> None:
