@@ -45,9 +45,8 @@ from orchestrator.domain.model import (
     TerminationReason,
 )
 from orchestrator.domain.prs import runs_with_observation, select_pr_facts, with_observation
-from orchestrator.domain.reactions import (
+from orchestrator.domain.reaction_planner import (
     ReactionPlan,
-    ReactionPolicy,
     Trigger,
     ci_brake_depth,
     ci_tracker_seen,
@@ -55,6 +54,7 @@ from orchestrator.domain.reactions import (
     plan_escalation,
     plan_reactions,
 )
+from orchestrator.domain.reaction_policy import ReactionPolicy
 from orchestrator.domain.records import CommitUnit
 from orchestrator.domain.status import derive_status
 from orchestrator.lifecycle.actor import SessionActor

@@ -39,7 +39,7 @@ from orchestrator.domain.model import (
     SpawnOutcome,
     TerminationReason,
 )
-from orchestrator.domain.reactions import load_reaction_policy
+from orchestrator.domain.reaction_policy import load_reaction_policy
 from orchestrator.domain.records import CommitUnit
 from orchestrator.lifecycle.manager import EngineLimits
 from orchestrator.ports import Store
