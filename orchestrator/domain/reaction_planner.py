@@ -346,8 +346,7 @@ def _release_passed_checks(planner: _Planner, observation: PRObservation) -> Non
 
 def ci_brake_depth(policy: ReactionPolicy) -> int:
     """How many recent runs of a check must all have failed for the CI brake to trip."""
-    retries = policy[ReactionKey.CI_FAILED].retries
-    return (retries if retries is not None else 2) + 1
+    return policy.retries(ReactionKey.CI_FAILED) + 1
 
 
 def ci_tracker_seen(trackers: Mapping[str, Tracker], pr_url: str, check: str) -> tuple[str, ...]:
@@ -404,7 +403,7 @@ _CHANGES_REQUESTED_MARK: Final = "@changes_requested"
 def _plan_review(planner: _Planner, observation: PRObservation) -> None:
     """D-4: send each unresolved comment once; at most ``retries`` nudges, then a page."""
     config = planner.policy[ReactionKey.REVIEW_COMMENTS]
-    budget = config.retries if config.retries is not None else 3
+    budget = planner.policy.retries(ReactionKey.REVIEW_COMMENTS)
     key = f"review:{observation.url}"
     tracker = planner.trackers.get(key) or Tracker(
         key=key, reaction=ReactionKey.REVIEW_COMMENTS, first_at=planner.now

@@ -111,6 +111,17 @@ class ReactionPolicy(msgspec.Struct, frozen=True):
     def __getitem__(self, key: ReactionKey) -> ReactionConfig:
         return self.reactions[key]
 
+    def retries(self, key: ReactionKey) -> int:
+        """``key``'s retry budget; the default's when the user cleared it (``retries: null``).
+
+        Raises ``ValueError`` for a key that has no budget at all."""
+        retries = self.reactions[key].retries
+        if retries is None:
+            retries = DEFAULT_REACTIONS[key].retries
+            if retries is None:
+                raise ValueError(f"reaction {key} has no retries budget")
+        return retries
+
 
 # --- user configuration --------------------------------------------------------------
 

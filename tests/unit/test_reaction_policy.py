@@ -150,3 +150,8 @@ def test_bad_config_is_rejected_naming_the_key(raw: object, names: str) -> None:
 def test_unknown_field_names_the_field() -> None:
     with pytest.raises(ConfigError, match="retry"):
         load_reaction_policy({"ci-failed": {"retry": 2}})
+
+
+def test_a_reaction_without_a_budget_has_no_retries() -> None:
+    with pytest.raises(ValueError, match="agent-idle"):
+        ReactionPolicy().retries(ReactionKey.AGENT_IDLE)

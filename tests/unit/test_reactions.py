@@ -32,6 +32,7 @@ from orchestrator.domain.reaction_planner import (
     ENTRY_TRACKER,
     ReactionPlan,
     Trigger,
+    ci_brake_depth,
     entry_escalation_deadline,
     entry_reaction,
     plan_escalation,
@@ -408,6 +409,25 @@ def test_review_budget_then_one_escalation_then_silence() -> None:
         [],
         [],
     ]
+
+
+def test_review_budget_follows_retries() -> None:
+    s = Session(load_reaction_policy({"review-comments": {"retries": 1}}))
+    events = [
+        [i.event_type for i in s.pr(observation(comments=[comment(str(n))]))] for n in range(3)
+    ]
+    assert events == [["reaction.review-comments"], [ESCALATED_EVENT_TYPE], []]
+
+
+@pytest.mark.parametrize(
+    ("key", "budget"), [(ReactionKey.CI_FAILED, 2), (ReactionKey.REVIEW_COMMENTS, 3)]
+)
+def test_cleared_retries_fall_back_to_the_default_budget(key: ReactionKey, budget: int) -> None:
+    """``retries: null`` in the config means the default, read from the defaults table."""
+    policy = load_reaction_policy({key.value: {"retries": None}})
+    assert policy[key].retries is None
+    assert policy.retries(key) == budget == DEFAULT_REACTIONS[key].retries
+    assert ci_brake_depth(policy) == 3
 
 
 def test_changes_requested_without_comments_nudges_once() -> None:
