@@ -348,6 +348,20 @@ class SpawnOutcome(Model, frozen=True, kw_only=True):
         )
 
 
+# --- turns -------------------------------------------------------------------------------
+
+
+class Trigger(StrEnum):
+    """What caused a session's turn; the reaction planner acts on it. Never persisted."""
+
+    RUNTIME = "runtime"  # a liveness probe
+    ACTIVITY = "activity"  # an agent's activity report
+    PR = "pr"  # a PR observation
+    SPAWN = "spawn"  # a spawn or restore completed
+    KILL = "kill"  # a human (or a failed spawn) ended the session
+    TIMER = "timer"  # a deadline came due: escalateAfter, or the detecting cap
+
+
 # --- display status (reference §1.5) -----------------------------------------------------
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from enum import StrEnum
 from typing import Final
 
 import msgspec
@@ -39,6 +38,7 @@ from orchestrator.domain.model import (
     SessionId,
     SessionState,
     TerminationReason,
+    Trigger,
 )
 from orchestrator.domain.reaction_policy import ReactionPolicy
 from orchestrator.domain.reaction_text import (
@@ -52,17 +52,8 @@ from orchestrator.domain.timestamps import utc_text
 # --- selection -----------------------------------------------------------------------
 
 
-class Trigger(StrEnum):
-    """What caused the turn whose reactions are being planned."""
-
-    RUNTIME = "runtime"
-    ACTIVITY = "activity"
-    PR = "pr"
-    SPAWN = "spawn"
-    KILL = "kill"
-
-
-_ENTRY_ONLY_TRIGGERS: Final = frozenset({Trigger.RUNTIME, Trigger.ACTIVITY})
+# Turns that can move nothing but the entry reaction: feedback rides only on PR observations.
+_ENTRY_ONLY_TRIGGERS: Final = frozenset({Trigger.RUNTIME, Trigger.ACTIVITY, Trigger.TIMER})
 
 ENTRY_TRACKER: Final = "entry"
 

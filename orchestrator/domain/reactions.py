@@ -9,11 +9,11 @@ One import point for the three parts, each its own module:
 
 from __future__ import annotations
 
+from orchestrator.domain.model import Trigger
 from orchestrator.domain.reaction_planner import (
     ENTRY_TRACKER,
     NO_REACTIONS,
     ReactionPlan,
-    Trigger,
     ci_brake_depth,
     ci_tracker_seen,
     entry_escalation_deadline,

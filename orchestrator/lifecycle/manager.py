@@ -43,11 +43,11 @@ from orchestrator.domain.model import (
     SessionStatus,
     SpawnOutcome,
     TerminationReason,
+    Trigger,
 )
 from orchestrator.domain.prs import runs_with_observation, select_pr_facts, with_observation
 from orchestrator.domain.reaction_planner import (
     ReactionPlan,
-    Trigger,
     ci_brake_depth,
     ci_tracker_seen,
     entry_escalation_deadline,
@@ -313,7 +313,7 @@ class LifecycleManager:
                 step, trigger = decide.on_kill_requested(before, reason), Trigger.KILL
             case TimerFired(kind=TimerKind.ESCALATION, due=due):
                 now = max(now, due)
-                step, trigger = decide.transition(before, before), Trigger.RUNTIME
+                step, trigger = decide.transition(before, before), Trigger.TIMER
                 plan = plan_escalation(
                     session_id=record.id,
                     project_id=record.project_id,
@@ -323,7 +323,7 @@ class LifecycleManager:
                 )
             case TimerFired(due=due):
                 now = max(now, due)
-                step, trigger = decide.on_detecting_timeout(before, now), Trigger.RUNTIME
+                step, trigger = decide.on_detecting_timeout(before, now), Trigger.TIMER
         prs = with_observation(actor.prs, observation) if observation is not None else actor.prs
         if plan is None:
             history = {} if observation is None else await self._check_history(actor, observation)

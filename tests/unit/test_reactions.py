@@ -27,11 +27,11 @@ from orchestrator.domain.model import (
     ReviewDecision,
     SessionState,
     TerminationReason,
+    Trigger,
 )
 from orchestrator.domain.reaction_planner import (
     ENTRY_TRACKER,
     ReactionPlan,
-    Trigger,
     ci_brake_depth,
     entry_escalation_deadline,
     entry_reaction,
@@ -248,6 +248,16 @@ def test_conflict_then_unknown_cancels_the_escalation() -> None:
     assert s.tick(T0 + timedelta(hours=1)) == []
 
 
+def test_a_timer_turn_into_stuck_pages_once() -> None:
+    """The detecting cap's timer moves a quiet session to stuck: one page, then steady."""
+    s = Session()
+    s.lifecycle = lc(SessionState.DETECTING)
+    stuck = lc(SessionState.STUCK)
+    assert [i.event_type for i in s.turn(Trigger.TIMER, stuck)] == ["reaction.agent-stuck"]
+    assert s.turn(Trigger.TIMER, stuck) == []
+    assert s.trackers[ENTRY_TRACKER].reaction is ReactionKey.AGENT_STUCK
+
+
 def test_needs_input_pages_once_then_stuck_pages() -> None:
     s = Session()
     needs = lc(SessionState.NEEDS_INPUT)
@@ -437,7 +447,7 @@ def test_changes_requested_without_comments_nudges_once() -> None:
     assert [i.message for i in sent] == [DEFAULT_REACTIONS[ReactionKey.REVIEW_COMMENTS].message]
 
 
-def test_runtime_and_activity_turns_never_resend_review_feedback() -> None:
+def test_runtime_activity_and_timer_turns_never_resend_review_feedback() -> None:
     """Fixes reference quirk §3.6.2."""
     s = Session()
     obs = observation(comments=[comment("1")])
@@ -445,6 +455,7 @@ def test_runtime_and_activity_turns_never_resend_review_feedback() -> None:
     facts = obs.facts()
     assert s.turn(Trigger.ACTIVITY, WORKING, facts) == []
     assert s.turn(Trigger.RUNTIME, WORKING, facts) == []
+    assert s.turn(Trigger.TIMER, WORKING, facts) == []
     assert s.turn(Trigger.ACTIVITY, IDLE, facts) == []  # feedback owns the entry slot
 
 
