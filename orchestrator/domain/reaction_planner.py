@@ -49,63 +49,73 @@ from orchestrator.domain.reaction_text import (
 from orchestrator.domain.records import OutboxItem, Tracker
 from orchestrator.domain.timestamps import utc_text
 
-# --- selection -----------------------------------------------------------------------
-
-
+# Enum members, and sets and tables of them, bound once (docs/design.md, "Hot path").
+_TRIGGER_PR: Final = Trigger.PR
 # Turns that can move nothing but the entry reaction: feedback rides only on PR observations.
-_ENTRY_ONLY_TRIGGERS: Final = frozenset({Trigger.RUNTIME, Trigger.ACTIVITY, Trigger.TIMER})
-
-ENTRY_TRACKER: Final = "entry"
-
-_EXITED_REASONS: Final = frozenset(
-    {
-        TerminationReason.RUNTIME_LOST,
-        TerminationReason.AGENT_PROCESS_EXITED,
-        TerminationReason.PROBE_FAILURE,
-        TerminationReason.ERROR_IN_PROCESS,
-    }
-)
-
-
-def terminal_reaction(reason: TerminationReason) -> ReactionKey | None:
-    """The reaction a session's end calls for. Human kills call for none."""
-    if reason in _EXITED_REASONS:
-        return ReactionKey.AGENT_EXITED
-    if reason is TerminationReason.PR_MERGED:
-        return ReactionKey.PR_MERGED
-    return None
-
-
-def has_review_feedback(pr: PRFacts) -> bool:
-    return pr.review is ReviewDecision.CHANGES_REQUESTED or pr.review_comments
-
-
+ENTRY_ONLY_TRIGGERS: Final = frozenset({Trigger.RUNTIME, Trigger.ACTIVITY, Trigger.TIMER})
+# A human ended or (re)started the session: no reaction, and a clean slate.
+_CLEAN_SLATE_TRIGGERS: Final = frozenset({Trigger.KILL, Trigger.SPAWN})
 # The states that call for a reaction whatever the PR says, and the one that does when no
-# PR does. Dicts rather than ``is SessionState.X`` tests: this runs on every turn.
+# PR does.
 _STATE_REACTIONS: Final = {
     SessionState.STUCK: ReactionKey.AGENT_STUCK,
     SessionState.NEEDS_INPUT: ReactionKey.AGENT_NEEDS_INPUT,
 }
+# A stuck agent or one waiting for input cannot act on feedback: the human is paged instead.
+_NO_FEEDBACK_STATES: Final = frozenset(_STATE_REACTIONS)
 _NO_PR_REACTIONS: Final = {SessionState.IDLE: ReactionKey.AGENT_IDLE}
+_TERMINAL_REACTIONS: Final = {
+    TerminationReason.RUNTIME_LOST: ReactionKey.AGENT_EXITED,
+    TerminationReason.AGENT_PROCESS_EXITED: ReactionKey.AGENT_EXITED,
+    TerminationReason.PROBE_FAILURE: ReactionKey.AGENT_EXITED,
+    TerminationReason.ERROR_IN_PROCESS: ReactionKey.AGENT_EXITED,
+    TerminationReason.PR_MERGED: ReactionKey.PR_MERGED,
+}
+_EVENT_TYPES: Final = {key: key.event_type for key in ReactionKey}
+_REACTION_CI_FAILED: Final = ReactionKey.CI_FAILED
+_REACTION_REVIEW_COMMENTS: Final = ReactionKey.REVIEW_COMMENTS
+_REACTION_MERGE_CONFLICTS: Final = ReactionKey.MERGE_CONFLICTS
+_REACTION_APPROVED_AND_GREEN: Final = ReactionKey.APPROVED_AND_GREEN
+_REACTION_PR_CLOSED: Final = ReactionKey.PR_CLOSED
+_ACTION_NOTIFY: Final = ReactionAction.NOTIFY
+_PRIORITY_URGENT: Final = Priority.URGENT
+_CI_FAILING: Final = CIState.FAILING
+_MERGEABILITY_CONFLICTING: Final = Mergeability.CONFLICTING
+_MERGEABILITY_MERGEABLE: Final = Mergeability.MERGEABLE
+_REVIEW_APPROVED: Final = ReviewDecision.APPROVED
+_REVIEW_CHANGES_REQUESTED: Final = ReviewDecision.CHANGES_REQUESTED
+_CHECK_PASSED: Final = CheckStatus.PASSED
+_CHECK_FAILED: Final = CheckStatus.FAILED
+
+ENTRY_TRACKER: Final = "entry"
+
+
+def terminal_reaction(reason: TerminationReason) -> ReactionKey | None:
+    """The reaction a session's end calls for. Human kills call for none."""
+    return _TERMINAL_REACTIONS.get(reason)
+
+
+def has_review_feedback(pr: PRFacts) -> bool:
+    return pr.review is _REVIEW_CHANGES_REQUESTED or pr.review_comments
 
 
 def entry_reaction(lifecycle: Lifecycle, pr: PRFacts) -> ReactionKey | None:
-    """The state-entry reaction (reference §3.5 ``reactionFor``); first match wins."""
+    """The state-entry reaction; first match wins (docs/behaviour.md, "Reactions")."""
     state = lifecycle.state
     if state in TERMINAL_STATES:
-        return terminal_reaction(lifecycle.termination_reason)
+        return _TERMINAL_REACTIONS.get(lifecycle.termination_reason)
     reaction = _STATE_REACTIONS.get(state)
     if reaction is not None:
         return reaction
     if pr.exists and (pr.closed or pr.merged):
-        return ReactionKey.PR_CLOSED if not pr.merged else None
+        return _REACTION_PR_CLOSED if not pr.merged else None
     if pr.exists:
-        if pr.ci is CIState.FAILING or has_review_feedback(pr):
+        if pr.ci is _CI_FAILING or has_review_feedback(pr):
             return None  # the feedback path owns it
-        if pr.mergeability is Mergeability.CONFLICTING:
-            return ReactionKey.MERGE_CONFLICTS
-        if pr.mergeability is Mergeability.MERGEABLE or pr.review is ReviewDecision.APPROVED:
-            return ReactionKey.APPROVED_AND_GREEN
+        if pr.mergeability is _MERGEABILITY_CONFLICTING:
+            return _REACTION_MERGE_CONFLICTS
+        if pr.mergeability is _MERGEABILITY_MERGEABLE or pr.review is _REVIEW_APPROVED:
+            return _REACTION_APPROVED_AND_GREEN
     return _NO_PR_REACTIONS.get(state)
 
 
@@ -186,18 +196,14 @@ def _outbox_item(
     *,
     escalation: bool = False,
 ) -> OutboxItem:
-    config = policy[key]
+    config = policy.reactions[key]  # not ``policy[key]``: that is a Python-level call
     if escalation:
-        action, event_type, priority = (
-            ReactionAction.NOTIFY,
-            ESCALATED_EVENT_TYPE,
-            Priority.URGENT,
-        )
+        action, event_type, priority = _ACTION_NOTIFY, ESCALATED_EVENT_TYPE, _PRIORITY_URGENT
         message = escalation_message(key)
     else:
-        # D-6: ``auto: false`` turns an action on the agent into a note to the human.
-        action = config.action if config.auto else ReactionAction.NOTIFY
-        event_type, priority = key.event_type, config.priority
+        # ``auto: false`` turns an action on the agent into a note to the human.
+        action = config.action if config.auto else _ACTION_NOTIFY
+        event_type, priority = _EVENT_TYPES[key], config.priority
     return OutboxItem(
         dedup_key=dedup_key,
         session_id=session_id,
@@ -240,37 +246,56 @@ def plan_reactions(
     ``pr`` are the session's PR facts after this turn; ``observation`` is the PR
     observation the turn applied, if any; ``check_history`` holds, per check name, that
     check's recent statuses on ``pr.url`` newest first, this observation's run included.
+    Turns that can move only the entry reaction take the lean planner: the per-signal path.
     """
-    if trigger in _ENTRY_ONLY_TRIGGERS and after.state not in TERMINAL_STATES:
-        # Feedback rides only on PR observations (D-4): these turns can move nothing but
-        # the entry reaction, so plan just that, without the general planner (hot path).
-        return _plan_entry_only(
-            session_id,
-            project_id,
-            trackers.get(ENTRY_TRACKER),
-            entry_reaction(after, pr),
-            policy,
-            now,
-        )
+    if trigger in ENTRY_ONLY_TRIGGERS and after.state not in TERMINAL_STATES:
+        return plan_entry_only(session_id, project_id, after, pr, trackers, policy, now)
+    return plan_in_full(
+        session_id=session_id,
+        project_id=project_id,
+        trigger=trigger,
+        before=before,
+        after=after,
+        pr=pr,
+        observation=observation,
+        check_history=check_history,
+        trackers=trackers,
+        policy=policy,
+        now=now,
+    )
+
+
+def plan_in_full(
+    *,
+    session_id: SessionId,
+    project_id: ProjectId,
+    trigger: Trigger,
+    before: Lifecycle,
+    after: Lifecycle,
+    pr: PRFacts,
+    observation: PRObservation | None,
+    check_history: Mapping[str, Sequence[CheckStatus]],
+    trackers: Mapping[str, Tracker],
+    policy: ReactionPolicy,
+    now: datetime,
+) -> ReactionPlan:
+    """The general planner, right for every turn (``plan_reactions`` says what it takes)."""
     planner = _Planner(
         session_id=session_id, project_id=project_id, trackers=trackers, policy=policy, now=now
     )
-    if trigger in (Trigger.KILL, Trigger.SPAWN):
-        # A human ended or (re)started the session: no reaction, and a clean slate.
+    if trigger in _CLEAN_SLATE_TRIGGERS:
         planner.trackers.clear()
         return planner.plan()
-    if after.state.is_terminal:
-        if not before.state.is_terminal:
+    if after.state in TERMINAL_STATES:
+        if before.state not in TERMINAL_STATES:
             _plan_entry(planner, after, pr)
-        planner.trackers.clear()  # a terminal session reacts to nothing more (D-7)
+        planner.trackers.clear()  # a terminal session reacts to nothing more
         return planner.plan()
-    feedback_allowed = pr.is_open and after.state not in (
-        SessionState.STUCK,
-        SessionState.NEEDS_INPUT,
-    )
-    # D-4: only a PR observation carries feedback; runtime/activity turns never re-send it.
+    feedback_allowed = pr.is_open and after.state not in _NO_FEEDBACK_STATES
+    # Only a PR observation carries feedback; runtime, activity and timer turns never
+    # re-send it.
     if (
-        trigger is Trigger.PR
+        trigger is _TRIGGER_PR
         and observation is not None
         and observation.fetched
         and observation.url == pr.url
@@ -283,31 +308,33 @@ def plan_reactions(
     return planner.plan()
 
 
-def _entry_is_steady(current: Tracker | None, key: ReactionKey | None) -> bool:
-    return current.reaction is key if current is not None else key is None
-
-
-def _plan_entry_only(
+def plan_entry_only(
     session_id: SessionId,
     project_id: ProjectId,
-    current: Tracker | None,
-    key: ReactionKey | None,
+    after: Lifecycle,
+    pr: PRFacts,
+    trackers: Mapping[str, Tracker],
     policy: ReactionPolicy,
     now: datetime,
 ) -> ReactionPlan:
-    """``_plan_entry`` alone on an otherwise untouched set of trackers."""
-    if _entry_is_steady(current, key):
+    """The lean planner: ``plan_in_full``'s plan for a live session's turn whose trigger is
+    in ``ENTRY_ONLY_TRIGGERS``, which can only fire or re-arm the entry reaction."""
+    key = entry_reaction(after, pr)
+    current = trackers.get(ENTRY_TRACKER)
+    steady = current.reaction is key if current is not None else key is None
+    if steady:
         return NO_REACTIONS  # the common case: nothing to fire, nothing to re-arm
     if key is None:
         return ReactionPlan(delete=(ENTRY_TRACKER,))
     tracker = Tracker(key=ENTRY_TRACKER, reaction=key, attempts=1, first_at=now)
     dedup_key = _dedup_key(now, session_id, f"entry/{key}")
-    item = _outbox_item(session_id, project_id, policy, key, dedup_key, policy[key].message)
+    message = policy.reactions[key].message
+    item = _outbox_item(session_id, project_id, policy, key, dedup_key, message)
     return ReactionPlan(outbox=(item,), upsert=(tracker,))
 
 
 def _plan_entry(planner: _Planner, lifecycle: Lifecycle, pr: PRFacts) -> None:
-    """D-5: an entry reaction fires once on entry; leaving re-arms it."""
+    """An entry reaction fires once on entry; leaving re-arms it."""
     key = entry_reaction(lifecycle, pr)
     current = planner.trackers.get(ENTRY_TRACKER)
     if current is not None and current.reaction is key:
@@ -327,7 +354,7 @@ def _ci_tracker_key(pr_url: str, check: str) -> str:
 def _release_passed_checks(planner: _Planner, observation: PRObservation) -> None:
     """A check that passes again lifts its brake (D-3)."""
     for check in observation.checks:
-        if check.status is not CheckStatus.PASSED:
+        if check.status is not _CHECK_PASSED:
             continue
         key = _ci_tracker_key(observation.url, check.name)
         tracker = planner.trackers.get(key)
@@ -337,7 +364,7 @@ def _release_passed_checks(planner: _Planner, observation: PRObservation) -> Non
 
 def ci_brake_depth(policy: ReactionPolicy) -> int:
     """How many recent runs of a check must all have failed for the CI brake to trip."""
-    return policy.retries(ReactionKey.CI_FAILED) + 1
+    return policy.retries(_REACTION_CI_FAILED) + 1
 
 
 def ci_tracker_seen(trackers: Mapping[str, Tracker], pr_url: str, check: str) -> tuple[str, ...]:
@@ -352,16 +379,16 @@ def _plan_ci(
     check_history: Mapping[str, Sequence[CheckStatus]],
 ) -> None:
     """D-3: one nudge per (PR, check, commit); the brake pages a human once."""
-    config = planner.policy[ReactionKey.CI_FAILED]
+    config = planner.policy[_REACTION_CI_FAILED]
     brake_depth = ci_brake_depth(planner.policy)
     handled: set[str] = set()
     for check in observation.checks:
-        if check.status is not CheckStatus.FAILED or check.name in handled:
+        if check.status is not _CHECK_FAILED or check.name in handled:
             continue
         handled.add(check.name)
         key = _ci_tracker_key(observation.url, check.name)
         tracker = planner.trackers.get(key) or Tracker(
-            key=key, reaction=ReactionKey.CI_FAILED, first_at=planner.now
+            key=key, reaction=_REACTION_CI_FAILED, first_at=planner.now
         )
         if check.commit in tracker.seen:
             continue  # re-polling the same commit never nudges twice
@@ -371,10 +398,10 @@ def _plan_ci(
             planner.trackers[key] = msgspec.structs.replace(tracker, seen=seen)
             continue  # silent until the check passes again
         recent = list(check_history.get(check.name, ()))[:brake_depth]
-        if len(recent) >= brake_depth and all(s is CheckStatus.FAILED for s in recent):
+        if len(recent) >= brake_depth and all(s is _CHECK_FAILED for s in recent):
             planner.trackers[key] = msgspec.structs.replace(tracker, seen=seen, escalated=True)
             planner.emit(
-                ReactionKey.CI_FAILED,
+                _REACTION_CI_FAILED,
                 tracker.first_at,
                 f"{check_key}/escalated",
                 "",
@@ -385,7 +412,7 @@ def _plan_ci(
             tracker, seen=seen, attempts=tracker.attempts + 1
         )
         message = ci_nudge_message(config.message, check.log_tail)
-        planner.emit(ReactionKey.CI_FAILED, tracker.first_at, check_key, message)
+        planner.emit(_REACTION_CI_FAILED, tracker.first_at, check_key, message)
 
 
 _CHANGES_REQUESTED_MARK: Final = "@changes_requested"
@@ -393,16 +420,16 @@ _CHANGES_REQUESTED_MARK: Final = "@changes_requested"
 
 def _plan_review(planner: _Planner, observation: PRObservation) -> None:
     """D-4: send each unresolved comment once; at most ``retries`` nudges, then a page."""
-    config = planner.policy[ReactionKey.REVIEW_COMMENTS]
-    budget = planner.policy.retries(ReactionKey.REVIEW_COMMENTS)
+    config = planner.policy[_REACTION_REVIEW_COMMENTS]
+    budget = planner.policy.retries(_REACTION_REVIEW_COMMENTS)
     key = f"review:{observation.url}"
     tracker = planner.trackers.get(key) or Tracker(
-        key=key, reaction=ReactionKey.REVIEW_COMMENTS, first_at=planner.now
+        key=key, reaction=_REACTION_REVIEW_COMMENTS, first_at=planner.now
     )
     seen = list(tracker.seen)
     unresolved = [c for c in observation.comments if not c.resolved]
     fresh = [c for c in unresolved if c.id not in seen]
-    changes_requested = observation.review is ReviewDecision.CHANGES_REQUESTED
+    changes_requested = observation.review is _REVIEW_CHANGES_REQUESTED
     if not changes_requested and _CHANGES_REQUESTED_MARK in seen:
         seen.remove(_CHANGES_REQUESTED_MARK)  # a later "changes requested" is news again
     bare = changes_requested and not unresolved and _CHANGES_REQUESTED_MARK not in seen
@@ -420,7 +447,7 @@ def _plan_review(planner: _Planner, observation: PRObservation) -> None:
     if tracker.attempts >= budget:
         planner.trackers[key] = msgspec.structs.replace(tracker, seen=tuple(seen), escalated=True)
         planner.emit(
-            ReactionKey.REVIEW_COMMENTS,
+            _REACTION_REVIEW_COMMENTS,
             tracker.first_at,
             f"{review_key}/escalated",
             "",
@@ -432,7 +459,7 @@ def _plan_review(planner: _Planner, observation: PRObservation) -> None:
     message = review_nudge_message(config.message, fresh)
     digest = _digest(c.id for c in fresh) if fresh else "changes-requested"
     planner.emit(
-        ReactionKey.REVIEW_COMMENTS, tracker.first_at, f"{review_key}/{attempts}/{digest}", message
+        _REACTION_REVIEW_COMMENTS, tracker.first_at, f"{review_key}/{attempts}/{digest}", message
     )
 
 
