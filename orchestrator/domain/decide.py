@@ -1,10 +1,11 @@
 """The pure decide core: probe verdicts, the detecting quarantine, and the lifecycle
-transition each observation or command causes.
+transition each observation or command causes (docs/behaviour.md, "Lifecycle states",
+"Probes and the detecting quarantine" and "Activity").
 
-Reference §2 (verdicts), §3.2 (facts → probe input) and §3.3 (entry points), with
-DESIGN D-7 (terminal sessions ignore observations), D-8 (sticky activity ages like any
-other) and D-9 (no stuck↔detecting flapping). Pure and total: no I/O and no clock reads;
-``now`` always arrives with the input.
+Three rules differ from the Go backend this descends from: a terminal session ignores
+observations; sticky activity (``waiting_input``, ``blocked``) ages like any other; and a
+session that reached stuck through the quarantine does not flap back to detecting. Pure
+and total: no I/O and no clock reads; ``now`` always arrives with the input.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ _VERDICT_INDETERMINATE: Final = ProcessVerdict.INDETERMINATE
 
 
 class ProbeInput(msgspec.Struct, frozen=True, kw_only=True, gc=False):
-    """Everything one probe verdict depends on (reference §2.1)."""
+    """Everything one probe verdict depends on."""
 
     runtime_alive: bool
     runtime_failed: bool
@@ -92,7 +93,7 @@ class LifecycleDecision(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     detecting: DetectingState | None
 
 
-# --- evidence hashing (reference §2.4) ---------------------------------------------------
+# --- evidence hashing ---------------------------------------------------------------------
 
 # re.ASCII: Go RE2's \d and \b are ASCII-only; Python's are Unicode-aware by default.
 _TIMESTAMP_PATTERNS: Final = (
@@ -118,11 +119,11 @@ def hash_evidence(evidence: str) -> str:
     return hashlib.sha256(normalised.encode()).hexdigest()
 
 
-# --- verdicts (reference §2.2, §2.3) ------------------------------------------------------
+# --- verdicts -----------------------------------------------------------------------------
 
 
 def _go_bool(value: object) -> str:
-    """Go's ``%t``: the evidence strings must match the reference byte for byte."""
+    """Go's ``%t``: evidence strings (and so their hashes) match the Go backend's."""
     return "true" if value else "false"
 
 
@@ -131,7 +132,8 @@ def _kill_reason(reason: TerminationReason) -> TerminationReason:
 
 
 def resolve_probe_decision(inp: ProbeInput) -> LifecycleDecision:
-    """The probe verdict; the first matching rule of reference §2.2 wins."""
+    """The probe verdict; the first matching rule wins (docs/behaviour.md, "Probes and the
+    detecting quarantine")."""
     if inp.kill_requested:
         return LifecycleDecision(
             evidence="manual kill requested",
@@ -205,7 +207,7 @@ def create_detecting_decision(
     )
 
 
-# --- the bridge from observations to verdict inputs (reference §3.2, §3.3) ---------------
+# --- the bridge from observations to verdict inputs ---------------------------------------
 
 _PROCESS_VERDICT: Final[Mapping[ProbeResult, ProcessVerdict]] = {
     ProbeResult.ALIVE: ProcessVerdict.ALIVE,
@@ -213,7 +215,7 @@ _PROCESS_VERDICT: Final[Mapping[ProbeResult, ProcessVerdict]] = {
 }
 
 # The session state an activity signal implies; ``exited`` implies none: only the probe
-# pipeline may conclude death (reference §3.3).
+# pipeline may conclude death (docs/behaviour.md, "Activity").
 _ACTIVITY_TARGET: Final[Mapping[ActivityState, SessionState]] = {
     ActivityState.ACTIVE: SessionState.WORKING,
     ActivityState.READY: SessionState.IDLE,
@@ -227,7 +229,7 @@ def has_recent_activity(
     activity: Activity | None, now: datetime, window: timedelta = RECENT_ACTIVITY_WINDOW
 ) -> bool:
     """Whether the agent reported anything but ``exited`` within ``window`` (inclusive).
-    Sticky states age like any other (D-8): a dead probe outlives a stale ``waiting_input``."""
+    Sticky states age like any other: a dead probe outlives a stale ``waiting_input``."""
     if activity is None or activity.state is _ACTIVITY_EXITED:
         return False
     return now - activity.last_activity_at <= window
@@ -296,9 +298,9 @@ def _unchanged(lc: Lifecycle) -> Transition:
 
 
 def on_runtime_observed(lc: Lifecycle, facts: RuntimeFacts) -> Transition:
-    """Apply one liveness probe (reference §3.3 with D-7 and D-9)."""
+    """Apply one liveness probe (docs/behaviour.md, "Probes and the detecting quarantine")."""
     if lc.state in TERMINAL_STATES:
-        return _unchanged(lc)  # D-7: not even is_alive flips on a terminal session
+        return _unchanged(lc)  # a terminal session is immutable: not even is_alive flips
     # A pane kept open after its agent exited (tmux remain-on-exit) is not a disagreement
     # between two probes: the agent is gone for certain. Judge it as a lost runtime, under
     # the same recent-activity window, and say why it ended.
@@ -318,8 +320,9 @@ def on_runtime_observed(lc: Lifecycle, facts: RuntimeFacts) -> Transition:
 
 
 def _stuck_after_probe(lc: Lifecycle, verdict: LifecycleDecision) -> Lifecycle:
-    """D-9: an ambiguous probe leaves stuck alone (no new episode, no new page), a dead one
-    terminates it, and a healthy one recovers it unless the agent itself said it is blocked."""
+    """No stuck↔detecting flapping: an ambiguous probe leaves stuck alone (no new episode,
+    no new page), a dead one terminates it, and a healthy one recovers it unless the agent
+    itself said it is blocked."""
     if verdict.state is _TERMINATED:
         return replace(
             lc,
@@ -341,7 +344,7 @@ def _stuck_after_probe(lc: Lifecycle, verdict: LifecycleDecision) -> Lifecycle:
 
 
 def on_activity_signalled(lc: Lifecycle, signal: ActivitySignal) -> Transition:
-    """Apply an agent's activity report (reference §3.3 with D-7). A signal is proof of
+    """Apply an agent's activity report (docs/behaviour.md, "Activity"). A signal is proof of
     life unless it says the agent exited; only a probe may conclude death."""
     if not signal.valid or lc.state in TERMINAL_STATES:
         return _unchanged(lc)

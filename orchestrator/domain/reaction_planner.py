@@ -352,7 +352,7 @@ def _ci_tracker_key(pr_url: str, check: str) -> str:
 
 
 def _release_passed_checks(planner: _Planner, observation: PRObservation) -> None:
-    """A check that passes again lifts its brake (D-3)."""
+    """A check that passes again lifts its brake."""
     for check in observation.checks:
         if check.status is not _CHECK_PASSED:
             continue
@@ -378,7 +378,8 @@ def _plan_ci(
     observation: PRObservation,
     check_history: Mapping[str, Sequence[CheckStatus]],
 ) -> None:
-    """D-3: one nudge per (PR, check, commit); the brake pages a human once."""
+    """One nudge per (PR, check, commit); when the last ``retries + 1`` runs of a check all
+    failed, the brake pages a human once and stays silent until the check passes."""
     config = planner.policy[_REACTION_CI_FAILED]
     brake_depth = ci_brake_depth(planner.policy)
     handled: set[str] = set()
@@ -419,7 +420,7 @@ _CHANGES_REQUESTED_MARK: Final = "@changes_requested"
 
 
 def _plan_review(planner: _Planner, observation: PRObservation) -> None:
-    """D-4: send each unresolved comment once; at most ``retries`` nudges, then a page."""
+    """Send each unresolved comment once; at most ``retries`` nudges per PR, then a page."""
     config = planner.policy[_REACTION_REVIEW_COMMENTS]
     budget = planner.policy.retries(_REACTION_REVIEW_COMMENTS)
     key = f"review:{observation.url}"

@@ -2,8 +2,9 @@
 
 A turn is: load the session once (record, trackers, PRs), run the pure ``decide`` for the
 message, plan its reactions, and commit everything — session row, PR rows, trackers,
-outbox rows — as one unit. The call returns when that unit is durable (D-10); delivery is
-the outbox dispatcher's job. Sessions never wait on each other: each has its own queue.
+outbox rows — as one unit. The call returns when that unit is durable (docs/design.md,
+D-10); delivery is the outbox dispatcher's job. Sessions never wait on each other: each
+has its own queue.
 
 Deadlines (an entry reaction's ``escalateAfter``, the detecting quarantine's cap) live in
 one timer task holding a heap; a due deadline becomes a timer message for its session.
@@ -389,7 +390,8 @@ class LifecycleManager:
         self, actor: SessionActor, observation: PRObservation
     ) -> Mapping[str, Sequence[CheckStatus]]:
         """Recent runs of each newly failing check, this observation's run included: the
-        CI brake's input (D-3). Only checks with a commit not acted on yet need it."""
+        CI brake's input (docs/design.md, D-3). Only checks with a commit not acted on yet
+        need it."""
         depth = ci_brake_depth(self._policy)
         history: dict[str, Sequence[CheckStatus]] = {}
         for check in observation.checks:

@@ -1,5 +1,5 @@
 """The lifecycle engine end to end over each store: transitions, reactions through the
-outbox, timers on trio's clock, ordering, isolation and restart (reference §3.8, D-1…D-11)."""
+outbox, timers on trio's clock, ordering, isolation and restart (docs/design.md, D-1…D-11)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Reaction table, config overrides and the pure reaction planner (reference §3.4 to §3.5,
-DESIGN §4 D-3…D-6)."""
+"""The pure reaction planner: entry reactions, CI and review feedback, escalations
+(docs/behaviour.md, "Reactions"; docs/design.md, D-3 to D-6)."""
 
 from __future__ import annotations
 
@@ -44,9 +44,7 @@ from orchestrator.domain.reaction_policy import (
     ReactionPolicy,
     load_reaction_policy,
 )
-from orchestrator.domain.reaction_text import (
-    escalation_message,
-)
+from orchestrator.domain.reaction_text import escalation_message
 from orchestrator.domain.records import OutboxItem, Tracker
 
 T0 = datetime(2026, 5, 31, 12, 0, tzinfo=UTC)
@@ -159,7 +157,7 @@ def kinds(items: Sequence[OutboxItem]) -> list[tuple[ReactionAction, str]]:
     return [(i.action, i.event_type) for i in items]
 
 
-# --- entry selection (reference §3.5 reactionFor) ------------------------------------
+# --- entry selection (the Go backend's reactionFor) ---------------------------------------
 
 ENTRY_ROWS = [
     ("stuck", lc(SessionState.STUCK), open_pr(ci=CIState.FAILING), ReactionKey.AGENT_STUCK),
@@ -207,11 +205,11 @@ def test_terminal_reaction(reason: TerminationReason, expected: ReactionKey | No
     assert terminal_reaction(reason) is expected
 
 
-# --- D-5 entry reactions -------------------------------------------------------------
+# --- D-5 entry reactions ------------------------------------------------------------------
 
 
 def test_idle_nudges_once_then_escalates_once_after_15_minutes() -> None:
-    """Reference §3.8: one nudge; none at 14 min; one escalation at 15; none at 30."""
+    """As the Go backend: one nudge; none at 14 min; one escalation at 15; none at 30."""
     s = Session()
     fired = s.turn(Trigger.ACTIVITY, IDLE)
     assert kinds(fired) == [(ReactionAction.SEND_TO_AGENT, "reaction.agent-idle")]
@@ -310,7 +308,7 @@ def test_kill_and_spawn_fire_nothing_and_reset_trackers() -> None:
     assert s.turn(Trigger.SPAWN, lc(SessionState.NOT_STARTED)) == []
 
 
-# --- D-3 CI ----------------------------------------------------------------------------
+# --- D-3 CI -------------------------------------------------------------------------------
 
 
 def test_ci_nudge_carries_the_cleaned_log_tail() -> None:
@@ -382,7 +380,7 @@ def test_stuck_session_with_failing_ci_gets_no_nudge_and_one_page() -> None:
     assert [i.event_type for i in items] == ["reaction.agent-stuck"]
 
 
-# --- D-4 review --------------------------------------------------------------------------
+# --- D-4 review ---------------------------------------------------------------------------
 
 
 def test_review_nudge_carries_only_comments_not_yet_sent() -> None:
@@ -448,7 +446,8 @@ def test_changes_requested_without_comments_nudges_once() -> None:
 
 
 def test_runtime_activity_and_timer_turns_never_resend_review_feedback() -> None:
-    """Fixes reference quirk §3.6.2."""
+    """The Go backend re-sent review feedback, without its comments, on every runtime and
+    activity transition."""
     s = Session()
     obs = observation(comments=[comment("1")])
     assert len(s.pr(obs)) == 1
@@ -460,14 +459,15 @@ def test_runtime_activity_and_timer_turns_never_resend_review_feedback() -> None
 
 
 def test_ci_and_review_in_one_observation_are_both_deduplicated() -> None:
-    """Fixes reference quirk §3.6.1: three identical observations give one of each."""
+    """The Go backend deduplicated only one of the two (three identical observations gave one
+    CI nudge and three review nudges); now they give one of each."""
     s = Session()
     obs = observation(ci=CIState.FAILING, checks=[failing("c1")], comments=[comment("1")])
     sent = [i.event_type for _ in range(3) for i in s.pr(obs)]
     assert sorted(sent) == ["reaction.ci-failed", "reaction.review-comments"]
 
 
-# --- D-6 auto: false -----------------------------------------------------------------
+# --- D-6 auto: false ----------------------------------------------------------------------
 
 
 def test_auto_false_notifies_instead_of_acting() -> None:
@@ -485,7 +485,7 @@ def test_configured_message_and_priority_are_used() -> None:
     assert (item.message, item.priority) == ("Help!", Priority.ACTION)
 
 
-# --- durable state -----------------------------------------------------------------------
+# --- durable state ------------------------------------------------------------------------
 
 
 def test_plans_are_deterministic_and_dedup_keys_unique() -> None:
