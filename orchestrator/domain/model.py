@@ -168,7 +168,7 @@ class SessionRecord(Model, frozen=True, kw_only=True):
     updated_at: datetime
 
 
-# --- PR facts and observations (docs/behaviour.md, "PR facts") ----------------------------
+# --- PR facts and observations (reference §1.4, §3.3) -----------------------------------
 
 
 class CIState(StrEnum):
@@ -211,7 +211,7 @@ class CheckStatus(StrEnum):
 
 
 class PRFacts(Model, frozen=True, kw_only=True):
-    """What the engine knows about a session's chosen PR (docs/behaviour.md, "PR facts").
+    """What the engine knows about a session's chosen PR (reference §6.7).
     ``exists=False`` (the default) means the session has no PR."""
 
     exists: bool = False

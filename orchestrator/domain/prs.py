@@ -11,8 +11,8 @@ from orchestrator.domain.model import CheckStatus, PRCheck, PRFacts, PRObservati
 
 
 def select_pr_facts(newest_first: Sequence[PRFacts]) -> PRFacts:
-    """The most recently updated open or draft PR, else the most recently updated closed or
-    merged one, else no PR (docs/behaviour.md, "PR facts")."""
+    """Reference §6.7: the most recently updated open or draft PR, else the most recently
+    updated closed or merged one, else no PR."""
     for facts in newest_first:
         if facts.exists and not facts.closed and not facts.merged:
             return facts
