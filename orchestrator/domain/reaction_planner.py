@@ -71,7 +71,7 @@ _TERMINAL_REACTIONS: Final = {
     TerminationReason.ERROR_IN_PROCESS: ReactionKey.AGENT_EXITED,
     TerminationReason.PR_MERGED: ReactionKey.PR_MERGED,
 }
-_EVENT_TYPES: Final = {key: key.event_type for key in ReactionKey}
+_EVENT_TYPES: Final = {key: key.event_type for key in ReactionKey}  # formatted once, not per item
 _REACTION_CI_FAILED: Final = ReactionKey.CI_FAILED
 _REACTION_REVIEW_COMMENTS: Final = ReactionKey.REVIEW_COMMENTS
 _REACTION_MERGE_CONFLICTS: Final = ReactionKey.MERGE_CONFLICTS
