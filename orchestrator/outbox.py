@@ -1,10 +1,11 @@
 """Delivers committed reactions: agent messages and human notifications.
 
-Outbox rows are written in the same transaction as the transition that caused them (D-1),
-so delivery only has to be at-least-once and ordered per session. Transient failures are
-retried with exponential backoff (tenacity); cancellation never is. An agent message that
-finally fails becomes a notification to the human instead (D-6), and a notification that
-fails stays queued and is retried later: a page is never dropped.
+Outbox rows are written in the same transaction as the transition that caused them
+(docs/design.md, D-1), so delivery only has to be at-least-once and ordered per session.
+Transient failures are retried with exponential backoff (tenacity); cancellation never is.
+An agent message that finally fails becomes a notification to the human instead
+(docs/design.md, D-6), and a notification that fails stays queued and is retried later: a
+page is never dropped.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class DeliveryPolicy:
 
 
 def agent_fallback(item: OutboxItem, error: BaseException) -> NotificationEvent:
-    """What the human is told when a message could not reach the agent (D-6)."""
+    """What the human is told when a message could not reach the agent (docs/design.md, D-6)."""
     return NotificationEvent(
         type=item.event_type,
         priority=Priority.URGENT,

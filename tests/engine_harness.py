@@ -21,7 +21,7 @@ from orchestrator.domain.model import (
     SessionRecord,
     SpawnOutcome,
 )
-from orchestrator.domain.reactions import ReactionPolicy
+from orchestrator.domain.reaction_policy import ReactionPolicy
 from orchestrator.domain.records import Project
 from orchestrator.lifecycle.manager import EngineLimits, LifecycleManager
 from orchestrator.outbox import DeliveryPolicy, OutboxDispatcher

@@ -1,10 +1,11 @@
 """The pure decide core: probe verdicts, the detecting quarantine, and the lifecycle
-transition each observation or command causes.
+transition each observation or command causes (docs/behaviour.md, "Lifecycle states",
+"Probes and the detecting quarantine" and "Activity").
 
-Reference §2 (verdicts), §3.2 (facts → probe input) and §3.3 (entry points), with
-DESIGN D-7 (terminal sessions ignore observations), D-8 (sticky activity ages like any
-other) and D-9 (no stuck↔detecting flapping). Pure and total: no I/O and no clock reads;
-``now`` always arrives with the input.
+Three rules differ from the Go backend this descends from: a terminal session ignores
+observations; sticky activity (``waiting_input``, ``blocked``) ages like any other; and a
+session that reached stuck through the quarantine does not flap back to detecting. Pure
+and total: no I/O and no clock reads; ``now`` always arrives with the input.
 """
 
 from __future__ import annotations
@@ -46,8 +47,30 @@ class ProcessVerdict(StrEnum):
     INDETERMINATE = "indeterminate"
 
 
+# Enum members bound once for the functions below (docs/design.md, "Hot path").
+_NOT_STARTED: Final = SessionState.NOT_STARTED
+_WORKING: Final = SessionState.WORKING
+_STUCK: Final = SessionState.STUCK
+_DETECTING: Final = SessionState.DETECTING
+_TERMINATED: Final = SessionState.TERMINATED
+_NO_REASON: Final = TerminationReason.NONE
+_REASON_MANUALLY_KILLED: Final = TerminationReason.MANUALLY_KILLED
+_REASON_RUNTIME_LOST: Final = TerminationReason.RUNTIME_LOST
+_REASON_AGENT_PROCESS_EXITED: Final = TerminationReason.AGENT_PROCESS_EXITED
+_REASON_PR_MERGED: Final = TerminationReason.PR_MERGED
+_ACTIVITY_BLOCKED: Final = ActivityState.BLOCKED
+_ACTIVITY_EXITED: Final = ActivityState.EXITED
+_PROBE_ALIVE: Final = ProbeResult.ALIVE
+_PROBE_DEAD: Final = ProbeResult.DEAD
+_PROBE_FAILED: Final = ProbeResult.FAILED
+_PROBE_FAILED_OR_UNKNOWN: Final = frozenset({ProbeResult.FAILED, ProbeResult.UNKNOWN})
+_VERDICT_ALIVE: Final = ProcessVerdict.ALIVE
+_VERDICT_DEAD: Final = ProcessVerdict.DEAD
+_VERDICT_INDETERMINATE: Final = ProcessVerdict.INDETERMINATE
+
+
 class ProbeInput(msgspec.Struct, frozen=True, kw_only=True, gc=False):
-    """Everything one probe verdict depends on (reference §2.1)."""
+    """Everything one probe verdict depends on."""
 
     runtime_alive: bool
     runtime_failed: bool
@@ -70,7 +93,7 @@ class LifecycleDecision(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     detecting: DetectingState | None
 
 
-# --- evidence hashing (reference §2.4) ---------------------------------------------------
+# --- evidence hashing ---------------------------------------------------------------------
 
 # re.ASCII: Go RE2's \d and \b are ASCII-only; Python's are Unicode-aware by default.
 _TIMESTAMP_PATTERNS: Final = (
@@ -96,24 +119,25 @@ def hash_evidence(evidence: str) -> str:
     return hashlib.sha256(normalised.encode()).hexdigest()
 
 
-# --- verdicts (reference §2.2, §2.3) ------------------------------------------------------
+# --- verdicts -----------------------------------------------------------------------------
 
 
 def _go_bool(value: object) -> str:
-    """Go's ``%t``: the evidence strings must match the reference byte for byte."""
+    """Go's ``%t``: evidence strings (and so their hashes) match the Go backend's."""
     return "true" if value else "false"
 
 
 def _kill_reason(reason: TerminationReason) -> TerminationReason:
-    return TerminationReason.MANUALLY_KILLED if reason is TerminationReason.NONE else reason
+    return _REASON_MANUALLY_KILLED if reason is _NO_REASON else reason
 
 
 def resolve_probe_decision(inp: ProbeInput) -> LifecycleDecision:
-    """The probe verdict; the first matching rule of reference §2.2 wins."""
+    """The probe verdict; the first matching rule wins (docs/behaviour.md, "Probes and the
+    detecting quarantine")."""
     if inp.kill_requested:
         return LifecycleDecision(
             evidence="manual kill requested",
-            state=SessionState.TERMINATED,
+            state=_TERMINATED,
             termination_reason=_kill_reason(inp.kill_reason),
             is_alive=False,
             detecting=None,
@@ -127,24 +151,24 @@ def resolve_probe_decision(inp: ProbeInput) -> LifecycleDecision:
         )
         return create_detecting_decision(evidence, inp.prior, inp.now)
     if inp.runtime_alive:
-        if inp.process is ProcessVerdict.DEAD:
+        if inp.process is _VERDICT_DEAD:
             evidence = f"disagree runtime=alive process=dead recentActivity={recent}"
             return create_detecting_decision(evidence, inp.prior, inp.now)
         return LifecycleDecision(
             evidence=f"alive runtime=alive process={process}",
-            state=SessionState.WORKING,
-            termination_reason=TerminationReason.NONE,
+            state=_WORKING,
+            termination_reason=_NO_REASON,
             is_alive=True,
             detecting=None,
         )
-    if inp.process is ProcessVerdict.ALIVE or inp.recent_activity:
+    if inp.process is _VERDICT_ALIVE or inp.recent_activity:
         evidence = f"disagree runtime=down process={process} recentActivity={recent}"
         return create_detecting_decision(evidence, inp.prior, inp.now)
-    if inp.process is ProcessVerdict.DEAD:
+    if inp.process is _VERDICT_DEAD:
         return LifecycleDecision(
             evidence="dead runtime=down process=dead recentActivity=false",
-            state=SessionState.TERMINATED,
-            termination_reason=TerminationReason.RUNTIME_LOST,
+            state=_TERMINATED,
+            termination_reason=_REASON_RUNTIME_LOST,
             is_alive=False,
             detecting=None,
         )
@@ -167,15 +191,15 @@ def create_detecting_decision(
     if attempts >= DETECTING_MAX_ATTEMPTS or now >= started_at + DETECTING_MAX_DURATION:
         return LifecycleDecision(
             evidence=evidence,
-            state=SessionState.STUCK,
-            termination_reason=TerminationReason.NONE,
+            state=_STUCK,
+            termination_reason=_NO_REASON,
             is_alive=True,
             detecting=None,
         )
     return LifecycleDecision(
         evidence=evidence,
-        state=SessionState.DETECTING,
-        termination_reason=TerminationReason.NONE,
+        state=_DETECTING,
+        termination_reason=_NO_REASON,
         is_alive=True,
         detecting=DetectingState(
             attempts=attempts, started_at=started_at, evidence_hash=evidence_hash
@@ -183,7 +207,7 @@ def create_detecting_decision(
     )
 
 
-# --- the bridge from observations to verdict inputs (reference §3.2, §3.3) ---------------
+# --- the bridge from observations to verdict inputs ---------------------------------------
 
 _PROCESS_VERDICT: Final[Mapping[ProbeResult, ProcessVerdict]] = {
     ProbeResult.ALIVE: ProcessVerdict.ALIVE,
@@ -191,7 +215,7 @@ _PROCESS_VERDICT: Final[Mapping[ProbeResult, ProcessVerdict]] = {
 }
 
 # The session state an activity signal implies; ``exited`` implies none: only the probe
-# pipeline may conclude death (reference §3.3).
+# pipeline may conclude death (docs/behaviour.md, "Activity").
 _ACTIVITY_TARGET: Final[Mapping[ActivityState, SessionState]] = {
     ActivityState.ACTIVE: SessionState.WORKING,
     ActivityState.READY: SessionState.IDLE,
@@ -205,8 +229,8 @@ def has_recent_activity(
     activity: Activity | None, now: datetime, window: timedelta = RECENT_ACTIVITY_WINDOW
 ) -> bool:
     """Whether the agent reported anything but ``exited`` within ``window`` (inclusive).
-    Sticky states age like any other (D-8): a dead probe outlives a stale ``waiting_input``."""
-    if activity is None or activity.state is ActivityState.EXITED:
+    Sticky states age like any other: a dead probe outlives a stale ``waiting_input``."""
+    if activity is None or activity.state is _ACTIVITY_EXITED:
         return False
     return now - activity.last_activity_at <= window
 
@@ -215,10 +239,10 @@ def probe_input(lifecycle: Lifecycle, facts: RuntimeFacts) -> ProbeInput:
     """Map one liveness probe onto the verdict inputs. A failed or unknown runtime probe is
     a failure (never read as down); a failed process probe is indeterminate and a failure."""
     return ProbeInput(
-        runtime_alive=facts.runtime is ProbeResult.ALIVE,
-        runtime_failed=facts.runtime in (ProbeResult.FAILED, ProbeResult.UNKNOWN),
-        process=_PROCESS_VERDICT.get(facts.process, ProcessVerdict.INDETERMINATE),
-        process_failed=facts.process is ProbeResult.FAILED,
+        runtime_alive=facts.runtime is _PROBE_ALIVE,
+        runtime_failed=facts.runtime in _PROBE_FAILED_OR_UNKNOWN,
+        process=_PROCESS_VERDICT.get(facts.process, _VERDICT_INDETERMINATE),
+        process_failed=facts.process is _PROBE_FAILED,
         recent_activity=has_recent_activity(lifecycle.activity, facts.observed_at),
         prior=lifecycle.detecting,
         now=facts.observed_at,
@@ -239,11 +263,6 @@ class Transition(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     def is_changed(self) -> bool:
         return bool(self.changed)
 
-
-# Hot-path constants: on Python 3.11 reading ``ActivityState.EXITED`` goes through the
-# Enum metaclass's slow ``__getattr__`` hook on every call.
-_EXITED: Final = ActivityState.EXITED
-_NO_REASON: Final = TerminationReason.NONE
 
 # ``changed`` for every combination of differing Lifecycle fields, indexed by a bit mask
 # (bit i = field i): one set per shape instead of one built per transition.
@@ -279,44 +298,45 @@ def _unchanged(lc: Lifecycle) -> Transition:
 
 
 def on_runtime_observed(lc: Lifecycle, facts: RuntimeFacts) -> Transition:
-    """Apply one liveness probe (reference §3.3 with D-7 and D-9)."""
-    if lc.state.is_terminal:
-        return _unchanged(lc)  # D-7: not even is_alive flips on a terminal session
+    """Apply one liveness probe (docs/behaviour.md, "Probes and the detecting quarantine")."""
+    if lc.state in TERMINAL_STATES:
+        return _unchanged(lc)  # a terminal session is immutable: not even is_alive flips
     # A pane kept open after its agent exited (tmux remain-on-exit) is not a disagreement
     # between two probes: the agent is gone for certain. Judge it as a lost runtime, under
     # the same recent-activity window, and say why it ended.
-    agent_exited = facts.runtime is ProbeResult.ALIVE and facts.process is ProbeResult.DEAD
+    agent_exited = facts.runtime is _PROBE_ALIVE and facts.process is _PROBE_DEAD
     if agent_exited:
-        facts = replace(facts, runtime=ProbeResult.DEAD)
+        facts = replace(facts, runtime=_PROBE_DEAD)
     verdict = resolve_probe_decision(probe_input(lc, facts))
-    if agent_exited and verdict.state is SessionState.TERMINATED:
-        verdict = replace(verdict, termination_reason=TerminationReason.AGENT_PROCESS_EXITED)
-    if lc.state is SessionState.STUCK:
+    if agent_exited and verdict.state is _TERMINATED:
+        verdict = replace(verdict, termination_reason=_REASON_AGENT_PROCESS_EXITED)
+    if lc.state is _STUCK:
         return transition(lc, _stuck_after_probe(lc, verdict))
     after = replace(lc, is_alive=verdict.is_alive, detecting=verdict.detecting)
     # A healthy probe recovers only a quarantine; it says nothing about idle or needs_input.
-    if verdict.state is not SessionState.WORKING or lc.state is SessionState.DETECTING:
+    if verdict.state is not _WORKING or lc.state is _DETECTING:
         after = replace(after, state=verdict.state, termination_reason=verdict.termination_reason)
     return transition(lc, after)
 
 
 def _stuck_after_probe(lc: Lifecycle, verdict: LifecycleDecision) -> Lifecycle:
-    """D-9: an ambiguous probe leaves stuck alone (no new episode, no new page), a dead one
-    terminates it, and a healthy one recovers it unless the agent itself said it is blocked."""
-    if verdict.state is SessionState.TERMINATED:
+    """No stuck↔detecting flapping: an ambiguous probe leaves stuck alone (no new episode,
+    no new page), a dead one terminates it, and a healthy one recovers it unless the agent
+    itself said it is blocked."""
+    if verdict.state is _TERMINATED:
         return replace(
             lc,
-            state=SessionState.TERMINATED,
+            state=_TERMINATED,
             termination_reason=verdict.termination_reason,
             is_alive=False,
             detecting=None,
         )
-    agent_blocked = lc.activity is not None and lc.activity.state is ActivityState.BLOCKED
-    if verdict.state is SessionState.WORKING and not agent_blocked:
+    agent_blocked = lc.activity is not None and lc.activity.state is _ACTIVITY_BLOCKED
+    if verdict.state is _WORKING and not agent_blocked:
         return replace(
             lc,
-            state=SessionState.WORKING,
-            termination_reason=TerminationReason.NONE,
+            state=_WORKING,
+            termination_reason=_NO_REASON,
             is_alive=True,
             detecting=None,
         )
@@ -324,12 +344,12 @@ def _stuck_after_probe(lc: Lifecycle, verdict: LifecycleDecision) -> Lifecycle:
 
 
 def on_activity_signalled(lc: Lifecycle, signal: ActivitySignal) -> Transition:
-    """Apply an agent's activity report (reference §3.3 with D-7). A signal is proof of
+    """Apply an agent's activity report (docs/behaviour.md, "Activity"). A signal is proof of
     life unless it says the agent exited; only a probe may conclude death."""
     if not signal.valid or lc.state in TERMINAL_STATES:
         return _unchanged(lc)
     activity = Activity(state=signal.state, last_activity_at=signal.timestamp, source=signal.source)
-    is_alive = lc.is_alive or signal.state is not _EXITED
+    is_alive = lc.is_alive or signal.state is not _ACTIVITY_EXITED
     target = _ACTIVITY_TARGET.get(signal.state)
     if target is None:
         after = replace(lc, activity=activity, is_alive=is_alive)
@@ -347,12 +367,12 @@ def on_activity_signalled(lc: Lifecycle, signal: ActivitySignal) -> Transition:
 
 def on_pr_observed(lc: Lifecycle, observation: PRObservation) -> Transition:
     """A merged PR ends a live session; everything else about the PR is the store's job."""
-    if not observation.fetched or not observation.merged or lc.state.is_terminal:
+    if not observation.fetched or not observation.merged or lc.state in TERMINAL_STATES:
         return _unchanged(lc)
     after = replace(
         lc,
-        state=SessionState.TERMINATED,
-        termination_reason=TerminationReason.PR_MERGED,
+        state=_TERMINATED,
+        termination_reason=_REASON_PR_MERGED,
         is_alive=False,
         detecting=None,
     )
@@ -365,16 +385,16 @@ def on_spawn_completed(
     """A spawn or restore put the agent in its pane. A restored (terminal) session starts
     fresh, old activity included; a session whose agent already reported keeps its state."""
     merged = metadata.merged_with(outcome.metadata())
-    if lc.state.is_terminal:
+    if lc.state in TERMINAL_STATES:
         after = replace(
             lc,
-            state=SessionState.NOT_STARTED,
-            termination_reason=TerminationReason.NONE,
+            state=_NOT_STARTED,
+            termination_reason=_NO_REASON,
             is_alive=True,
             detecting=None,
             activity=None,
         )
-    elif lc.state is SessionState.NOT_STARTED:
+    elif lc.state is _NOT_STARTED:
         after = replace(lc, is_alive=True, detecting=None)
     else:
         after = replace(lc, is_alive=True)
@@ -385,11 +405,11 @@ def on_kill_requested(
     lc: Lifecycle, reason: TerminationReason = TerminationReason.NONE
 ) -> Transition:
     """Terminate a live session; a terminal one keeps its first reason."""
-    if lc.state.is_terminal:
+    if lc.state in TERMINAL_STATES:
         return _unchanged(lc)
     after = replace(
         lc,
-        state=SessionState.TERMINATED,
+        state=_TERMINATED,
         termination_reason=_kill_reason(reason),
         is_alive=False,
         detecting=None,
@@ -399,7 +419,7 @@ def on_kill_requested(
 
 def detecting_deadline(lc: Lifecycle) -> datetime | None:
     """When the current detecting episode escalates to stuck without another probe."""
-    if lc.detecting is None or lc.state is not SessionState.DETECTING:
+    if lc.detecting is None or lc.state is not _DETECTING:
         return None
     return lc.detecting.started_at + DETECTING_MAX_DURATION
 
@@ -409,5 +429,5 @@ def on_detecting_timeout(lc: Lifecycle, now: datetime) -> Transition:
     deadline = detecting_deadline(lc)
     if deadline is None or now < deadline:
         return _unchanged(lc)
-    after = replace(lc, state=SessionState.STUCK, is_alive=True, detecting=None)
+    after = replace(lc, state=_STUCK, is_alive=True, detecting=None)
     return transition(lc, after)

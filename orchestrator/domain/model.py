@@ -1,7 +1,7 @@
 """The domain model: what a session is, what we observe about it, what we tell people.
 
-Pure data. msgspec Structs encode with camelCase JSON field names (reference §1);
-enums are ``StrEnum`` so their wire value is the string itself. Times are timezone-aware
+Pure data. msgspec Structs encode with camelCase JSON field names, the wire shape clients
+read; enums are ``StrEnum`` so their wire value is the string itself. Times are timezone-aware
 UTC ``datetime`` values and are always passed in, never read from a clock here.
 """
 
@@ -29,7 +29,7 @@ class Model(
     each young-generation collection longer."""
 
 
-# --- identifiers and kinds (reference §1.1) ----------------------------------------------
+# --- identifiers and kinds ----------------------------------------------------------------
 
 SessionId = str
 ProjectId = str
@@ -48,7 +48,7 @@ class AgentHarness(StrEnum):
     OPENCODE = "opencode"
 
 
-# --- lifecycle (reference §1.3) ----------------------------------------------------------
+# --- lifecycle (docs/behaviour.md, "Lifecycle states", "Terminal reasons") ----------------
 
 
 class SessionState(StrEnum):
@@ -66,8 +66,8 @@ class SessionState(StrEnum):
         return self in TERMINAL_STATES
 
 
-# A module-level set, not ``SessionState.DONE`` in the property: on Python 3.11 every
-# attribute read on an Enum class goes through ``EnumType.__getattr__``'s slow hook.
+# A module-level set, so ``is_terminal`` reads no Enum class attribute (docs/design.md,
+# "Hot path").
 TERMINAL_STATES: Final = frozenset({SessionState.DONE, SessionState.TERMINATED})
 
 
@@ -115,7 +115,8 @@ class Activity(Model, frozen=True, kw_only=True):
 
 
 class DetectingState(Model, frozen=True, kw_only=True):
-    """Memory of an ambiguous-probe episode (the anti-flap quarantine, reference §2.3)."""
+    """Memory of an ambiguous-probe episode: the anti-flap quarantine (docs/behaviour.md,
+    "Probes and the detecting quarantine")."""
 
     attempts: int
     started_at: datetime
@@ -319,7 +320,7 @@ class PRObservation(Model, frozen=True, kw_only=True):
         )
 
 
-# --- runtime observations and other inputs (reference §3.2, §3.3) -----------------------
+# --- runtime observations and other inputs ------------------------------------------------
 
 
 class ProbeResult(StrEnum):
@@ -373,7 +374,21 @@ class SpawnOutcome(Model, frozen=True, kw_only=True):
         )
 
 
-# --- display status (reference §1.5) -----------------------------------------------------
+# --- turns --------------------------------------------------------------------------------
+
+
+class Trigger(StrEnum):
+    """What caused a session's turn; the reaction planner acts on it. Never persisted."""
+
+    RUNTIME = "runtime"  # a liveness probe
+    ACTIVITY = "activity"  # an agent's activity report
+    PR = "pr"  # a PR observation
+    SPAWN = "spawn"  # a spawn or restore completed
+    KILL = "kill"  # a human (or a failed spawn) ended the session
+    TIMER = "timer"  # a deadline came due: escalateAfter, or the detecting cap
+
+
+# --- display status (docs/behaviour.md, "Derived status") ---------------------------------
 
 
 class SessionStatus(StrEnum):
@@ -398,7 +413,7 @@ class SessionStatus(StrEnum):
     TERMINATED = "terminated"
 
 
-# --- reactions and notifications (reference §3.4) ----------------------------------------
+# --- reactions and notifications (docs/behaviour.md, "Reactions") -------------------------
 
 
 class Priority(StrEnum):

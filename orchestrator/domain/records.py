@@ -1,5 +1,7 @@
 """Durable records beside the session: projects, reaction trackers, the outbox, notifications,
-the change log, and the unit of work that commits a transition atomically (DESIGN §3, D-1)."""
+the change log, and the unit of work that commits a transition atomically with the
+reactions it causes, so a crash can neither lose a page nor send one for a transition that
+never committed."""
 
 from __future__ import annotations
 
@@ -31,10 +33,11 @@ class Project(Model, frozen=True, kw_only=True):
 
 
 class Tracker(Model, frozen=True, kw_only=True):
-    """Durable reaction state for one session and one tracker key (D-2).
+    """Durable reaction state for one session and one tracker key, so a restart never
+    repeats a nudge or a page (docs/behaviour.md, "Reactions").
 
-    Keys: ``entry`` (the current entry reaction, D-5), ``ci:<pr url>:<check>`` (D-3),
-    ``review:<pr url>`` (D-4). ``seen`` holds what was already acted on: commits for CI,
+    Keys: ``entry`` (the current entry reaction), ``ci:<pr url>:<check>`` (the CI brake),
+    ``review:<pr url>`` (review feedback). ``seen`` holds what was already acted on: commits for CI,
     comment ids for review. ``first_at`` is when the reaction fired first in this episode.
     """
 
@@ -47,7 +50,7 @@ class Tracker(Model, frozen=True, kw_only=True):
 
 
 class OutboxItem(Model, frozen=True, kw_only=True):
-    """A reaction to deliver, committed in the same transaction as its cause (D-1).
+    """A reaction to deliver, committed in the same transaction as its cause.
 
     ``dedup_key`` is unique across the outbox: the same reaction is never queued twice."""
 
@@ -124,8 +127,8 @@ class CommitUnit(Model, frozen=True, kw_only=True):
     ``changed`` names what differs from the stored row — ``Lifecycle`` field names plus
     ``"metadata"`` — so the writer updates just those columns (``updated_at`` always
     moves with a session). Metadata merges: only its non-empty fields are written, so an
-    engine that does not cache the prompt never clears it. ``pr`` is written with its checks and comments (reference
-    §6.6). Trackers are upserted or deleted by key, outbox items inserted once per
+    engine that does not cache the prompt never clears it. ``pr`` is written with its
+    checks and comments. Trackers are upserted or deleted by key, outbox items inserted once per
     ``dedup_key`` (a repeated key is ignored, never an error).
     """
 

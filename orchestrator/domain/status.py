@@ -1,5 +1,6 @@
 """The display status: derived on every read from the lifecycle and the PR facts, never
-persisted (reference §1.5). Pure and total; the first matching rule wins."""
+persisted (docs/behaviour.md, "Derived status"). Pure and total; the first matching rule
+wins."""
 
 from __future__ import annotations
 
@@ -37,35 +38,56 @@ _TERMINATED_STATUS: Final[Mapping[TerminationReason, SessionStatus]] = {
 }
 
 
+# Enum members bound once for the functions below (docs/design.md, "Hot path").
+_TERMINATED: Final = SessionState.TERMINATED
+_IDLE: Final = SessionState.IDLE
+_CI_FAILING: Final = CIState.FAILING
+_MERGEABILITY_MERGEABLE: Final = Mergeability.MERGEABLE
+_REVIEW_APPROVED: Final = ReviewDecision.APPROVED
+_REVIEW_CHANGES_REQUESTED: Final = ReviewDecision.CHANGES_REQUESTED
+_REVIEW_REQUIRED: Final = ReviewDecision.REVIEW_REQUIRED
+_STATUS_WORKING: Final = SessionStatus.WORKING
+_STATUS_IDLE: Final = SessionStatus.IDLE
+_STATUS_TERMINATED: Final = SessionStatus.TERMINATED
+_STATUS_MERGED: Final = SessionStatus.MERGED
+_STATUS_CI_FAILED: Final = SessionStatus.CI_FAILED
+_STATUS_DRAFT: Final = SessionStatus.DRAFT
+_STATUS_CHANGES_REQUESTED: Final = SessionStatus.CHANGES_REQUESTED
+_STATUS_MERGEABLE: Final = SessionStatus.MERGEABLE
+_STATUS_APPROVED: Final = SessionStatus.APPROVED
+_STATUS_REVIEW_PENDING: Final = SessionStatus.REVIEW_PENDING
+_STATUS_PR_OPEN: Final = SessionStatus.PR_OPEN
+
+
 def derive_status(lifecycle: Lifecycle, pr: PRFacts) -> SessionStatus:
     """What a person sees for a session. ``pr`` is the session's chosen PR (or none)."""
     state_status = _STATE_STATUS.get(lifecycle.state)
     if state_status is not None:
         return state_status
-    if lifecycle.state is SessionState.TERMINATED:
-        return _TERMINATED_STATUS.get(lifecycle.termination_reason, SessionStatus.TERMINATED)
+    if lifecycle.state is _TERMINATED:
+        return _TERMINATED_STATUS.get(lifecycle.termination_reason, _STATUS_TERMINATED)
     if pr.exists and pr.merged:
-        return SessionStatus.MERGED
+        return _STATUS_MERGED
     if pr.exists and not pr.closed:
         return _pr_status(pr)
     # A closed, unmerged PR (or none) leaves the agent's own soft state.
-    if lifecycle.state is SessionState.IDLE:
-        return SessionStatus.IDLE
-    return SessionStatus.WORKING
+    if lifecycle.state is _IDLE:
+        return _STATUS_IDLE
+    return _STATUS_WORKING
 
 
 def _pr_status(pr: PRFacts) -> SessionStatus:
     """The ladder for an open or draft PR: what the agent or a human must do next."""
-    if pr.ci is CIState.FAILING:
-        return SessionStatus.CI_FAILED  # even on a draft: the agent has work to do
+    if pr.ci is _CI_FAILING:
+        return _STATUS_CI_FAILED  # even on a draft: the agent has work to do
     if pr.draft:
-        return SessionStatus.DRAFT
-    if pr.review is ReviewDecision.CHANGES_REQUESTED or pr.review_comments:
-        return SessionStatus.CHANGES_REQUESTED
-    if pr.mergeability is Mergeability.MERGEABLE:
-        return SessionStatus.MERGEABLE
-    if pr.review is ReviewDecision.APPROVED:
-        return SessionStatus.APPROVED
-    if pr.review is ReviewDecision.REVIEW_REQUIRED:
-        return SessionStatus.REVIEW_PENDING
-    return SessionStatus.PR_OPEN
+        return _STATUS_DRAFT
+    if pr.review is _REVIEW_CHANGES_REQUESTED or pr.review_comments:
+        return _STATUS_CHANGES_REQUESTED
+    if pr.mergeability is _MERGEABILITY_MERGEABLE:
+        return _STATUS_MERGEABLE
+    if pr.review is _REVIEW_APPROVED:
+        return _STATUS_APPROVED
+    if pr.review is _REVIEW_REQUIRED:
+        return _STATUS_REVIEW_PENDING
+    return _STATUS_PR_OPEN

@@ -1,7 +1,7 @@
 """The canonical text of an instant: ``YYYY-MM-DD HH:MM:SS.ffffff+00:00`` in UTC.
 
 Fixed width, so text order is time order. The SQLite store writes every timestamp in this
-form (reference §6.1) and reaction dedup keys embed it, so one function, built for the
+form and reaction dedup keys embed it, so one function, built for the
 hot path, serves both.
 """
 

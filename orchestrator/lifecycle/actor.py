@@ -3,8 +3,8 @@
 There is no task per session. The caller that finds the actor idle runs the turn itself;
 callers arriving meanwhile queue up and are handed ownership one at a time, in arrival
 order, each only after the previous turn's write was acknowledged. That keeps the actor
-guarantee (one turn per session at a time, in order) at a fraction of a task's cost
-(``shared/spec/engine-ceiling.md`` §4.3).
+guarantee (one turn per session at a time, in order) at a fraction of a task's cost:
+measured about twice as fast and 2.4 times smaller (docs/design.md, "Write path").
 """
 
 from __future__ import annotations

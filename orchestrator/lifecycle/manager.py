@@ -2,8 +2,9 @@
 
 A turn is: load the session once (record, trackers, PRs), run the pure ``decide`` for the
 message, plan its reactions, and commit everything — session row, PR rows, trackers,
-outbox rows — as one unit. The call returns when that unit is durable (D-10); delivery is
-the outbox dispatcher's job. Sessions never wait on each other: each has its own queue.
+outbox rows — as one unit. The call returns when that unit is durable (docs/design.md,
+D-10); delivery is the outbox dispatcher's job. Sessions never wait on each other: each
+has its own queue.
 
 Deadlines (an entry reaction's ``escalateAfter``, the detecting quarantine's cap) live in
 one timer task holding a heap; a due deadline becomes a timer message for its session.
@@ -43,18 +44,18 @@ from orchestrator.domain.model import (
     SessionStatus,
     SpawnOutcome,
     TerminationReason,
+    Trigger,
 )
 from orchestrator.domain.prs import runs_with_observation, select_pr_facts, with_observation
-from orchestrator.domain.reactions import (
+from orchestrator.domain.reaction_planner import (
     ReactionPlan,
-    ReactionPolicy,
-    Trigger,
     ci_brake_depth,
     ci_tracker_seen,
     entry_escalation_deadline,
     plan_escalation,
     plan_reactions,
 )
+from orchestrator.domain.reaction_policy import ReactionPolicy
 from orchestrator.domain.records import CommitUnit
 from orchestrator.domain.status import derive_status
 from orchestrator.lifecycle.actor import SessionActor
@@ -73,13 +74,16 @@ from orchestrator.ports import Clock, EngineStore
 
 log = logging.getLogger(__name__)
 
-# Enum members the hot path reads, bound once: on Python 3.11 every attribute read on an
-# Enum class goes through the metaclass's slow ``__getattr__`` hook.
-_RUNTIME: Final = Trigger.RUNTIME
-_ACTIVITY: Final = Trigger.ACTIVITY
-_SPAWN: Final = Trigger.SPAWN
-_ESCALATION: Final = TimerKind.ESCALATION
-_DETECTING: Final = TimerKind.DETECTING
+# Enum members bound once for the turn and the timers (docs/design.md, "Hot path").
+_TRIGGER_RUNTIME: Final = Trigger.RUNTIME
+_TRIGGER_ACTIVITY: Final = Trigger.ACTIVITY
+_TRIGGER_PR: Final = Trigger.PR
+_TRIGGER_SPAWN: Final = Trigger.SPAWN
+_TRIGGER_KILL: Final = Trigger.KILL
+_TRIGGER_TIMER: Final = Trigger.TIMER
+_TIMER_ESCALATION: Final = TimerKind.ESCALATION
+_TIMER_DETECTING: Final = TimerKind.DETECTING
+_CHECK_FAILED: Final = CheckStatus.FAILED
 
 
 class ShuttingDownError(OverloadedError):
@@ -294,36 +298,36 @@ class LifecycleManager:
                     self.stale_observations += 1
                     log.debug("dropped a probe of %s begun before its runtime restarted", record.id)
                     return record
-                step, trigger = decide.on_runtime_observed(before, facts), _RUNTIME
+                step, trigger = decide.on_runtime_observed(before, facts), _TRIGGER_RUNTIME
             case ActivitySignalled(signal=signal):
-                step, trigger = decide.on_activity_signalled(before, signal), _ACTIVITY
+                step, trigger = decide.on_activity_signalled(before, signal), _TRIGGER_ACTIVITY
             case PRObserved(observation=observation):
-                step, trigger = decide.on_pr_observed(before, observation), Trigger.PR
+                step, trigger = decide.on_pr_observed(before, observation), _TRIGGER_PR
             case SpawnCompleted(outcome=outcome):
                 if before.state.is_terminal:
                     raise ConflictError(f"session {record.id} ended before its spawn completed")
                 step, metadata = decide.on_spawn_completed(before, metadata, outcome)
-                trigger = Trigger.SPAWN
+                trigger = _TRIGGER_SPAWN
             case Restored(outcome=outcome):
                 if not before.state.is_terminal:
                     raise ConflictError(f"session {record.id} is not restorable (not terminal)")
                 step, metadata = decide.on_spawn_completed(before, metadata, outcome)
-                trigger = Trigger.SPAWN
+                trigger = _TRIGGER_SPAWN
             case KillRequested(reason=reason):
-                step, trigger = decide.on_kill_requested(before, reason), Trigger.KILL
-            case TimerFired(kind=TimerKind.ESCALATION, due=due):
-                now = max(now, due)
-                step, trigger = decide.transition(before, before), Trigger.RUNTIME
-                plan = plan_escalation(
-                    session_id=record.id,
-                    project_id=record.project_id,
-                    trackers=actor.trackers,
-                    policy=self._policy,
-                    now=now,
-                )
-            case TimerFired(due=due):
-                now = max(now, due)
-                step, trigger = decide.on_detecting_timeout(before, now), Trigger.RUNTIME
+                step, trigger = decide.on_kill_requested(before, reason), _TRIGGER_KILL
+            case TimerFired(kind=kind, due=due):
+                now, trigger = max(now, due), _TRIGGER_TIMER
+                if kind is _TIMER_ESCALATION:
+                    step = decide.transition(before, before)
+                    plan = plan_escalation(
+                        session_id=record.id,
+                        project_id=record.project_id,
+                        trackers=actor.trackers,
+                        policy=self._policy,
+                        now=now,
+                    )
+                else:
+                    step = decide.on_detecting_timeout(before, now)
         prs = with_observation(actor.prs, observation) if observation is not None else actor.prs
         if plan is None:
             history = {} if observation is None else await self._check_history(actor, observation)
@@ -373,7 +377,7 @@ class LifecycleManager:
         for tracker in plan.upsert:
             actor.trackers[tracker.key] = tracker
         actor.prs = prs
-        if trigger is _SPAWN:
+        if trigger is _TRIGGER_SPAWN:
             actor.runtime_since = now
         # Only tracker changes move the escalation deadline; only these fields the detecting one.
         if plan.upsert or plan.delete:
@@ -386,11 +390,12 @@ class LifecycleManager:
         self, actor: SessionActor, observation: PRObservation
     ) -> Mapping[str, Sequence[CheckStatus]]:
         """Recent runs of each newly failing check, this observation's run included: the
-        CI brake's input (D-3). Only checks with a commit not acted on yet need it."""
+        CI brake's input (docs/design.md, D-3). Only checks with a commit not acted on yet
+        need it."""
         depth = ci_brake_depth(self._policy)
         history: dict[str, Sequence[CheckStatus]] = {}
         for check in observation.checks:
-            if check.status is not CheckStatus.FAILED or check.name in history:
+            if check.status is not _CHECK_FAILED or check.name in history:
                 continue
             if check.commit in ci_tracker_seen(actor.trackers, observation.url, check.name):
                 continue
@@ -406,10 +411,10 @@ class LifecycleManager:
         self._arm_detecting(actor, actor.current.lifecycle)
 
     def _arm_escalation(self, actor: SessionActor) -> None:
-        self._arm(actor, _ESCALATION, entry_escalation_deadline(actor.trackers, self._policy))
+        self._arm(actor, _TIMER_ESCALATION, entry_escalation_deadline(actor.trackers, self._policy))
 
     def _arm_detecting(self, actor: SessionActor, lifecycle: Lifecycle) -> None:
-        self._arm(actor, _DETECTING, decide.detecting_deadline(lifecycle))
+        self._arm(actor, _TIMER_DETECTING, decide.detecting_deadline(lifecycle))
 
     def _arm(self, actor: SessionActor, kind: TimerKind, when: datetime | None) -> None:
         scheduled = actor.scheduled

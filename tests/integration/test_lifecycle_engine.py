@@ -1,5 +1,5 @@
 """The lifecycle engine end to end over each store: transitions, reactions through the
-outbox, timers on trio's clock, ordering, isolation and restart (reference §3.8, D-1…D-11)."""
+outbox, timers on trio's clock, ordering, isolation and restart (docs/design.md, D-1…D-11)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ from orchestrator.domain.model import (
     SpawnOutcome,
     TerminationReason,
 )
-from orchestrator.domain.reactions import load_reaction_policy
+from orchestrator.domain.reaction_policy import load_reaction_policy
 from orchestrator.domain.records import CommitUnit
 from orchestrator.lifecycle.manager import EngineLimits
 from orchestrator.ports import Store

@@ -1,5 +1,7 @@
-"""The pure decide core: reference §2 (verdicts, quarantine, evidence hashing), §3.2 and §3.3
-(bridge and entry points), §3.7 (cheat sheet), with DESIGN D-7, D-8 and D-9 applied."""
+"""The pure decide core: verdicts, the quarantine, evidence hashing, the bridge from facts
+to probe inputs, the entry points and the Go backend's transition cheat sheet, with
+decisions D-7, D-8 and D-9 applied (docs/behaviour.md, "Probes and the detecting
+quarantine", "Activity"; docs/design.md, "Decisions")."""
 
 from __future__ import annotations
 
@@ -144,7 +146,7 @@ def stuck(evidence: str) -> LifecycleDecision:
     )
 
 
-# --- §2.4 hash_evidence --------------------------------------------------------------------
+# --- hash_evidence ------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -224,7 +226,7 @@ def test_go_whitespace_is_collapsed() -> None:
     assert hash_evidence("runtime\u00a0down\u3000at\x85") == hash_evidence("runtime down at")
 
 
-# --- §2.2 resolve_probe_decision -----------------------------------------------------------
+# --- resolve_probe_decision ---------------------------------------------------------------
 
 
 def _terminated(evidence: str, reason: TerminationReason) -> LifecycleDecision:
@@ -374,7 +376,7 @@ def test_probe_detecting_escalation_flow() -> None:
     assert decisions == [detecting(evidence, 1), detecting(evidence, 2), stuck(evidence)]
 
 
-# --- §2.3 create_detecting_decision --------------------------------------------------------
+# --- create_detecting_decision ------------------------------------------------------------
 
 OTHER_EVIDENCE = "disagree runtime=alive process=dead recentActivity=false"
 
@@ -438,7 +440,7 @@ def test_constants() -> None:
     assert constants == (3, timedelta(minutes=5), timedelta(seconds=60))
 
 
-# --- §3.2 the bridge -----------------------------------------------------------------------
+# --- the bridge ---------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -523,7 +525,7 @@ def test_probe_input_takes_now_prior_and_recent_activity_from_the_session() -> N
     assert not probe_input(lc, probe(DEAD, DEAD, 66)).recent_activity
 
 
-# --- §3.3 activity table -------------------------------------------------------------------
+# --- activity table -----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -547,7 +549,7 @@ def test_activity_signal_moves_the_state_it_implies(
     assert after.activity == activity(act)
 
 
-# --- Transition ----------------------------------------------------------------------------
+# --- Transition ---------------------------------------------------------------------------
 
 
 def test_transition_without_change() -> None:
@@ -595,7 +597,7 @@ def test_transition_compares_activity_timestamps_by_instant() -> None:
     assert not transition(lc, replace(lc, activity=same_instant)).is_changed
 
 
-# --- §3.7 cheat sheet, as it stands after D-7, D-8 and D-9 --------------------------------
+# --- the cheat sheet, as it stands after D-7, D-8 and D-9 ---------------------------------
 
 RECENT_ACTIVE = activity(ActivityState.ACTIVE, -10)
 STALE_WAITING = activity(ActivityState.WAITING_INPUT, -120)
@@ -605,7 +607,7 @@ PROBE_ALIVE_ROW = [
     (SessionState.WORKING, SessionState.WORKING),
     (SessionState.IDLE, SessionState.IDLE),
     (SessionState.NEEDS_INPUT, SessionState.NEEDS_INPUT),
-    (SessionState.STUCK, SessionState.WORKING),  # D-9 (reference: stays stuck)
+    (SessionState.STUCK, SessionState.WORKING),  # D-9 (the Go backend: stays stuck)
     (SessionState.DETECTING, SessionState.WORKING),
 ]
 
@@ -665,7 +667,7 @@ def test_cheat_sheet_ambiguous_probe_quarantines(
 def test_cheat_sheet_ambiguous_probe_leaves_stuck_alone(
     facts: RuntimeFacts, act: Activity | None, evidence: str
 ) -> None:
-    """D-9: the reference opened a fresh episode here (detecting(1)) and re-paged later."""
+    """D-9: the Go backend opened a fresh episode here (detecting(1)) and re-paged later."""
     lc = session(SessionState.STUCK, activity=act)
     assert resolve_probe_decision(probe_input(lc, facts)) == detecting(evidence)
     step = on_runtime_observed(lc, facts)
@@ -771,7 +773,7 @@ def test_cheat_sheet_terminal_row_is_immutable(
     assert not step.is_changed
 
 
-# --- on_runtime_observed details -----------------------------------------------------------
+# --- on_runtime_observed details ----------------------------------------------------------
 
 
 def test_healthy_probe_marks_a_not_started_session_alive_without_moving_it() -> None:
@@ -814,7 +816,7 @@ def test_probes_never_touch_activity_or_harness(facts: RuntimeFacts) -> None:
     assert (after.activity, after.harness) == (lc.activity, lc.harness)
 
 
-# --- on_activity_signalled details ---------------------------------------------------------
+# --- on_activity_signalled details --------------------------------------------------------
 
 
 @pytest.mark.parametrize("state", list(SessionState), ids=str)
@@ -861,7 +863,7 @@ def test_activity_acknowledges_a_spawn() -> None:
     assert step.changed == {"state", "is_alive", "activity"}
 
 
-# --- on_pr_observed details ----------------------------------------------------------------
+# --- on_pr_observed details ---------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -894,7 +896,7 @@ def test_merged_and_closed_pr_still_terminates() -> None:
     assert step.after.termination_reason is TerminationReason.PR_MERGED
 
 
-# --- on_spawn_completed --------------------------------------------------------------------
+# --- on_spawn_completed -------------------------------------------------------------------
 
 STORED_METADATA = SessionMetadata(branch="feat/x", workspace_path="/w/x", prompt="do x")
 OUTCOME = SpawnOutcome(runtime_handle_id="%3", runtime_name="tmux", branch="feat/y")
@@ -946,7 +948,7 @@ def test_spawn_completed_after_the_agent_already_reported_keeps_its_state(
     assert step.after == replace(lc, is_alive=True)
 
 
-# --- on_kill_requested ---------------------------------------------------------------------
+# --- on_kill_requested --------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -968,7 +970,7 @@ def test_kill_on_terminal_keeps_the_first_reason() -> None:
     assert not again.is_changed
 
 
-# --- detecting timeout ---------------------------------------------------------------------
+# --- detecting timeout --------------------------------------------------------------------
 
 
 def test_detecting_deadline() -> None:
@@ -1012,11 +1014,11 @@ def test_detecting_timeout(offset: timedelta, escalates: bool) -> None:
         assert not step.is_changed
 
 
-# --- DESIGN overrides ----------------------------------------------------------------------
+# --- decisions that differ from the Go backend --------------------------------------------
 
 
 def test_d7_terminal_session_ignores_observations() -> None:
-    """Reference quirk 6: a probe flipped is_alive back on a terminated row and re-paged."""
+    """The Go backend: a probe flipped is_alive back on a terminated row and re-paged."""
     lc = session(SessionState.TERMINATED, activity=RECENT_ACTIVE)
     assert not lc.is_alive
     assert on_runtime_observed(lc, probe(ALIVE, ALIVE)).after == lc
@@ -1035,7 +1037,7 @@ def test_d7_terminal_session_ignores_observations() -> None:
 def test_d8_dead_probe_beats_stale_sticky_activity(
     state: SessionState, sticky: ActivityState
 ) -> None:
-    """Reference quirk 4: sticky activity counted as recent forever, so dead/dead never
+    """The Go backend: sticky activity counted as recent forever, so dead/dead never
     terminated. Now it counts for the same 60 s as any other activity."""
     lc = session(state, activity=activity(sticky))
     within = on_runtime_observed(lc, probe(DEAD, DEAD, 60)).after
@@ -1058,7 +1060,7 @@ def test_d8_within_the_window_needs_input_quarantines() -> None:
 
 def test_agent_exited_in_an_open_pane_ends_the_session() -> None:
     """Runtime alive, process dead (tmux remain-on-exit) is certain death, not the probes
-    disagreeing (reference §2.2 row 3 sent it to detecting forever-ish): past the activity
+    disagreeing (the Go backend sent it to detecting forever-ish): past the activity
     window the session ends ``agent_process_exited``."""
     lc = session(SessionState.WORKING, activity=activity(ActivityState.ACTIVE))
     after = on_runtime_observed(lc, probe(ALIVE, DEAD, 61)).after
@@ -1076,7 +1078,7 @@ def test_agent_exited_right_after_reporting_is_quarantined_like_a_lost_runtime()
 
 
 def test_d9_failed_probes_stay_stuck_without_flapping() -> None:
-    """Reference quirk 3: detecting(1), detecting(2), stuck, detecting(1), … with a page on
+    """The Go backend: detecting(1), detecting(2), stuck, detecting(1), … with a page on
     every stuck entry. Now stuck holds, and each further probe is a no-op (no new page)."""
     lc = session(SessionState.WORKING)
     seen = []
@@ -1154,7 +1156,7 @@ def test_quirk5_active_agent_dies_about_60s_after_its_last_activity() -> None:
     ]
 
 
-# --- properties ----------------------------------------------------------------------------
+# --- properties ---------------------------------------------------------------------------
 
 utc_datetimes = st.datetimes(
     min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)

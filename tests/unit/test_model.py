@@ -235,7 +235,7 @@ def test_structs_are_frozen() -> None:
         lc.state = SessionState.WORKING  # type: ignore[misc]
 
 
-# --- SessionMetadata.merged_with (reference §1.2) ----------------------------------------
+# --- SessionMetadata.merged_with ----------------------------------------------------------
 
 
 def test_merged_with_non_empty_incoming_wins_and_empty_never_clears() -> None:
@@ -267,7 +267,7 @@ def test_spawn_outcome_metadata_copies_every_field(outcome: SpawnOutcome) -> Non
         assert getattr(produced, name) == getattr(outcome, name)
 
 
-# --- PRObservation.state and facts() -----------------------------------------------------
+# --- PRObservation.state and facts() ------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -338,7 +338,7 @@ def test_pr_facts_flags_are_exclusive_and_match_state(observation: PRObservation
     assert facts.is_open is (observation.state in (PRState.OPEN, PRState.DRAFT))
 
 
-# --- small enum and struct helpers -------------------------------------------------------
+# --- small enum and struct helpers --------------------------------------------------------
 
 
 @pytest.mark.parametrize("state", list(SessionState), ids=str)

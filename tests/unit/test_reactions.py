@@ -1,5 +1,5 @@
-"""Reaction table, config overrides and the pure reaction planner (reference §3.4 to §3.5,
-DESIGN §4 D-3…D-6)."""
+"""The pure reaction planner: entry reactions, CI and review feedback, escalations
+(docs/behaviour.md, "Reactions"; docs/design.md, D-3 to D-6)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 import pytest
 
-from orchestrator.domain.errors import ConfigError
 from orchestrator.domain.model import (
     ESCALATED_EVENT_TYPE,
     Activity,
@@ -28,24 +27,24 @@ from orchestrator.domain.model import (
     ReviewDecision,
     SessionState,
     TerminationReason,
-)
-from orchestrator.domain.reactions import (
-    DEFAULT_REACTIONS,
-    ENTRY_TRACKER,
-    LOG_TAIL_MAX_CHARS,
-    ReactionPlan,
-    ReactionPolicy,
     Trigger,
-    clean_log_tail,
+)
+from orchestrator.domain.reaction_planner import (
+    ENTRY_TRACKER,
+    ReactionPlan,
+    ci_brake_depth,
     entry_escalation_deadline,
     entry_reaction,
-    escalation_message,
-    load_reaction_policy,
-    parse_duration,
     plan_escalation,
     plan_reactions,
     terminal_reaction,
 )
+from orchestrator.domain.reaction_policy import (
+    DEFAULT_REACTIONS,
+    ReactionPolicy,
+    load_reaction_policy,
+)
+from orchestrator.domain.reaction_text import escalation_message
 from orchestrator.domain.records import OutboxItem, Tracker
 
 T0 = datetime(2026, 5, 31, 12, 0, tzinfo=UTC)
@@ -158,151 +157,7 @@ def kinds(items: Sequence[OutboxItem]) -> list[tuple[ReactionAction, str]]:
     return [(i.action, i.event_type) for i in items]
 
 
-# --- the table -----------------------------------------------------------------------
-
-TABLE = [
-    (ReactionKey.CI_FAILED, ReactionAction.SEND_TO_AGENT, Priority.ACTION, None,
-     "CI is failing on your PR. Review the output below and push a fix."),
-    (ReactionKey.REVIEW_COMMENTS, ReactionAction.SEND_TO_AGENT, Priority.ACTION, None,
-     "A reviewer left feedback on your PR. Address it and push."),
-    (ReactionKey.MERGE_CONFLICTS, ReactionAction.SEND_TO_AGENT, Priority.ACTION, timedelta(minutes=15),
-     "Your PR has merge conflicts. Rebase onto the base branch and resolve them."),
-    (ReactionKey.AGENT_IDLE, ReactionAction.SEND_TO_AGENT, Priority.INFO, timedelta(minutes=15),
-     "You appear idle. Continue the task or say what is blocking you."),
-    (ReactionKey.APPROVED_AND_GREEN, ReactionAction.NOTIFY, Priority.ACTION, None,
-     "PR is approved and green — ready to merge."),
-    (ReactionKey.AGENT_STUCK, ReactionAction.NOTIFY, Priority.URGENT, None,
-     "Agent is stuck and needs attention."),
-    (ReactionKey.AGENT_NEEDS_INPUT, ReactionAction.NOTIFY, Priority.URGENT, None,
-     "Agent needs input to continue."),
-    (ReactionKey.AGENT_EXITED, ReactionAction.NOTIFY, Priority.URGENT, None,
-     "Agent process exited unexpectedly."),
-    (ReactionKey.PR_CLOSED, ReactionAction.NOTIFY, Priority.ACTION, None,
-     "PR was closed without merging."),
-    (ReactionKey.PR_MERGED, ReactionAction.NOTIFY, Priority.INFO, None,
-     "PR merged — work complete."),
-]  # fmt: skip
-
-
-@pytest.mark.parametrize(("key", "action", "priority", "escalate_after", "message"), TABLE)
-def test_default_reaction_table(
-    key: ReactionKey,
-    action: ReactionAction,
-    priority: Priority,
-    escalate_after: timedelta | None,
-    message: str,
-) -> None:
-    config = DEFAULT_REACTIONS[key]
-    assert (config.action, config.priority, config.escalate_after, config.message) == (
-        action,
-        priority,
-        escalate_after,
-        message,
-    )
-    assert config.auto
-    assert key.event_type == f"reaction.{key.value}"
-
-
-def test_escalation_message_quotes_the_key() -> None:
-    assert (
-        escalation_message(ReactionKey.AGENT_IDLE)
-        == 'Automatic handling of "agent-idle" is exhausted — needs a human.'
-    )
-
-
-# --- config --------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("90s", timedelta(seconds=90)),
-        ("15m", timedelta(minutes=15)),
-        ("1h30m", timedelta(hours=1, minutes=30)),
-        ("1d", timedelta(days=1)),
-        ("2h", timedelta(hours=2)),
-        ("1d2h3m4s", timedelta(days=1, hours=2, minutes=3, seconds=4)),
-    ],
-)
-def test_parse_duration(text: str, expected: timedelta) -> None:
-    assert parse_duration(text) == expected
-
-
-@pytest.mark.parametrize("text", ["", "15", "1x", "0s", "m", "1m1h", "-5m", "1.5h", "15 m x"])
-def test_parse_duration_rejects(text: str) -> None:
-    with pytest.raises(ValueError, match=r"duration|zero"):
-        parse_duration(text)
-
-
-def test_partial_override_keeps_the_other_defaults() -> None:
-    """The peer project's #405: writing only ``retries`` must not lose send-to-agent."""
-    policy = load_reaction_policy({"ci-failed": {"retries": 5}})
-    config = policy[ReactionKey.CI_FAILED]
-    assert config.retries == 5
-    assert config.action is ReactionAction.SEND_TO_AGENT
-    assert config.message == DEFAULT_REACTIONS[ReactionKey.CI_FAILED].message
-    assert policy[ReactionKey.AGENT_IDLE] == DEFAULT_REACTIONS[ReactionKey.AGENT_IDLE]
-
-
-def test_override_every_field() -> None:
-    policy = load_reaction_policy(
-        {
-            "agent-idle": {
-                "auto": False,
-                "action": "notify",
-                "message": "Still there?",
-                "priority": "urgent",
-                "retries": 1,
-                "escalateAfter": "1h30m",
-            },
-            "merge-conflicts": {"escalateAfter": None},
-        }
-    )
-    idle = policy[ReactionKey.AGENT_IDLE]
-    assert (idle.auto, idle.action, idle.message, idle.priority, idle.retries) == (
-        False,
-        ReactionAction.NOTIFY,
-        "Still there?",
-        Priority.URGENT,
-        1,
-    )
-    assert idle.escalate_after == timedelta(hours=1, minutes=30)
-    assert policy[ReactionKey.MERGE_CONFLICTS].escalate_after is None
-
-
-def test_no_reactions_section_means_defaults() -> None:
-    assert load_reaction_policy(None) == ReactionPolicy()
-
-
-@pytest.mark.parametrize(
-    ("raw", "names"),
-    [
-        ({"changes-requested": {}}, "reactions.changes-requested"),
-        ({"ci-failed": {"retry": 2}}, "reactions.ci-failed"),
-        ({"ci-failed": {"retries": -1}}, "reactions.ci-failed.retries"),
-        ({"ci-failed": {"retries": "two"}}, "reactions.ci-failed.retries"),
-        ({"agent-idle": {"priority": "loud"}}, "reactions.agent-idle.priority"),
-        ({"agent-idle": {"action": "auto-merge"}}, "reactions.agent-idle.action"),
-        ({"agent-idle": {"auto": "yes"}}, "reactions.agent-idle.auto"),
-        ({"agent-idle": {"message": ""}}, "reactions.agent-idle.message"),
-        ({"agent-idle": {"escalateAfter": "soon"}}, "reactions.agent-idle.escalateAfter"),
-        ({"agent-idle": {"escalateAfter": 2}}, "reactions.agent-idle.escalateAfter"),
-        ({"agent-idle": ["notify"]}, "reactions.agent-idle"),
-        (["ci-failed"], "reactions"),
-    ],
-)
-def test_bad_config_is_rejected_naming_the_key(raw: object, names: str) -> None:
-    with pytest.raises(ConfigError) as caught:
-        load_reaction_policy(raw)
-    assert names in str(caught.value)
-
-
-def test_unknown_field_names_the_field() -> None:
-    with pytest.raises(ConfigError, match="retry"):
-        load_reaction_policy({"ci-failed": {"retry": 2}})
-
-
-# --- entry selection (reference §3.5 reactionFor) ------------------------------------
+# --- entry selection (the Go backend's reactionFor) ---------------------------------------
 
 ENTRY_ROWS = [
     ("stuck", lc(SessionState.STUCK), open_pr(ci=CIState.FAILING), ReactionKey.AGENT_STUCK),
@@ -350,11 +205,11 @@ def test_terminal_reaction(reason: TerminationReason, expected: ReactionKey | No
     assert terminal_reaction(reason) is expected
 
 
-# --- D-5 entry reactions -------------------------------------------------------------
+# --- D-5 entry reactions ------------------------------------------------------------------
 
 
 def test_idle_nudges_once_then_escalates_once_after_15_minutes() -> None:
-    """Reference §3.8: one nudge; none at 14 min; one escalation at 15; none at 30."""
+    """As the Go backend: one nudge; none at 14 min; one escalation at 15; none at 30."""
     s = Session()
     fired = s.turn(Trigger.ACTIVITY, IDLE)
     assert kinds(fired) == [(ReactionAction.SEND_TO_AGENT, "reaction.agent-idle")]
@@ -389,6 +244,16 @@ def test_conflict_then_unknown_cancels_the_escalation() -> None:
     ]
     s.turn(Trigger.PR, WORKING, open_pr())
     assert s.tick(T0 + timedelta(hours=1)) == []
+
+
+def test_a_timer_turn_into_stuck_pages_once() -> None:
+    """The detecting cap's timer moves a quiet session to stuck: one page, then steady."""
+    s = Session()
+    s.lifecycle = lc(SessionState.DETECTING)
+    stuck = lc(SessionState.STUCK)
+    assert [i.event_type for i in s.turn(Trigger.TIMER, stuck)] == ["reaction.agent-stuck"]
+    assert s.turn(Trigger.TIMER, stuck) == []
+    assert s.trackers[ENTRY_TRACKER].reaction is ReactionKey.AGENT_STUCK
 
 
 def test_needs_input_pages_once_then_stuck_pages() -> None:
@@ -443,7 +308,7 @@ def test_kill_and_spawn_fire_nothing_and_reset_trackers() -> None:
     assert s.turn(Trigger.SPAWN, lc(SessionState.NOT_STARTED)) == []
 
 
-# --- D-3 CI ----------------------------------------------------------------------------
+# --- D-3 CI -------------------------------------------------------------------------------
 
 
 def test_ci_nudge_carries_the_cleaned_log_tail() -> None:
@@ -515,15 +380,7 @@ def test_stuck_session_with_failing_ci_gets_no_nudge_and_one_page() -> None:
     assert [i.event_type for i in items] == ["reaction.agent-stuck"]
 
 
-def test_log_tail_is_bounded_and_starts_on_a_line() -> None:
-    log = "\n".join(f"line {n}" for n in range(5000))
-    tail = clean_log_tail(log)
-    assert len(tail) <= LOG_TAIL_MAX_CHARS
-    assert tail.startswith("line ")
-    assert tail.endswith("line 4999")
-
-
-# --- D-4 review --------------------------------------------------------------------------
+# --- D-4 review ---------------------------------------------------------------------------
 
 
 def test_review_nudge_carries_only_comments_not_yet_sent() -> None:
@@ -562,6 +419,25 @@ def test_review_budget_then_one_escalation_then_silence() -> None:
     ]
 
 
+def test_review_budget_follows_retries() -> None:
+    s = Session(load_reaction_policy({"review-comments": {"retries": 1}}))
+    events = [
+        [i.event_type for i in s.pr(observation(comments=[comment(str(n))]))] for n in range(3)
+    ]
+    assert events == [["reaction.review-comments"], [ESCALATED_EVENT_TYPE], []]
+
+
+@pytest.mark.parametrize(
+    ("key", "budget"), [(ReactionKey.CI_FAILED, 2), (ReactionKey.REVIEW_COMMENTS, 3)]
+)
+def test_cleared_retries_fall_back_to_the_default_budget(key: ReactionKey, budget: int) -> None:
+    """``retries: null`` in the config means the default, read from the defaults table."""
+    policy = load_reaction_policy({key.value: {"retries": None}})
+    assert policy[key].retries is None
+    assert policy.retries(key) == budget == DEFAULT_REACTIONS[key].retries
+    assert ci_brake_depth(policy) == 3
+
+
 def test_changes_requested_without_comments_nudges_once() -> None:
     s = Session()
     obs = observation(review=ReviewDecision.CHANGES_REQUESTED)
@@ -569,26 +445,29 @@ def test_changes_requested_without_comments_nudges_once() -> None:
     assert [i.message for i in sent] == [DEFAULT_REACTIONS[ReactionKey.REVIEW_COMMENTS].message]
 
 
-def test_runtime_and_activity_turns_never_resend_review_feedback() -> None:
-    """Fixes reference quirk §3.6.2."""
+def test_runtime_activity_and_timer_turns_never_resend_review_feedback() -> None:
+    """The Go backend re-sent review feedback, without its comments, on every runtime and
+    activity transition."""
     s = Session()
     obs = observation(comments=[comment("1")])
     assert len(s.pr(obs)) == 1
     facts = obs.facts()
     assert s.turn(Trigger.ACTIVITY, WORKING, facts) == []
     assert s.turn(Trigger.RUNTIME, WORKING, facts) == []
+    assert s.turn(Trigger.TIMER, WORKING, facts) == []
     assert s.turn(Trigger.ACTIVITY, IDLE, facts) == []  # feedback owns the entry slot
 
 
 def test_ci_and_review_in_one_observation_are_both_deduplicated() -> None:
-    """Fixes reference quirk §3.6.1: three identical observations give one of each."""
+    """The Go backend deduplicated only one of the two (three identical observations gave one
+    CI nudge and three review nudges); now they give one of each."""
     s = Session()
     obs = observation(ci=CIState.FAILING, checks=[failing("c1")], comments=[comment("1")])
     sent = [i.event_type for _ in range(3) for i in s.pr(obs)]
     assert sorted(sent) == ["reaction.ci-failed", "reaction.review-comments"]
 
 
-# --- D-6 auto: false -----------------------------------------------------------------
+# --- D-6 auto: false ----------------------------------------------------------------------
 
 
 def test_auto_false_notifies_instead_of_acting() -> None:
@@ -606,7 +485,7 @@ def test_configured_message_and_priority_are_used() -> None:
     assert (item.message, item.priority) == ("Help!", Priority.ACTION)
 
 
-# --- durable state -----------------------------------------------------------------------
+# --- durable state ------------------------------------------------------------------------
 
 
 def test_plans_are_deterministic_and_dedup_keys_unique() -> None:

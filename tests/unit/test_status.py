@@ -1,4 +1,5 @@
-"""derive_status: reference §1.5, row by row (the Go TestDeriveStatus table first)."""
+"""derive_status, row by row (docs/behaviour.md, "Derived status"); the Go backend's
+TestDeriveStatus table first."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def open_pr(**fields: Any) -> PRFacts:
     return replace(OPEN_PR, **fields)
 
 
-# The 21 rows of the Go TestDeriveStatus table (reference §9).
+# The 21 rows of the Go backend's TestDeriveStatus table.
 GO_TABLE = [
     pytest.param(
         lifecycle(SessionState.NOT_STARTED),
