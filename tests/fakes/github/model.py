@@ -188,7 +188,7 @@ class PullRequest:
     node_id: str
     number: int
     repo: Repo
-    head_repo: Repo | None  # None once the fork it came from is deleted
+    head_repo: Repo  # the fork's repo for a cross-repository PR
     head_ref: str
     base_ref: str
     base_sha: str
@@ -220,6 +220,11 @@ class PullRequest:
     @property
     def merged(self) -> bool:
         return self.merged_at is not None
+
+    @property
+    def head_repository(self) -> Repo | None:
+        """What GitHub shows as the head repository: nothing once the fork is deleted."""
+        return None if self.head_repo.deleted else self.head_repo
 
     @property
     def is_cross_repository(self) -> bool:

@@ -62,12 +62,8 @@ class World(CiScenarios):
         self.repo_names[new_full_name.lower()] = repo
 
     def delete_repo(self, repo: Repo) -> None:
-        """Gone for every lookup; PRs opened from it (as a fork) lose their head repository."""
+        """Gone for every lookup; PRs opened from it (a fork) show no head repository."""
         repo.deleted = True
-        for pulls in self.pulls.values():
-            for pr in pulls.values():
-                if pr.head_repo is repo:
-                    pr.head_repo = None
 
     # -- pull requests -------------------------------------------------------------------
 

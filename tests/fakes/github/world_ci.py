@@ -198,7 +198,7 @@ class CiScenarios(WorldState):
 
     def reply(self, thread: ReviewThread, author: Account, body: str) -> ReviewComment:
         now, number = self._now(), self._new_id()
-        previous = thread.comments[-1] if thread.comments else None
+        first = thread.comments[0] if thread.comments else None  # replies point at the top
         comment = ReviewComment(
             number,
             self._node_id("PRRC", number),
@@ -208,7 +208,7 @@ class CiScenarios(WorldState):
             thread.pr.head_sha,
             now,
             now,
-            reply_to=previous,
+            reply_to=first,
         )
         thread.comments.append(comment)
         thread.pr.updated_at = now
