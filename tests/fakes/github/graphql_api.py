@@ -33,8 +33,9 @@ from starlette.requests import Request
 from tests.fakes.github import bodies
 from tests.fakes.github.clock import iso
 from tests.fakes.github.gateway import ApiResult, Caller
+from tests.fakes.github.graphql_connection import GitHubFieldError
 from tests.fakes.github.graphql_cost import analyse, operation_label
-from tests.fakes.github.graphql_resolvers import GitHubFieldError, RequestContext, Resolvers
+from tests.fakes.github.graphql_resolvers import RequestContext, Resolvers
 from tests.fakes.github.world import World
 
 SCHEMA_PATH = Path(__file__).with_name("schema_subset.graphql")

@@ -8,8 +8,7 @@ no ``[bot]`` suffix."""
 
 from __future__ import annotations
 
-import base64
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +16,7 @@ from graphql import GraphQLResolveInfo
 
 from tests.fakes.github import derived
 from tests.fakes.github.clock import iso, iso_or_none
+from tests.fakes.github.graphql_connection import Args, GitHubFieldError, connection
 from tests.fakes.github.model import (
     Account,
     AccountType,
@@ -33,17 +33,7 @@ from tests.fakes.github.model import (
 )
 from tests.fakes.github.world import World
 
-Args = dict[str, Any]
 Resolver = Callable[[Any, Args], object]
-CURSOR_PREFIX = "cursor:v2:"
-
-
-class GitHubFieldError(Exception):
-    """A field error GitHub reports with a top-level ``type`` (``NOT_FOUND``, ...)."""
-
-    def __init__(self, error_type: str, message: str) -> None:
-        super().__init__(message)
-        self.error_type = error_type
 
 
 @dataclass(frozen=True)
@@ -62,53 +52,6 @@ class Rollup:
 class PrCommit:
     pr: PullRequest
     commit: Commit
-
-
-def cursor(index: int) -> str:
-    return base64.b64encode(f"{CURSOR_PREFIX}{index}".encode()).decode()
-
-
-def _position(value: str) -> int:
-    try:
-        decoded = base64.b64decode(value, validate=True).decode()
-        return int(decoded.removeprefix(CURSOR_PREFIX)) if decoded.startswith(CURSOR_PREFIX) else -1
-    except ValueError:
-        return -1
-
-
-def connection(items: Sequence[object], args: Args, **extra: object) -> dict[str, object]:
-    """A Relay connection over ``items`` (oldest first) for first/last/after/before/skip."""
-    start, end = 0, len(items)
-    for name in ("after", "before"):
-        if args.get(name) is not None:
-            position = _position(args[name])
-            if position < 0:
-                raise GitHubFieldError(
-                    "INVALID_CURSOR_ARGUMENTS",
-                    f"`{args[name]}` does not appear to be a valid cursor.",
-                )
-            start, end = (
-                (max(start, position + 1), end) if name == "after" else (start, min(end, position))
-            )
-    start += args.get("skip") or 0
-    if args.get("first") is not None:
-        end = min(end, start + args["first"])
-    if args.get("last") is not None:
-        start = max(start, end - args["last"])
-    window = list(range(start, min(end, len(items)))) if start < end else []
-    edges = [{"cursor": cursor(i), "node": items[i]} for i in window]
-    return {
-        "edges": edges,
-        "nodes": [items[i] for i in window],
-        "pageInfo": {
-            "startCursor": cursor(window[0]) if window else None,
-            "endCursor": cursor(window[-1]) if window else None,
-            "hasPreviousPage": bool(window) and window[0] > 0,
-            "hasNextPage": bool(window) and window[-1] < len(items) - 1,
-        },
-        "totalCount": len(items),
-        **extra,
-    }
 
 
 class Resolvers:
