@@ -50,9 +50,10 @@ def load_schema() -> GraphQLSchema:
 
 
 def query_errors(query: str, variables: dict[str, object] | None = None) -> list[JSON]:
-    """What GitHub would refuse ``query`` for before running it (empty when it is valid)."""
+    """What GitHub would refuse ``query`` for before running it (empty when it is valid).
+    Without ``variables`` they are not checked; pass them when a page size is a variable."""
     schema = load_schema()
-    prepared = _prepare(schema, query, variables or {}, None)
+    prepared = _prepare(schema, query, variables, None)
     if isinstance(prepared, list):
         return prepared
     return analyse(schema, *prepared).errors
@@ -116,7 +117,7 @@ class GraphQLApi:
 
 
 def _prepare(
-    schema: GraphQLSchema, query: str, variables: dict[str, object], operation_name: object
+    schema: GraphQLSchema, query: str, variables: dict[str, object] | None, operation_name: object
 ) -> tuple[DocumentNode, OperationDefinitionNode, dict[str, object]] | list[JSON]:
     """The parsed, validated operation and its coerced variables, or GitHub's errors for
     the query (GitHub's own static checks come after, in :func:`analyse`)."""
@@ -133,6 +134,8 @@ def _prepare(
     if operation is None:
         message = f'No operation named "{name}"' if name else "An operation name is required"
         return [{"message": message}]
+    if variables is None:
+        return document, operation, {}
     coerced = get_variable_values(schema, operation.variable_definitions or (), variables)
     if isinstance(coerced, list):
         return [dict(error.formatted) for error in coerced]

@@ -52,9 +52,9 @@ class RestApi:
             ("/pulls/{number:int}/merge", self.merge_pull, "PUT"),
             ("/pulls/{number:int}/comments", self.list_review_comments, "GET"),
             ("/pulls/{number:int}/reviews", self.list_reviews, "GET"),
-            ("/commits/{ref}/check-runs", self.list_check_runs, "GET"),
-            ("/commits/{ref}/check-suites", self.list_check_suites, "GET"),
-            ("/commits/{ref}/status", self.combined_status, "GET"),
+            ("/commits/{ref:path}/check-runs", self.list_check_runs, "GET"),
+            ("/commits/{ref:path}/check-suites", self.list_check_suites, "GET"),
+            ("/commits/{ref:path}/status", self.combined_status, "GET"),
             ("/actions/jobs/{job_id:int}/logs", self.job_logs, "GET"),
         ]
         routes: list[BaseRoute] = [

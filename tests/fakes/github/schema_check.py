@@ -17,7 +17,6 @@ from graphql import (
     GraphQLObjectType,
     GraphQLSchema,
     GraphQLUnionType,
-    Undefined,
     print_ast,
 )
 from graphql.utilities import ast_from_value
@@ -86,8 +85,7 @@ def _type_differences(ours: GraphQLNamedType, theirs: GraphQLNamedType) -> list[
         problems.extend(
             f"{name}.{field_name}: required on GitHub, missing here"
             for field_name, real_field in theirs.fields.items()
-            if field_name not in ours.fields
-            and _required(real_field.type, real_field.default_value)
+            if field_name not in ours.fields and _required(real_field.type, real_field.default)
         )
         return problems
     return []  # a scalar: the same kind is all a query can depend on
@@ -110,15 +108,21 @@ def _argument_differences(
     problems.extend(
         f"{where}({arg_name}): required on GitHub, missing here"
         for arg_name, real in theirs.items()
-        if arg_name not in ours and _required(real.type, real.default_value)
+        if arg_name not in ours and _required(real.type, real.default)
     )
     return problems
 
 
 def _default(arg: GraphQLArgument) -> str | None:
-    node = ast_from_value(arg.default_value, arg.type)
+    """The declared default as SDL text (None for none), however graphql-core holds it."""
+    default = arg.default
+    if default is None:
+        return None
+    if default.literal is not None:
+        return print_ast(default.literal)
+    node = ast_from_value(default.value, arg.type)
     return None if node is None else print_ast(node)
 
 
 def _required(type_: GraphQLInputType, default: object) -> bool:
-    return isinstance(type_, GraphQLNonNull) and default is Undefined
+    return isinstance(type_, GraphQLNonNull) and default is None
