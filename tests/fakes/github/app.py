@@ -109,10 +109,12 @@ async def serve_on_loopback(fake: FakeGitHub) -> AsyncIterator[LoopbackUrls]:
     async with trio.open_nursery() as nursery:
         api = await _start(nursery, fake.app, shutdown)
         blob = await _start(nursery, fake.blobs.app, shutdown)
+        served_in_process = fake.world.api_url, fake.blobs.base_url
         fake.world.api_url, fake.blobs.base_url = api, blob
         try:
             yield LoopbackUrls(api=api, graphql=f"{api}/graphql", blob=blob)
         finally:
+            fake.world.api_url, fake.blobs.base_url = served_in_process
             shutdown.set()
             nursery.cancel_scope.deadline = trio.current_time() + 5
 

@@ -125,5 +125,5 @@ def merge_state_status(
     if pr.draft or decision in {"CHANGES_REQUESTED", "REVIEW_REQUIRED"}:
         return "BLOCKED"  # github.com reports drafts as BLOCKED, not the deprecated DRAFT
     if rollup in {"FAILURE", "ERROR", "PENDING"}:
-        return "UNSTABLE"
+        return "UNSTABLE"  # the world has no required checks, which would make it BLOCKED
     return "CLEAN"

@@ -252,7 +252,7 @@ class Resolvers:
             "closed": lambda p, _: p.state == "closed",
             "closedAt": lambda p, _: iso_or_none(p.closed_at),
             "commits": lambda p, args: connection(
-                [PrCommit(p, world.commit(p.head_repo, sha)) for sha in p.commits], args
+                [PrCommit(p, world.commit(p.repo, sha)) for sha in p.commits], args
             ),
             "createdAt": lambda p, _: iso(p.created_at),
             "databaseId": lambda p, _: p.id,

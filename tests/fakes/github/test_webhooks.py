@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 from starlette.applications import Starlette
@@ -22,7 +25,7 @@ class Receiver:
     """A webhook endpoint that verifies signatures the way a receiver should."""
 
     def __init__(self) -> None:
-        self.accepted: list[tuple[str, str, dict[str, object]]] = []
+        self.accepted: list[tuple[str, str, Any]] = []  # event, delivery id, payload
         self.app = Starlette(routes=[Route("/hooks/github", self.receive, methods=["POST"])])
 
     async def receive(self, request: Request) -> Response:
@@ -35,10 +38,24 @@ class Receiver:
         return Response(status_code=204)
 
 
-def _client(receiver: Receiver) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=receiver.app), base_url="http://daemon.test"
-    )
+@asynccontextmanager
+async def hooked(
+    fake: FakeGitHub,
+    receiver: Receiver,
+    *,
+    secret: str = SECRET,
+    events: frozenset[str] | None = None,
+) -> AsyncIterator[WebhookSender]:
+    """A repository hook on ``fake``'s world that delivers to ``receiver``."""
+    transport = httpx.ASGITransport(app=receiver.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://daemon.test") as client:
+        yield WebhookSender(
+            fake.world,
+            url="http://daemon.test/hooks/github",
+            secret=secret,
+            client=client,
+            events=events,
+        )
 
 
 def test_the_signature_is_the_documented_hmac() -> None:
@@ -59,10 +76,7 @@ async def test_world_changes_become_signed_deliveries(
     fake: FakeGitHub, repo: Repo, alice: Account
 ) -> None:
     receiver = Receiver()
-    async with _client(receiver) as client:
-        sender = WebhookSender(
-            fake.world, url="http://daemon.test/hooks/github", secret=SECRET, client=client
-        )
+    async with hooked(fake, receiver) as sender:
         bob = fake.world.add_user("bob")
         pr = fake.world.open_pr(repo, head_ref="feat/login", author=alice)
         before = pr.head_sha
@@ -86,16 +100,16 @@ async def test_world_changes_become_signed_deliveries(
     ]
     payloads = [payload for _, _, payload in receiver.accepted]
     assert (payloads[1]["before"], payloads[1]["after"]) == (before, after)
-    assert payloads[3]["check_run"]["conclusion"] == "failure"  # type: ignore[index]
-    assert payloads[3]["check_run"]["pull_requests"][0]["number"] == pr.number  # type: ignore[index]
-    assert payloads[4]["check_suite"]["conclusion"] == "failure"  # type: ignore[index]
+    assert payloads[3]["check_run"]["conclusion"] == "failure"
+    assert payloads[3]["check_run"]["pull_requests"][0]["number"] == pr.number
+    assert payloads[4]["check_suite"]["conclusion"] == "failure"
     assert (payloads[5]["state"], payloads[5]["sha"], payloads[5]["context"]) == (
         "error",
         after,
         "ci/jenkins",
     )
-    assert payloads[6]["review"]["state"] == "changes_requested"  # type: ignore[index]
-    assert all(p["repository"]["full_name"] == "acme/api" for p in payloads)  # type: ignore[index]
+    assert payloads[6]["review"]["state"] == "changes_requested"
+    assert all(p["repository"]["full_name"] == "acme/api" for p in payloads)
     assert len({delivery for _, delivery, _ in receiver.accepted}) == 7
     assert sender.pending == []
 
@@ -104,14 +118,7 @@ async def test_a_hook_can_subscribe_to_some_events_and_a_bad_secret_is_refused(
     fake: FakeGitHub, repo: Repo, alice: Account
 ) -> None:
     receiver = Receiver()
-    async with _client(receiver) as client:
-        sender = WebhookSender(
-            fake.world,
-            url="http://daemon.test/hooks/github",
-            secret="wrong",
-            client=client,
-            events=frozenset({"pull_request"}),
-        )
+    async with hooked(fake, receiver, secret="wrong", events=frozenset({"pull_request"})) as sender:
         pr = fake.world.open_pr(repo, head_ref="feat/login", author=alice)
         fake.world.add_check_run(pr, "test")
         fake.world.merge(pr)
@@ -128,10 +135,7 @@ async def test_thread_resolution_is_announced_though_it_changes_no_listing(
     fake: FakeGitHub, repo: Repo, alice: Account
 ) -> None:
     receiver = Receiver()
-    async with _client(receiver) as client:
-        sender = WebhookSender(
-            fake.world, url="http://daemon.test/hooks/github", secret=SECRET, client=client
-        )
+    async with hooked(fake, receiver) as sender:
         pr = fake.world.open_pr(repo, head_ref="feat/login", author=alice)
         thread = fake.world.add_review_thread(pr, alice, path="a.py", line=1, body="hm")
         updated = pr.updated_at
