@@ -134,6 +134,7 @@ class Gateway:
                 points=points,
                 if_none_match=request.headers.get("if-none-match"),
                 fault=type(taken.fault).__name__ if taken.fault else None,
+                headers=dict(request.headers),
             )
         )
         return _response(result, headers, taken.fault)

@@ -19,6 +19,7 @@ class LoggedRequest:
     points: int  # charged to the primary limit; 0 for a 304, an error or a fault
     if_none_match: str | None
     fault: str | None  # the injected fault's class name, if one answered
+    headers: dict[str, str]  # as sent, lower-cased names (Authorization included)
 
     @property
     def charged(self) -> bool:

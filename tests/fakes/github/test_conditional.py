@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.fakes.github import FakeGitHub
+from tests.fakes.github import FakeClock, FakeGitHub
 from tests.fakes.github.model import Account, PullRequest, Repo
 
 
@@ -48,6 +48,33 @@ async def test_the_pulls_etag_changes_with_the_listing_and_only_then(
     assert after_ci.status_code == 304  # CI never touches the PR listing
     assert after_push.status_code == 200
     assert after_push.headers["etag"] != etag
+
+
+async def test_a_one_item_guard_misses_a_pr_that_closes_below_the_top(
+    fake: FakeGitHub, clock: FakeClock, github: httpx.AsyncClient, repo: Repo, alice: Account
+) -> None:
+    closing = fake.world.open_pr(repo, head_ref="feat/old", author=alice)
+    clock.advance(60)
+    fake.world.open_pr(repo, head_ref="feat/new", author=alice)  # the most recently updated
+    query = {"state": "open", "sort": "updated", "direction": "desc"}
+    one = await github.get("/repos/acme/api/pulls", params=query | {"per_page": 1})
+    full = await github.get("/repos/acme/api/pulls", params=query | {"per_page": 100})
+
+    fake.world.close(closing)
+    one_after = await github.get(
+        "/repos/acme/api/pulls",
+        params=query | {"per_page": 1},
+        headers={"If-None-Match": one.headers["etag"]},
+    )
+    full_after = await github.get(
+        "/repos/acme/api/pulls",
+        params=query | {"per_page": 100},
+        headers={"If-None-Match": full.headers["etag"]},
+    )
+
+    assert one_after.status_code == 304  # page 1 of one item did not change
+    assert full_after.status_code == 200
+    assert [p["head"]["ref"] for p in full_after.json()] == ["feat/new"]
 
 
 async def test_commit_statuses_change_the_status_etag_but_not_the_check_runs_etag(

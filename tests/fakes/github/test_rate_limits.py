@@ -172,3 +172,4 @@ async def test_the_request_log_counts_what_was_charged(
     assert fake.log.points("graphql") == 1
     assert len(fake.log.matching("/repos/*/pulls", status=304)) == 3
     assert fake.log.entries[0].token == TOKEN
+    assert fake.log.entries[0].headers["x-github-api-version"] == "2022-11-28"
