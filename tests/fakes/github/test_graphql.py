@@ -401,6 +401,6 @@ async def test_graphql_needs_a_token(fake: FakeGitHub, repo: Repo) -> None:
     assert response.json()["message"] == "This endpoint requires you to be authenticated."
 
 
-async def test_the_spec_queries_for_contexts_and_threads_validate() -> None:
+async def test_the_page_and_review_queries_an_observer_sends_validate() -> None:
     assert query_errors(CONTEXTS_PAGE) == []
     assert query_errors(REVIEW_THREADS) == []
