@@ -18,22 +18,22 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import IntEnum, StrEnum
+from enum import StrEnum
 from typing import Final
 
 import trio
 
-from orchestrator.domain.scm import RateBudgetSnapshot, RateResourceState, SCMRateLimited
+from orchestrator.domain.scm import (
+    RateBudgetSnapshot,
+    RateResourceState,
+    SCMPriority,
+    SCMRateLimited,
+)
 
 
 class Resource(StrEnum):
     CORE = "core"
     GRAPHQL = "graphql"
-
-
-class RequestPriority(IntEnum):
-    BACKGROUND = 0  # scheduled polling: yields to the agents sharing the bucket
-    KICK = 1  # someone is waiting (an agent's turn ended, an API refresh)
 
 
 @dataclass
@@ -64,9 +64,9 @@ class RateBudget:
         unknown_reset_wait: float = 60.0,
     ) -> None:
         self._clock = clock
-        self._reserves: Mapping[RequestPriority, float] = {
-            RequestPriority.BACKGROUND: background_reserve,
-            RequestPriority.KICK: kick_reserve,
+        self._reserves: Mapping[SCMPriority, float] = {
+            SCMPriority.BACKGROUND: background_reserve,
+            SCMPriority.KICK: kick_reserve,
         }
         self._secondary_initial = secondary_initial
         self._secondary_max = secondary_max
@@ -85,7 +85,7 @@ class RateBudget:
 
     # -- before a request
 
-    def check(self, resource: Resource, priority: RequestPriority) -> None:
+    def check(self, resource: Resource, priority: SCMPriority) -> None:
         """Raise ``SCMRateLimited`` if a request for ``resource`` must not be sent now."""
         now = self._clock()
         if now < self._blocked_until:
@@ -105,7 +105,7 @@ class RateBudget:
             )
 
     @asynccontextmanager
-    async def slot(self, resource: Resource, priority: RequestPriority) -> AsyncIterator[None]:
+    async def slot(self, resource: Resource, priority: SCMPriority) -> AsyncIterator[None]:
         """Hold one of the concurrent request slots, checking the budget before and after
         waiting for it (another request may have hit a limit meanwhile)."""
         self.check(resource, priority)
@@ -113,7 +113,7 @@ class RateBudget:
             self.check(resource, priority)
             yield
 
-    def _reserve(self, priority: RequestPriority, limit: int | None) -> int:
+    def _reserve(self, priority: SCMPriority, limit: int | None) -> int:
         reserve = self._reserves[priority]
         if reserve >= 1:
             return int(reserve)

@@ -19,13 +19,14 @@ import httpx
 import msgspec
 
 from adapters.github.auth import NoToken, Token, TokenSource
-from adapters.github.budget import SECONDARY_MARKERS, RateBudget, RequestPriority, Resource
+from adapters.github.budget import SECONDARY_MARKERS, RateBudget, Resource
 from orchestrator.domain.scm import (
     NotModified,
     SCMAuthFailed,
     SCMError,
     SCMForbidden,
     SCMNotFound,
+    SCMPriority,
     SCMRejected,
     SCMUnavailable,
 )
@@ -135,7 +136,7 @@ class GitHubClient:
         *,
         params: Mapping[str, str | int] | None = None,
         etag: str | None = None,
-        priority: RequestPriority = RequestPriority.BACKGROUND,
+        priority: SCMPriority = SCMPriority.BACKGROUND,
     ) -> Fresh | NotModified:
         """A GET; with ``etag``, conditional: an unchanged resource answers ``NotModified``
         (free on GitHub's primary limit)."""
@@ -153,7 +154,7 @@ class GitHubClient:
         path: str,
         body: object,
         *,
-        priority: RequestPriority = RequestPriority.KICK,
+        priority: SCMPriority = SCMPriority.KICK,
     ) -> Fresh:
         """A write (PUT, POST, PATCH) with a JSON body. Never retried by this client."""
         content = msgspec.json.encode(body)
@@ -166,7 +167,7 @@ class GitHubClient:
 
     @asynccontextmanager
     async def stream(
-        self, path: str, *, priority: RequestPriority = RequestPriority.BACKGROUND
+        self, path: str, *, priority: SCMPriority = SCMPriority.BACKGROUND
     ) -> AsyncIterator[httpx.Response]:
         """A GET whose (redirected) body is read as a stream by the caller."""
         async with self._request("GET", self.url(path), Resource.CORE, priority) as answer:
@@ -179,7 +180,7 @@ class GitHubClient:
         query: str,
         variables: Mapping[str, object],
         *,
-        priority: RequestPriority = RequestPriority.BACKGROUND,
+        priority: SCMPriority = SCMPriority.BACKGROUND,
     ) -> GraphQLAnswer:
         """A GraphQL query. Rate limits raise ``SCMRateLimited`` (GitHub reports an
         exhausted bucket as a 200); a reply without data raises; per-alias errors are
@@ -218,7 +219,7 @@ class GitHubClient:
         method: str,
         url: httpx.URL,
         resource: Resource,
-        priority: RequestPriority,
+        priority: SCMPriority,
         *,
         headers: Mapping[str, str] | None = None,
         content: bytes | None = None,
@@ -262,7 +263,7 @@ class GitHubClient:
         url: httpx.URL,
         token: Token,
         resource: Resource,
-        priority: RequestPriority,
+        priority: SCMPriority,
         headers: Mapping[str, str] | None,
         content: bytes | None,
     ) -> httpx.Response:

@@ -17,7 +17,6 @@ from typing import TypeVar
 import msgspec
 
 from adapters.github import queries
-from adapters.github.budget import RequestPriority
 from adapters.github.client import Fresh, GitHubClient, GraphQLAnswer
 from adapters.github.graphql_wire import (
     GqlContext,
@@ -57,6 +56,7 @@ from orchestrator.domain.scm import (
     SCMAuthState,
     SCMError,
     SCMNotFound,
+    SCMPriority,
     SCMRejected,
     SCMUnavailable,
 )
@@ -103,7 +103,7 @@ class GitHubProvider:
         repo: RepoRef,
         *,
         etag: str | None = None,
-        priority: RequestPriority = RequestPriority.BACKGROUND,
+        priority: SCMPriority = SCMPriority.BACKGROUND,
     ) -> PRListing | NotModified:
         """Every open PR, most recently updated first. Page one is conditional on
         ``etag``: a 304 means none of the 100 most recently updated changed, and a PR
@@ -130,7 +130,7 @@ class GitHubProvider:
         head_owner: str,
         branch: str,
         *,
-        priority: RequestPriority = RequestPriority.BACKGROUND,
+        priority: SCMPriority = SCMPriority.BACKGROUND,
     ) -> tuple[PRSummary, ...]:
         """PRs of any state whose head is ``head_owner:branch``: finds a PR that merged
         or closed before the open listing ever showed it."""
@@ -149,7 +149,7 @@ class GitHubProvider:
         sha: str,
         *,
         etag: str | None = None,
-        priority: RequestPriority = RequestPriority.BACKGROUND,
+        priority: SCMPriority = SCMPriority.BACKGROUND,
     ) -> ChecksSnapshot | NotModified:
         """Every check run on commit ``sha`` (GitHub keeps the latest run per name).
         Over 100 runs, the later pages are read too and ``etag`` comes back None."""
@@ -176,7 +176,7 @@ class GitHubProvider:
         sha: str,
         *,
         etag: str | None = None,
-        priority: RequestPriority = RequestPriority.BACKGROUND,
+        priority: SCMPriority = SCMPriority.BACKGROUND,
     ) -> ChecksSnapshot | NotModified:
         """Commit ``sha``'s combined legacy status: CI that posts statuses (not check
         runs) changes only this, so without it such CI would never wake a PR up."""
@@ -197,7 +197,7 @@ class GitHubProvider:
             fingerprint=checks_fingerprint(checks),
         )
 
-    async def _rest_pages(self, first: Fresh, priority: RequestPriority) -> list[Fresh]:
+    async def _rest_pages(self, first: Fresh, priority: SCMPriority) -> list[Fresh]:
         pages = [first]
         while pages[-1].next_url and len(pages) < self._max_pages:
             page = await self._read(
@@ -209,7 +209,7 @@ class GitHubProvider:
     # -- details (GraphQL)
 
     async def fetch_pull_requests(
-        self, refs: Sequence[PRRef], *, priority: RequestPriority = RequestPriority.BACKGROUND
+        self, refs: Sequence[PRRef], *, priority: SCMPriority = SCMPriority.BACKGROUND
     ) -> list[PRDetail | PRMissing]:
         """Details of ``refs``, answer ``i`` for ``refs[i]``: ``PRMissing`` for one that
         GitHub could not resolve, without failing the others."""
@@ -219,7 +219,7 @@ class GitHubProvider:
         return results
 
     async def _fetch_chunk(
-        self, chunk: Sequence[PRRef], priority: RequestPriority
+        self, chunk: Sequence[PRRef], priority: SCMPriority
     ) -> list[PRDetail | PRMissing]:
         if len(chunk) == 1:
             return await self._details(chunk, priority)
@@ -234,7 +234,7 @@ class GitHubProvider:
             return first + await self._details(chunk[half:], priority)
 
     async def _details(
-        self, chunk: Sequence[PRRef], priority: RequestPriority, *, retry_unavailable: bool = True
+        self, chunk: Sequence[PRRef], priority: SCMPriority, *, retry_unavailable: bool = True
     ) -> list[PRDetail | PRMissing]:
         query = queries.pr_batch(chunk)
         answer = await self._read(
@@ -244,7 +244,7 @@ class GitHubProvider:
         return [await self._one_detail(ref, i, answer, priority) for i, ref in enumerate(chunk)]
 
     async def _one_detail(
-        self, ref: PRRef, index: int, answer: GraphQLAnswer, priority: RequestPriority
+        self, ref: PRRef, index: int, answer: GraphQLAnswer, priority: SCMPriority
     ) -> PRDetail | PRMissing:
         name = queries.alias(index)
         holder = _decode_raw(answer.data.get(name), GqlPullRequestHolder)
@@ -256,7 +256,7 @@ class GitHubProvider:
         return detail_from_graphql(ref.repo, pr, more, complete=complete)
 
     async def _remaining_contexts(
-        self, ref: PRRef, pr: GqlPullRequest, priority: RequestPriority
+        self, ref: PRRef, pr: GqlPullRequest, priority: SCMPriority
     ) -> tuple[list[GqlContext | None], bool]:
         """Check contexts past the first 100. A page that cannot be read leaves the set
         incomplete rather than failing the PR: a partial set can still prove failure."""
@@ -285,7 +285,7 @@ class GitHubProvider:
         return more, True
 
     async def fetch_reviews(
-        self, ref: PRRef, *, priority: RequestPriority = RequestPriority.BACKGROUND
+        self, ref: PRRef, *, priority: SCMPriority = SCMPriority.BACKGROUND
     ) -> ReviewSnapshot:
         """The review decision, the newest 50 threads, and one older window when the
         oldest of those is still unresolved; ``partial`` when even older ones exist."""
@@ -298,7 +298,7 @@ class GitHubProvider:
         return review_snapshot(state, all_threads, partial=page_info.has_previous_page)
 
     async def _review_window(
-        self, ref: PRRef, before: str | None, priority: RequestPriority
+        self, ref: PRRef, before: str | None, priority: SCMPriority
     ) -> tuple[GqlReviewState, tuple[GqlThread | None, ...], GqlPageInfo]:
         query = queries.review_threads(ref, before)
         answer = await self._read(
@@ -317,7 +317,7 @@ class GitHubProvider:
         repo: RepoRef,
         job_id: int,
         *,
-        priority: RequestPriority = RequestPriority.BACKGROUND,
+        priority: SCMPriority = SCMPriority.BACKGROUND,
     ) -> str:
         """The cleaned last lines of an Actions job's log. GitHub answers with a
         redirect to short-lived storage on another host (followed without the token);
@@ -342,7 +342,7 @@ class GitHubProvider:
         *,
         sha: str,
         method: MergeMethod = MergeMethod.SQUASH,
-        priority: RequestPriority = RequestPriority.KICK,
+        priority: SCMPriority = SCMPriority.KICK,
     ) -> MergeOutcome:
         """Merge if the head is still ``sha`` (GitHub refuses otherwise, so a push that
         raced the decision is never merged unseen). Never retried."""

@@ -8,7 +8,7 @@ GitHub stamped, never read from a clock here. See (docs/behaviour.md, "PR facts"
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 
 from orchestrator.domain.errors import OrchestratorError, TransientError
 from orchestrator.domain.model import (
@@ -59,8 +59,16 @@ class SCMRejected(SCMError):
 # --- values ------------------------------------------------------------------------------
 
 
+class SCMPriority(IntEnum):
+    """Who is waiting for a GitHub call: the rate budget keeps a reserve for the agents
+    sharing the token's bucket, which background polling never touches."""
+
+    BACKGROUND = 0  # scheduled polling
+    KICK = 1  # someone is waiting (an agent's turn ended, an API refresh, a merge)
+
+
 class RepoRef(Model, frozen=True, kw_only=True):
-    """A repository. ``owner``/``name`` keep GitHub's case; compare with ``same_repo``."""
+    """A repository. ``owner``/``name`` keep GitHub's case; compare with ``scm_rules.same_repo``."""
 
     host: str = "github.com"
     owner: str
