@@ -132,6 +132,10 @@ class MockGitHub:
 def _constant(response: httpx.Response) -> Responder:
     def respond(request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         # A fresh Response each time: one read body cannot be read again.
+        if isinstance(response.stream, BrokenStream):
+            return httpx.Response(
+                response.status_code, headers=response.headers, stream=response.stream
+            )
         return httpx.Response(
             response.status_code,
             headers=response.headers,
@@ -156,7 +160,10 @@ def make_client(
     )
 
 
-def make_provider(mock: MockGitHub, **options: object) -> GitHubProvider:
-    client = make_client(mock)
-    retry = RetryPolicy(max_delay=3600)  # fake time: only the attempt count stops
-    return GitHubProvider(client, retry=retry, **options)  # type: ignore[arg-type]
+def make_provider(mock: MockGitHub, *, lines: int = 30, max_bytes: int = 8192) -> GitHubProvider:
+    return GitHubProvider(
+        make_client(mock),
+        log_tail_lines=lines,
+        log_tail_bytes=max_bytes,
+        retry=RetryPolicy(max_delay=3600),  # on fake time only the attempt count stops
+    )

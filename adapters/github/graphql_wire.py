@@ -94,7 +94,21 @@ class GqlRepoName(_Gql, frozen=True, kw_only=True):
     name_with_owner: str = ""
 
 
-class GqlPullRequest(_Gql, frozen=True, kw_only=True):
+class GqlWithCommits(_Gql, frozen=True, kw_only=True):
+    """``commits(last: 1)``: all a page of further check contexts selects of a PR."""
+
+    commits: GqlCommits = GqlCommits()
+
+    def head_commit(self) -> GqlCommit | None:
+        nodes = [node for node in self.commits.nodes if node is not None]
+        return nodes[-1].commit if nodes else None
+
+
+class GqlContextsHolder(_Gql, frozen=True, kw_only=True):
+    pull_request: GqlWithCommits | None = None
+
+
+class GqlPullRequest(GqlWithCommits, frozen=True, kw_only=True):
     id: str
     number: int
     url: str = ""
@@ -113,11 +127,6 @@ class GqlPullRequest(_Gql, frozen=True, kw_only=True):
     updated_at: datetime | None = None
     merged_at: datetime | None = None
     closed_at: datetime | None = None
-    commits: GqlCommits = GqlCommits()
-
-    def head_commit(self) -> GqlCommit | None:
-        nodes = [node for node in self.commits.nodes if node is not None]
-        return nodes[-1].commit if nodes else None
 
 
 class GqlPullRequestHolder(_Gql, frozen=True, kw_only=True):
@@ -126,7 +135,7 @@ class GqlPullRequestHolder(_Gql, frozen=True, kw_only=True):
     pull_request: GqlPullRequest | None = None
 
 
-def contexts_of(pr: GqlPullRequest) -> GqlContexts | None:
+def contexts_of(pr: GqlWithCommits) -> GqlContexts | None:
     commit = pr.head_commit()
     rollup = commit.status_check_rollup if commit else None
     return rollup.contexts if rollup else None

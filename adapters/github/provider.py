@@ -20,6 +20,7 @@ from adapters.github import queries
 from adapters.github.client import Fresh, GitHubClient, GraphQLAnswer
 from adapters.github.graphql_wire import (
     GqlContext,
+    GqlContextsHolder,
     GqlPageInfo,
     GqlPullRequest,
     GqlPullRequestHolder,
@@ -272,7 +273,7 @@ class GitHubProvider:
                 answer = await self._read(
                     partial(self._client.graphql, query.text, query.variables, priority=priority)
                 )
-                holder = _decode_raw(answer.data.get("repository"), GqlPullRequestHolder)
+                holder = _decode_raw(answer.data.get("repository"), GqlContextsHolder)
             except SCMError as error:
                 log.warning("check contexts of %s#%d: %s", ref.repo.full_name, ref.number, error)
                 return more, False

@@ -300,8 +300,8 @@ def summary(head_ref: str, head_repo: str | None = "acme/app") -> PRSummary:
     )
 
 
-def claim(session: str, branch: str, **extra: object) -> BranchClaim:
-    return BranchClaim(session_id=session, branch=branch, repo=REPO, **extra)  # type: ignore[arg-type]
+def claim(session: str, branch: str, kind: SessionKind = SessionKind.WORKER) -> BranchClaim:
+    return BranchClaim(session_id=session, branch=branch, repo=REPO, kind=kind)
 
 
 @pytest.mark.parametrize(
