@@ -1,5 +1,6 @@
 """The pure source-control rules: check and CI mapping, mergeability, the failure
-fingerprint, PR attribution, repository URLs, log tails and the engine's observation."""
+fingerprint, PR attribution, repository URLs and the engine's observation. Log tails are
+in test_scm_log_tail.py."""
 
 from __future__ import annotations
 
@@ -7,8 +8,6 @@ from datetime import UTC, datetime, timedelta
 
 import msgspec
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from orchestrator.domain.model import (
     CheckStatus,
@@ -30,14 +29,11 @@ from orchestrator.domain.scm import (
     SCMCheck,
 )
 from orchestrator.domain.scm_rules import (
-    LogTail,
     attribute_pr,
     check_run_status,
     checks_fingerprint,
-    clean_log_line,
     failure_fingerprint,
     latest_per_name,
-    log_unavailable,
     mergeability,
     parse_repo_url,
     pr_ci,
@@ -394,83 +390,6 @@ def test_parse_repo_url(url: str, expected: tuple[str, str, str] | None) -> None
     parsed = parse_repo_url(url)
     got = (parsed.host, parsed.owner, parsed.name) if parsed else None
     assert got == expected
-
-
-# --- log tails ---------------------------------------------------------------------
-
-
-def tail_of(text: bytes, **limits: int) -> str:
-    tail = LogTail(**limits)
-    tail.feed(text)
-    return tail.text()
-
-
-def test_a_log_line_loses_its_timestamp_colours_and_control_characters() -> None:
-    raw = "\ufeff2026-03-01T12:00:00.1234567Z \x1b[31mError:\x1b[0m boom\x07"
-    assert clean_log_line(raw) == "Error: boom"
-    assert clean_log_line("2026-03-01T12:00:00Z plain") == "plain"
-    assert clean_log_line("progress 10%\rprogress 100%\r") == "progress 100%"
-    assert clean_log_line("\ttabs stay") == "\ttabs stay"
-
-
-def test_the_tail_keeps_the_last_lines_of_a_huge_log() -> None:
-    tail = LogTail(max_lines=3, max_bytes=1000)
-    for i in range(100_000):
-        tail.feed(f"2026-03-01T12:00:00.0000000Z line {i}\n".encode())
-    assert tail.text() == "line 99997\nline 99998\nline 99999"
-
-
-def test_the_tail_is_bounded_in_bytes_at_a_line_boundary() -> None:
-    text = b"".join(b"%d %s\n" % (i, b"x" * 30) for i in range(10))
-    tail = tail_of(text, max_lines=10, max_bytes=100)
-    assert len(tail.encode()) <= 100
-    assert tail.splitlines()[0] == "7 " + "x" * 30  # three whole lines fit in 100 bytes
-    assert tail.endswith("9 " + "x" * 30)
-
-
-def test_one_enormous_line_keeps_its_end() -> None:
-    tail = tail_of(b"a" * 100_000 + b"THE END", max_lines=5, max_bytes=64)
-    assert tail.endswith("THE END")
-    assert len(tail.encode()) <= 64
-
-
-def test_a_garbled_log_still_gives_clean_text() -> None:
-    tail = tail_of(b"ok\n\xff\xfe broken \x00\x1b[1mbold\x1b[0m\n\xe2\x82", max_lines=5)
-    assert tail.splitlines()[0] == "ok"
-    assert "broken" in tail
-    assert "bold" in tail
-    assert "\x00" not in tail
-    assert "\x1b" not in tail
-
-
-@given(
-    st.binary(max_size=2000),
-    st.lists(st.integers(min_value=0, max_value=2000), max_size=8),
-    st.integers(min_value=1, max_value=12),
-    st.integers(min_value=16, max_value=400),
-)
-def test_the_tail_is_clean_bounded_and_independent_of_chunking(
-    data: bytes, cuts: list[int], lines: int, max_bytes: int
-) -> None:
-    whole = tail_of(data, max_lines=lines, max_bytes=max_bytes)
-    pieces = LogTail(max_lines=lines, max_bytes=max_bytes)
-    start = 0
-    for cut in sorted(cuts):
-        pieces.feed(data[start:cut])
-        start = max(start, cut)
-    pieces.feed(data[start:])
-    assert pieces.text() == whole
-    assert len(whole.encode()) <= max_bytes
-    assert len(whole.split("\n")) <= lines
-    assert not any(ord(c) < 32 and c not in "\n\t" for c in whole)
-    assert "\x1b" not in whole
-
-
-def test_an_unavailable_log_is_one_short_line() -> None:
-    note = log_unavailable("GET /logs: 404\nNot Found\x1b[0m")
-    assert note == "log unavailable: GET /logs: 404 Not Found"
-    assert "\n" not in log_unavailable("x\n" * 500)
-    assert len(log_unavailable("x" * 1000)) < 250
 
 
 # --- the engine's observation ------------------------------------------------------
