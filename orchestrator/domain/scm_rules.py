@@ -26,6 +26,7 @@ from orchestrator.domain.model import (
 from orchestrator.domain.reactions import clean_text
 from orchestrator.domain.scm import (
     BranchClaim,
+    CheckKind,
     PRDetail,
     PRSummary,
     RepoRef,
@@ -329,6 +330,21 @@ class LogTail:
             kept.append(line)
         text = "\n".join(reversed(kept))
         return text.encode()[-self._max_bytes :].decode("utf-8", errors="ignore")
+
+
+ACTIONS_APP: Final = "github-actions"
+
+
+def wants_log_tail(check: SCMCheck) -> bool:
+    """Whether a check's job log is worth fetching: only a finished, failed GitHub
+    Actions run has one (another app's check run has no job behind its id)."""
+    return (
+        check.kind is CheckKind.CHECK_RUN
+        and check.status is CheckStatus.FAILED
+        and check.conclusion is not None
+        and check.provider_id is not None
+        and check.app == ACTIONS_APP
+    )
 
 
 def log_unavailable(reason: str) -> str:

@@ -3,10 +3,42 @@ and the same whichever way the log arrives in chunks."""
 
 from __future__ import annotations
 
+import msgspec
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orchestrator.domain.scm_rules import LogTail, clean_log_line, log_unavailable
+from orchestrator.domain.model import CheckStatus
+from orchestrator.domain.scm import CheckKind, SCMCheck
+from orchestrator.domain.scm_rules import LogTail, clean_log_line, log_unavailable, wants_log_tail
+
+FAILED_ACTIONS_RUN = SCMCheck(
+    name="test",
+    commit="sha1",
+    status=CheckStatus.FAILED,
+    conclusion="failure",
+    provider_id=77,
+    app="github-actions",
+)
+
+
+def test_only_a_finished_failed_actions_run_has_a_log_worth_fetching() -> None:
+    assert wants_log_tail(FAILED_ACTIONS_RUN)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"status": CheckStatus.PASSED, "conclusion": "success"},
+        {"status": CheckStatus.IN_PROGRESS, "conclusion": None},
+        {"app": "circleci-checks"},  # another app's check run has no job behind it
+        {"app": None},
+        {"provider_id": None},
+        {"kind": CheckKind.STATUS},
+    ],
+)
+def test_no_log_tail_for_other_checks(change: dict[str, object]) -> None:
+    assert not wants_log_tail(msgspec.structs.replace(FAILED_ACTIONS_RUN, **change))
 
 
 def tail_of(text: bytes, **limits: int) -> str:
