@@ -86,7 +86,8 @@ def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
 
 
 class GitHubClient:
-    """REST and GraphQL calls to one GitHub host. ``transport`` is for tests
+    """REST and GraphQL calls to one GitHub host. ``transport`` and ``mounts`` (one
+    transport per origin, e.g. the API and its log storage) are for tests
     (``httpx.MockTransport``, ``httpx.ASGITransport``); the URLs, for GitHub Enterprise."""
 
     def __init__(
@@ -97,6 +98,7 @@ class GitHubClient:
         api_url: str = DEFAULT_API_URL,
         graphql_url: str | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        mounts: Mapping[str, httpx.AsyncBaseTransport] | None = None,
         timeout: httpx.Timeout | None = None,
         user_agent: str = USER_AGENT,
     ) -> None:
@@ -107,6 +109,7 @@ class GitHubClient:
         self._trusted = {_origin(self.api_url), _origin(self.graphql_url)}
         self._http = httpx.AsyncClient(
             transport=transport,
+            mounts=dict(mounts) if mounts else None,
             timeout=timeout or httpx.Timeout(10.0, connect=5.0),
             limits=httpx.Limits(max_connections=4),
             follow_redirects=False,  # followed by hand: see _exchange
@@ -195,7 +198,7 @@ class GitHubClient:
             response_headers = answer.headers
         try:
             envelope = msgspec.json.decode(fresh.content, type=_GraphQLEnvelope)
-        except msgspec.ValidationError as error:
+        except msgspec.DecodeError as error:  # malformed, or not the shape asked for
             raise SCMUnavailable(f"GraphQL answered with malformed JSON: {error}") from None
         for problem in envelope.errors:
             if problem.type == "RATE_LIMITED":
@@ -329,7 +332,7 @@ def _message(content: bytes) -> str:
     """GitHub's ``message`` from an error body, short; nothing for a body of another shape."""
     try:
         said = msgspec.json.decode(content, type=_Message).message
-    except (msgspec.ValidationError, msgspec.DecodeError):
+    except msgspec.DecodeError:
         return ""
     return " ".join(said.split())[:200]
 

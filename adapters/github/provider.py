@@ -13,6 +13,7 @@ import logging
 from collections.abc import Sequence
 from functools import partial
 from typing import TypeVar
+from urllib.parse import quote
 
 import msgspec
 
@@ -109,7 +110,7 @@ class GitHubProvider:
         """Every open PR, most recently updated first. Page one is conditional on
         ``etag``: a 304 means none of the 100 most recently updated changed, and a PR
         leaving the open set changes that page."""
-        path = f"repos/{repo.owner}/{repo.name}/pulls"
+        path = _repo_path(repo, "pulls")
         params: dict[str, str | int] = {
             "state": "open",
             "sort": "updated",
@@ -135,7 +136,7 @@ class GitHubProvider:
     ) -> tuple[PRSummary, ...]:
         """PRs of any state whose head is ``head_owner:branch``: finds a PR that merged
         or closed before the open listing ever showed it."""
-        path = f"repos/{repo.owner}/{repo.name}/pulls"
+        path = _repo_path(repo, "pulls")
         params: dict[str, str | int] = {
             "head": f"{head_owner}:{branch}",
             "state": "all",
@@ -154,7 +155,7 @@ class GitHubProvider:
     ) -> ChecksSnapshot | NotModified:
         """Every check run on commit ``sha`` (GitHub keeps the latest run per name).
         Over 100 runs, the later pages are read too and ``etag`` comes back None."""
-        path = f"repos/{repo.owner}/{repo.name}/commits/{sha}/check-runs"
+        path = _repo_path(repo, "commits", sha, "check-runs")
         params = {"per_page": 100}
         first = await self._read(
             partial(self._client.get, path, params=params, etag=etag, priority=priority)
@@ -181,7 +182,7 @@ class GitHubProvider:
     ) -> ChecksSnapshot | NotModified:
         """Commit ``sha``'s combined legacy status: CI that posts statuses (not check
         runs) changes only this, so without it such CI would never wake a PR up."""
-        path = f"repos/{repo.owner}/{repo.name}/commits/{sha}/status"
+        path = _repo_path(repo, "commits", sha, "status")
         params = {"per_page": 100}
         page = await self._read(
             partial(self._client.get, path, params=params, etag=etag, priority=priority)
@@ -324,7 +325,7 @@ class GitHubProvider:
         redirect to short-lived storage on another host (followed without the token);
         the body is streamed so a log of megabytes costs only the tail. ``SCMNotFound``
         while the job still runs, and for check runs that are not Actions jobs."""
-        path = f"repos/{repo.owner}/{repo.name}/actions/jobs/{job_id}/logs"
+        path = _repo_path(repo, "actions", "jobs", str(job_id), "logs")
 
         async def read() -> str:
             tail = LogTail(max_lines=self._log_tail_lines, max_bytes=self._log_tail_bytes)
@@ -347,7 +348,7 @@ class GitHubProvider:
     ) -> MergeOutcome:
         """Merge if the head is still ``sha`` (GitHub refuses otherwise, so a push that
         raced the decision is never merged unseen). Never retried."""
-        path = f"repos/{ref.repo.owner}/{ref.repo.name}/pulls/{ref.number}/merge"
+        path = _repo_path(ref.repo, "pulls", str(ref.number), "merge")
         try:
             answer = await self._client.send_json(
                 "PUT", path, {"sha": sha, "merge_method": method.value}, priority=priority
@@ -356,6 +357,11 @@ class GitHubProvider:
             return MergeOutcome(merged=False, message=str(refused))
         result = _decode(answer, RestMerge)
         return MergeOutcome(merged=result.merged, sha=result.sha, message=result.message)
+
+
+def _repo_path(repo: RepoRef, *parts: str) -> str:
+    """``repos/{owner}/{name}/…`` with every segment escaped, so no name can change the path."""
+    return "/".join(quote(part, safe="") for part in ("repos", repo.owner, repo.name, *parts))
 
 
 def _fresh(page: Fresh | NotModified) -> Fresh:
@@ -370,12 +376,12 @@ def _decode_raw(raw: msgspec.Raw | None, shape: type[T]) -> T | None:
         return None
     try:
         return msgspec.json.decode(raw, type=shape | None)
-    except (msgspec.ValidationError, msgspec.DecodeError) as error:
+    except msgspec.DecodeError as error:  # malformed, or not the shape asked for
         raise SCMUnavailable(f"GitHub answered with unexpected JSON: {error}") from None
 
 
 def _decode(page: Fresh, shape: type[T]) -> T:
     try:
         return msgspec.json.decode(page.content, type=shape)
-    except (msgspec.ValidationError, msgspec.DecodeError) as error:
+    except msgspec.DecodeError as error:  # malformed, or not the shape asked for
         raise SCMUnavailable(f"GitHub answered with unexpected JSON: {error}") from None
