@@ -32,6 +32,22 @@ from orchestrator.domain.records import (
     Project,
     Tracker,
 )
+from orchestrator.domain.scm import (
+    ChecksSnapshot,
+    MergeMethod,
+    MergeOutcome,
+    NotModified,
+    PRDetail,
+    PRListing,
+    PRMissing,
+    PRRef,
+    PRSummary,
+    RateBudgetSnapshot,
+    RepoRef,
+    ReviewSnapshot,
+    SCMAuthState,
+    SCMPriority,
+)
 
 
 class Clock(Protocol):
@@ -246,3 +262,86 @@ class EngineStore(SessionStore, PRWriter, Protocol):
 
 class Store(EngineStore, OutboxStore, ChangeLog, Protocol):
     """A complete store: what the daemon wires up (SQLite, or memory in tests)."""
+
+
+# --- source control (GitHub) ------------------------------------------------------------
+
+ETagKey = tuple[str, ...]
+"""What a validator belongs to, e.g. ``("pulls", "o/r")`` or ``("check-runs", "o/r", sha)``."""
+
+
+class SCMProvider(Protocol):
+    """A source-control host seen through cheap conditional guards and batched reads.
+
+    A guard takes the validator of the last answer the caller has fully processed and
+    answers ``NotModified`` when nothing changed. Methods raise only ``SCMError``
+    subclasses: ``SCMRateLimited`` says until when nothing will be sent,
+    ``SCMUnavailable`` is worth retrying later, the others are permanent for the
+    request as made."""
+
+    def rate_budget(self) -> RateBudgetSnapshot: ...
+
+    async def auth_state(self) -> SCMAuthState:
+        """Whether a token is available (resolving it if need be); never the token."""
+        ...
+
+    async def list_open_prs(
+        self, repo: RepoRef, *, etag: str | None = None, priority: SCMPriority = ...
+    ) -> PRListing | NotModified: ...
+
+    async def find_prs_for_branch(
+        self, repo: RepoRef, head_owner: str, branch: str, *, priority: SCMPriority = ...
+    ) -> tuple[PRSummary, ...]:
+        """PRs in any state whose head is ``head_owner:branch``."""
+        ...
+
+    async def check_runs(
+        self, repo: RepoRef, sha: str, *, etag: str | None = None, priority: SCMPriority = ...
+    ) -> ChecksSnapshot | NotModified: ...
+
+    async def commit_status(
+        self, repo: RepoRef, sha: str, *, etag: str | None = None, priority: SCMPriority = ...
+    ) -> ChecksSnapshot | NotModified: ...
+
+    async def fetch_pull_requests(
+        self, refs: Sequence[PRRef], *, priority: SCMPriority = ...
+    ) -> list[PRDetail | PRMissing]:
+        """One answer per ref, in order; ``PRMissing`` for one that cannot be resolved."""
+        ...
+
+    async def fetch_reviews(self, ref: PRRef, *, priority: SCMPriority = ...) -> ReviewSnapshot: ...
+
+    async def fetch_log_tail(
+        self, repo: RepoRef, job_id: int, *, priority: SCMPriority = ...
+    ) -> str:
+        """The cleaned tail of a CI job's log; ``SCMNotFound`` while it still runs."""
+        ...
+
+    async def merge(
+        self, ref: PRRef, *, sha: str, method: MergeMethod = ..., priority: SCMPriority = ...
+    ) -> MergeOutcome:
+        """Merge only if the head is still ``sha``."""
+        ...
+
+
+class ETagStore(Protocol):
+    """Validators of guard answers. The caller puts one only after everything derived
+    from its answer is durable, so a 304 can never hide an update that was lost."""
+
+    def get(self, key: ETagKey) -> str | None: ...
+
+    def put(self, key: ETagKey, etag: str | None) -> None:
+        """Remember ``etag`` for ``key``; None forgets it."""
+        ...
+
+    def clear(self) -> None:
+        """Forget every validator (the token changed: they may not carry over)."""
+        ...
+
+
+class PRObservationSink(Protocol):
+    """Where PR observations go (the lifecycle manager)."""
+
+    async def observe_pr(self, session_id: SessionId, observation: PRObservation) -> None:
+        """Apply one observation to a session's actor; returns once it is durable."""
+        ...
