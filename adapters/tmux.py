@@ -378,10 +378,6 @@ class TmuxRuntime:
         if not result.ok and not _missing(result):
             raise TransientError(f"tmux kill-session {name} failed: {result.stderr}")
 
-    async def list_sessions(self) -> list[str]:
-        """Session names on our socket, for boot reconcile."""
-        return await self._server.list_sessions()
-
     async def list_handles(self) -> list[RuntimeHandle]:
         """A handle for every session on our socket (``RuntimeInventory``, boot reconcile).
         ``ProbeError`` when tmux cannot tell."""
