@@ -165,7 +165,7 @@ class _Tables:
 
 
 class MemoryStore:
-    """SessionStore, PRWriter, OutboxStore and ChangeLog in memory.
+    """SessionStore, PRReader, OutboxStore and ChangeLog in memory.
 
     Every write works on a copy of the tables and swaps it in only when the whole unit
     succeeded, so a failing unit keeps nothing, like a rolled-back transaction.
@@ -226,15 +226,6 @@ class MemoryStore:
             (p for p in self._t.projects.values() if include_archived or p.archived_at is None),
             key=lambda p: p.id,
         )
-
-    async def archive_project(self, project_id: ProjectId, at: datetime | None) -> None:
-        def apply(t: _Tables) -> None:
-            if project_id in t.projects:
-                t.projects[project_id] = msgspec.structs.replace(
-                    t.projects[project_id], archived_at=at
-                )
-
-        self._write(apply)
 
     # -- sessions
 
@@ -358,6 +349,8 @@ class MemoryStore:
     async def write_pr_observation(
         self, session_id: SessionId, observation: PRObservation, now: datetime
     ) -> None:
+        """A unit's PR write on its own, for tests and tools (the engine writes PRs through
+        ``commit``). A failed fetch (``fetched=False``) changes nothing."""
         if not observation.fetched:  # a failed fetch changes nothing
             return
         self._write(lambda t: self._write_pr(t, session_id, observation, now))
@@ -458,20 +451,6 @@ class MemoryStore:
             reverse=True,
         )
         return [r.check for r in rows[:limit]]
-
-    async def recent_check_statuses(
-        self, pr_url: str, check_name: str, limit: int
-    ) -> list[CheckStatus]:
-        rows = sorted(
-            (
-                r
-                for (url, name, _), r in self._t.checks.items()
-                if url == pr_url and name == check_name
-            ),
-            key=lambda r: (r.check.created_at or datetime.min.replace(tzinfo=UTC), r.order),
-            reverse=True,
-        )
-        return [CheckStatus(r.check.status) for r in rows[:limit]]
 
     async def list_pr_comments(self, pr_url: str) -> list[PRComment]:
         return list(self._t.comments.get(pr_url, []))

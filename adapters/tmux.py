@@ -31,12 +31,12 @@ import secrets
 import shlex
 import stat
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 import trio
 
+from adapters.process import ProcessResult, run_command
 from orchestrator.domain.errors import (
     ConflictError,
     DeliveryError,
@@ -51,7 +51,6 @@ __all__ = [
     "DEFAULT_COMMAND_TIMEOUT",
     "RUNTIME_NAME",
     "TmuxMessenger",
-    "TmuxResult",
     "TmuxRuntime",
     "TmuxServer",
     "clean_for_terminal",
@@ -113,27 +112,15 @@ def _escape_format(text: str) -> str:
     return text.replace("#", "##")
 
 
-def _is_missing(stderr: str) -> bool:
+def _missing(result: ProcessResult) -> bool:
+    """The command failed because the session (or the whole server) is not there."""
+    if result.ok:
+        return False
+    stderr = result.stderr
     if any(marker in stderr for marker in _MISSING_MARKERS):
         return True
     # The socket file vanished between our check and the call (server exited).
     return "error connecting to" in stderr and "No such file or directory" in stderr
-
-
-@dataclass(frozen=True, slots=True)
-class TmuxResult:
-    returncode: int
-    stdout: str
-    stderr: str
-
-    @property
-    def ok(self) -> bool:
-        return self.returncode == 0
-
-    @property
-    def missing(self) -> bool:
-        """The command failed because the session (or the whole server) is not there."""
-        return not self.ok and _is_missing(self.stderr)
 
 
 class TmuxServer:
@@ -181,7 +168,7 @@ class TmuxServer:
         *commands: Sequence[str],
         stdin: bytes = b"",
         time_limit: float | None = None,
-    ) -> TmuxResult:
+    ) -> ProcessResult:
         """Run one tmux client invocation holding ``commands`` (joined with ``;``).
 
         Arguments are escaped so that none is read as a command separator. A timeout or a
@@ -192,31 +179,16 @@ class TmuxServer:
             if i:
                 argv.append(";")
             argv.extend(_escape_arg(arg) for arg in command)
-        limit = self.command_timeout if time_limit is None else time_limit
-        try:
-            with trio.fail_after(limit):
-                proc = await trio.run_process(
-                    argv,
-                    stdin=stdin,
-                    capture_stdout=True,
-                    capture_stderr=True,
-                    check=False,
-                    env=self._env,
-                )
-        except trio.TooSlowError as exc:
-            raise TransientError(
-                f"tmux {commands[0][0] if commands else ''} on {self.socket_path} timed out "
-                f"after {limit:g}s"
-            ) from exc
-        except OSError as exc:
-            raise TransientError(f"cannot run tmux: {exc}") from exc
-        return TmuxResult(
-            proc.returncode,
-            proc.stdout.decode(errors="replace"),
-            proc.stderr.decode(errors="replace").strip(),
+        return await run_command(
+            argv,
+            program="tmux",
+            what=f"tmux {commands[0][0] if commands else ''} on {self.socket_path}",
+            time_limit=self.command_timeout if time_limit is None else time_limit,
+            env=self._env,
+            stdin=stdin,
         )
 
-    async def query(self, command: Sequence[str]) -> TmuxResult:
+    async def query(self, command: Sequence[str]) -> ProcessResult:
         """``run`` for a read-only or idempotent command: when the server went away while
         answering ("server exited unexpectedly"), ask once more, so the answer is either
         real or "no server" rather than that race."""
@@ -251,7 +223,7 @@ class TmuxServer:
         result = await self.query(["list-sessions", "-F", "#{session_name}"])
         if result.ok:
             return True
-        if result.missing:
+        if _missing(result):
             return False
         raise ProbeError(f"tmux list-sessions failed: {result.stderr}")
 
@@ -266,7 +238,7 @@ class TmuxServer:
             raise ProbeError(str(exc)) from exc
         if result.ok:
             return [line for line in result.stdout.splitlines() if line]
-        if result.missing:
+        if _missing(result):
             return []
         raise ProbeError(f"tmux list-sessions failed: {result.stderr}")
 
@@ -277,7 +249,7 @@ class TmuxServer:
             return False
         self._started_here = False
         result = await self.run(["kill-server"])
-        if not result.ok and not result.missing:
+        if not result.ok and not _missing(result):
             raise TransientError(f"tmux kill-server failed: {result.stderr}")
         return result.ok
 
@@ -389,7 +361,7 @@ class TmuxRuntime:
                 runtime=ProbeResult.ALIVE,
                 process=ProbeResult.ALIVE if running else ProbeResult.DEAD,
             )
-        if result.missing:
+        if _missing(result):
             return _DEAD
         raise ProbeError(f"probe {name}: tmux list-panes failed: {result.stderr}")
 
@@ -403,12 +375,8 @@ class TmuxRuntime:
             # No socket directory: no server can be listening there, so nothing to destroy.
             return
         result = await self._server.query(["kill-session", "-t", f"={name}"])
-        if not result.ok and not result.missing:
+        if not result.ok and not _missing(result):
             raise TransientError(f"tmux kill-session {name} failed: {result.stderr}")
-
-    async def list_sessions(self) -> list[str]:
-        """Session names on our socket, for boot reconcile."""
-        return await self._server.list_sessions()
 
     async def list_handles(self) -> list[RuntimeHandle]:
         """A handle for every session on our socket (``RuntimeInventory``, boot reconcile).
@@ -507,7 +475,7 @@ class TmuxMessenger:
                     f"paste-buffer -p -d -b {buffer} -t {target}",
                 ]
             )
-            if result.missing:
+            if _missing(result):
                 raise DeliveryError(f"send {name}: tmux session is gone")
             if not result.ok:
                 raise TransientError(f"send {name}: tmux paste-buffer failed: {result.stderr}")
@@ -535,7 +503,7 @@ class TmuxMessenger:
                 continue
             if result.ok:
                 return
-            if result.missing:
+            if _missing(result):
                 raise DeliveryError(f"send {name}: tmux session disappeared before Enter")
             last = result.stderr
         raise DeliveryError(f"send {name}: message pasted but Enter failed: {last}")
@@ -556,7 +524,7 @@ class TmuxMessenger:
                         if "0" in result.stdout.split():
                             return
                         raise DeliveryError(f"send {name}: the agent has exited")
-                    missing = result.missing
+                    missing = _missing(result)
                     last = result.stderr
                 await trio.sleep(self._poll_interval)
         if missing:

@@ -18,12 +18,12 @@ from typing import Final
 
 import trio
 
+from adapters.process import ProcessResult, run_command
 from orchestrator.domain.errors import (
     ConflictError,
     InvalidInputError,
     NotFoundError,
     OrchestratorError,
-    TransientError,
 )
 from orchestrator.domain.model import SessionId
 from orchestrator.domain.records import Project
@@ -59,17 +59,6 @@ def validate_path_id(kind: str, value: str) -> str:
     ):
         raise InvalidInputError(f"{kind} {value!r} is not a safe path component")
     return value
-
-
-@dataclass(frozen=True, slots=True)
-class _Result:
-    returncode: int
-    stdout: str
-    stderr: str
-
-    @property
-    def ok(self) -> bool:
-        return self.returncode == 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,26 +266,10 @@ class GitWorktreeWorkspace:
             raise GitCommandError(f"git {args[0]} in {cwd} failed: {result.stderr}")
         return result.stdout
 
-    async def _run(self, cwd: Path | None, *args: str) -> _Result:
+    async def _run(self, cwd: Path | None, *args: str) -> ProcessResult:
         argv: Sequence[str] = [self._git, *(["-C", str(cwd)] if cwd else []), *args]
-        try:
-            with trio.fail_after(self._timeout):
-                proc = await trio.run_process(
-                    argv,
-                    capture_stdout=True,
-                    capture_stderr=True,
-                    check=False,
-                    env=self._env,
-                    stdin=b"",
-                )
-        except trio.TooSlowError as exc:
-            raise TransientError(f"git {args[0]} timed out after {self._timeout:g}s") from exc
-        except OSError as exc:
-            raise TransientError(f"cannot run git: {exc}") from exc
-        return _Result(
-            proc.returncode,
-            proc.stdout.decode(errors="replace"),
-            proc.stderr.decode(errors="replace").strip(),
+        return await run_command(
+            argv, program="git", what=f"git {args[0]}", time_limit=self._timeout, env=self._env
         )
 
 

@@ -12,13 +12,11 @@ from typing import Protocol
 
 from orchestrator.domain.model import (
     AgentHarness,
-    CheckStatus,
     Model,
     NotificationEvent,
     PRCheck,
     PRFacts,
     ProbeResult,
-    PRObservation,
     ProjectId,
     SessionId,
     SessionKind,
@@ -68,8 +66,6 @@ class SessionStore(Protocol):
 
     async def list_projects(self, *, include_archived: bool = False) -> list[Project]: ...
 
-    async def archive_project(self, project_id: ProjectId, at: datetime | None) -> None: ...
-
     async def create_session(
         self,
         project_id: ProjectId,
@@ -95,17 +91,12 @@ class SessionStore(Protocol):
     async def list_trackers(self, session_id: SessionId) -> list[Tracker]: ...
 
 
-class PRWriter(Protocol):
-    """PR rows, check history and comments."""
-
-    async def write_pr_observation(
-        self, session_id: SessionId, observation: PRObservation, now: datetime
-    ) -> None:
-        """PR row, check upserts and the replacement comment set in one transaction."""
-        ...
+class PRReader(Protocol):
+    """Reads of the PR rows and check history that ``SessionStore.commit`` writes."""
 
     async def pr_facts_for_session(self, session_id: SessionId) -> PRFacts:
-        """The PR that speaks for the session (reference §6.7 selection rule)."""
+        """The PR that speaks for the session: the most recently updated open or draft PR,
+        else the most recently updated closed or merged one, else no PR."""
         ...
 
     async def list_pr_facts(self, session_id: SessionId) -> list[PRFacts]:
@@ -113,18 +104,14 @@ class PRWriter(Protocol):
         ...
 
     async def recent_check_runs(self, pr_url: str, check_name: str, limit: int) -> list[PRCheck]:
-        """Like ``recent_check_statuses`` but with each run's commit and first-seen time."""
-        ...
-
-    async def recent_check_statuses(
-        self, pr_url: str, check_name: str, limit: int
-    ) -> list[CheckStatus]:
-        """The last ``limit`` runs of a check on a PR, newest first by first-seen time."""
+        """The last ``limit`` runs of a check on a PR (status, commit, first-seen time),
+        newest first by first-seen time."""
         ...
 
 
 class OutboxStore(Protocol):
-    """Delivery bookkeeping for committed reactions (DESIGN §4)."""
+    """Delivery bookkeeping for the reactions committed with their cause (docs/design.md,
+    D-1): what is due, each attempt, and how each row settled."""
 
     async def pending_outbox(self, *, now: datetime, limit: int) -> list[OutboxEntry]:
         """Undelivered, unfailed rows whose next attempt is due, oldest first."""
@@ -157,7 +144,8 @@ class OutboxStore(Protocol):
 
 
 class ChangeLog(Protocol):
-    """Reads of the trigger-written change log (reference §6.8)."""
+    """Reads of the change log, which only the store's own triggers write (docs/behaviour.md,
+    "Change feed")."""
 
     async def changes_after(
         self, seq: int, *, limit: int, project_id: ProjectId | None = None
@@ -256,7 +244,7 @@ class Agent(Protocol):
     def environment(self, config: LaunchConfig) -> Mapping[str, str]: ...
 
 
-class EngineStore(SessionStore, PRWriter, Protocol):
+class EngineStore(SessionStore, PRReader, Protocol):
     """What the lifecycle engine needs of persistence."""
 
 

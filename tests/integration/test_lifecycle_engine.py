@@ -288,7 +288,7 @@ async def test_ci_brake_two_nudges_then_one_escalation_and_no_repeat_on_repoll(
     await engine.manager.apply_pr_observation(s.id, failing_ci("c6"))
     await engine.deliver()
     assert len(engine.messenger.messages_for(s.id)) == 3  # the brake was released
-    assert await engine.store.recent_check_statuses(PR, "test", 3) == [
+    assert [r.status for r in await engine.store.recent_check_runs(PR, "test", 3)] == [
         CheckStatus.FAILED,
         CheckStatus.PASSED,
         CheckStatus.FAILED,
