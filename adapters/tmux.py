@@ -45,6 +45,7 @@ from orchestrator.domain.errors import (
     TransientError,
 )
 from orchestrator.domain.model import ProbeResult, SessionId
+from orchestrator.domain.text import clean_text
 from orchestrator.ports import RuntimeHandle, RuntimeProbe, RuntimeSpec
 
 __all__ = [
@@ -53,7 +54,6 @@ __all__ = [
     "TmuxMessenger",
     "TmuxRuntime",
     "TmuxServer",
-    "clean_for_terminal",
     "validate_session_name",
 ]
 
@@ -80,16 +80,6 @@ _MISSING_MARKERS: Final = (
 )
 _DEAD_PANE_MARK: Final = "orchestrator-pane-dead"
 _SERVER_EXITED: Final = "server exited unexpectedly"
-
-
-def clean_for_terminal(text: str) -> str:
-    """Make ``text`` safe to type into a terminal: keep ``\\n`` and ``\\t``, turn ``\\r\\n``
-    and lone ``\\r`` into ``\\n``, drop every other control character (C0, DEL, C1).
-
-    Dropping ESC in particular means a message can never end bracketed paste early
-    (``ESC[201~``) or send escape sequences to the agent's terminal.
-    """
-    return _CONTROL_CHARS.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
 
 
 def validate_session_name(name: str) -> str:
@@ -417,7 +407,7 @@ async def _remove_quietly(path: Path) -> None:
 class TmuxMessenger:
     """``AgentMessenger`` over tmux: types a message into a session's pane and submits it.
 
-    The text (control characters removed, see ``clean_for_terminal``) goes through a named
+    The text (escape sequences and control characters removed by the one sanitiser, ``clean_text``) goes through a named
     tmux buffer and ``paste-buffer -p`` (bracketed paste when the agent asked for it), so
     long and multi-line messages arrive whole; then ``Enter`` submits it. Sends to one
     session are serialised. A missing session or an exited agent raises ``DeliveryError``;
@@ -440,7 +430,7 @@ class TmuxMessenger:
 
     async def send(self, session_id: SessionId, message: str) -> None:
         name = validate_session_name(session_id)
-        text = clean_for_terminal(message).rstrip("\n")
+        text = clean_text(message).rstrip("\n")
         if not text.strip():
             raise DeliveryError(f"send {name}: message is empty after removing control characters")
         lock = self._locks.setdefault(name, trio.Lock())

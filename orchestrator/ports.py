@@ -17,6 +17,7 @@ from orchestrator.domain.model import (
     PRCheck,
     PRFacts,
     ProbeResult,
+    PRObservation,
     ProjectId,
     SessionId,
     SessionKind,
