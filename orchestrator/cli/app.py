@@ -9,6 +9,7 @@ import typer
 
 from orchestrator.cli import config_commands, daemon_control, events, projects, sessions
 from orchestrator.cli.client import cli_version
+from orchestrator.cli.options import DataDirOption, remember_root_data_dir
 
 app = typer.Typer(
     name="orchestrator",
@@ -56,11 +57,14 @@ def _root(
             "--version", help="Print the version and exit.", callback=_print_version, is_eager=True
         ),
     ] = False,
+    data_dir: DataDirOption = None,
 ) -> None:
     """Supervise AI coding-agent sessions, each in its own worktree, pane and PR.
 
-    The data dir is $ORCHESTRATOR_DATA_DIR (default ~/.local/share/orchestrator).
+    The data dir is --data-dir (before or after the command), else $ORCHESTRATOR_DATA_DIR,
+    else ~/.local/share/orchestrator. Exit codes: 0 ok, 1 runtime error, 2 usage error.
     """
+    remember_root_data_dir(data_dir)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
