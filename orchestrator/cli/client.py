@@ -76,9 +76,18 @@ def answers(run: RunFile, timeout: float = 2.0) -> Health | None:
         return Health(status=f"HTTP {response.status_code}")
 
 
+def run_file_of(data_dir: Path) -> RunFile | None:
+    """The data dir's run-file, if there is one; exits 1 if it cannot be read."""
+    path = data_dir / RUN_FILE_NAME
+    try:
+        return read_run_file(path)
+    except OSError as error:
+        fail(f"cannot read the run-file {path}: {error.strerror or error}")
+
+
 def running(data_dir: Path) -> RunFile | None:
     """The run-file of the data dir's daemon, if its pid is alive."""
-    run = read_run_file(data_dir / RUN_FILE_NAME)
+    run = run_file_of(data_dir)
     return run if run is not None and pid_alive(run.pid) else None
 
 
@@ -120,7 +129,7 @@ class Presence:
 
 
 def look_for_daemon(data_dir: Path) -> Presence:
-    run = read_run_file(data_dir / RUN_FILE_NAME)
+    run = run_file_of(data_dir)
     alive = run is not None and pid_alive(run.pid)
     health = answers(run) if run is not None and alive else None
     return Presence(data_dir, run, alive, health)
@@ -260,5 +269,6 @@ __all__ = [
     "find_daemon",
     "look_for_daemon",
     "pid_alive",
+    "run_file_of",
     "running",
 ]

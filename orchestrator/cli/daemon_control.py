@@ -29,7 +29,14 @@ import typer
 from rich.text import Text
 
 from orchestrator.api import DaemonStatus
-from orchestrator.cli.client import answers, base_url, look_for_daemon, pid_alive, running
+from orchestrator.cli.client import (
+    answers,
+    base_url,
+    look_for_daemon,
+    pid_alive,
+    run_file_of,
+    running,
+)
 from orchestrator.cli.console import ERROR_PREFIX, echo_json, err, fail, note, say
 from orchestrator.cli.options import (
     ConfigOption,
@@ -51,8 +58,10 @@ _BIND_ERRORS: Final = frozenset({errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EA
 
 
 def daemon_argv(config_file: Path | None) -> list[str]:
-    """How ``start`` launches the daemon in the background."""
-    argv = [sys.executable, "-m", "orchestrator", "start", "--foreground"]
+    """How ``start`` launches the daemon in the background: this interpreter and this
+    ``orchestrator`` (``-P``: an ``orchestrator/`` in the current directory, say another
+    checkout, is not imported instead)."""
+    argv = [sys.executable, "-P", "-m", "orchestrator", "start", "--foreground"]
     if config_file is not None:
         argv += ["--config", str(config_file.expanduser().absolute())]
     return argv
@@ -210,7 +219,7 @@ def stop(
     data_dir = resolve_data_dir(data_dir)
     run = running(data_dir)
     if run is None:
-        left = read_run_file(data_dir / RUN_FILE_NAME)
+        left = run_file_of(data_dir)
         stale = f" (the run-file is stale: pid {left.pid} has exited)" if left else ""
         say(f"no daemon is running for {data_dir}{stale}")
         return
@@ -233,7 +242,7 @@ def stop(
             )
         time.sleep(_POLL)
     say(f"stopped the daemon (pid {run.pid})")
-    left = read_run_file(data_dir / RUN_FILE_NAME)
+    left = run_file_of(data_dir)
     if left is not None and left.pid == run.pid:
         note(
             "it left its run-file behind (it did not shut down cleanly); the next start replaces it"
