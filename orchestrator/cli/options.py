@@ -33,7 +33,8 @@ DataDirOption = Annotated[
     Path | None,
     typer.Option(
         "--data-dir",
-        help="The daemon's data dir (default: $ORCHESTRATOR_DATA_DIR, else ~/.local/share/orchestrator).",
+        metavar="DIR",
+        help="The data dir (default: $ORCHESTRATOR_DATA_DIR or ~/.local/share/orchestrator).",
         file_okay=False,
         show_default=False,
     ),

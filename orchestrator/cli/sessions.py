@@ -97,7 +97,9 @@ def list_sessions(
         typer.Option(
             "--status",
             "-s",
-            help="Only sessions with this status (repeatable); terminated ones included.",
+            metavar="STATUS",
+            help="Only sessions with this status, e.g. working, needs_input, ci_failed, killed "
+            "(repeatable; terminated ones included).",
             show_default=False,
         ),
     ] = None,
