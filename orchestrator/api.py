@@ -33,7 +33,14 @@ API_PREFIX: Final = "/api/v1"
 DEFAULT_ADDRESS: Final = "127.0.0.1:8731"
 MAX_BODY_BYTES: Final = 1 << 20  # 1 MiB: a PR observation with many comments fits easily
 
-Slug = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
+SLUG_PATTERN: Final = r"^[a-z0-9][a-z0-9_-]{0,31}$"
+PROJECT_ID_RULE: Final = (
+    "project ids are lowercase letters, digits, - and _ (at most 32) "
+    "and start with a letter or digit"
+)
+"""What a project id (a ``Slug``) must look like, in words: what clients are told instead
+of the pattern."""
+Slug = Annotated[str, msgspec.Meta(pattern=SLUG_PATTERN)]
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
 
 
@@ -184,7 +191,9 @@ class RunFile(Model, frozen=True, kw_only=True):
 
 class DaemonStatus(Model, frozen=True, kw_only=True):
     """What ``orchestrator status --json`` prints: whether a daemon answers for the data
-    dir, and the run-file's and ``/healthz``'s facts about it."""
+    dir, and the run-file's and ``/healthz``'s facts about it. ``stale_run_file``: a
+    run-file is there (its ``pid`` and ``address`` are given) but no daemon answers for it:
+    the daemon died without removing it, or hangs."""
 
     running: bool
     data_dir: str
@@ -193,3 +202,4 @@ class DaemonStatus(Model, frozen=True, kw_only=True):
     version: str = ""
     started_at: datetime | None = None
     health: str = ""
+    stale_run_file: bool = False

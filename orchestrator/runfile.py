@@ -85,10 +85,12 @@ def write_run_file(path: Path, run: RunFile) -> None:
 
 
 def read_run_file(path: Path) -> RunFile | None:
-    """The run-file's contents, or None when there is none (or it is unreadable)."""
+    """The run-file's contents, or None when there is none (also when its directory is
+    missing or a file) or it is not a run-file. Other ``OSError``s (say, permissions) are
+    the caller's: "no daemon" would be the wrong answer to them."""
     try:
         return msgspec.json.decode(path.read_bytes(), type=RunFile)
-    except (FileNotFoundError, msgspec.DecodeError):
+    except (FileNotFoundError, NotADirectoryError, msgspec.DecodeError):
         return None
 
 

@@ -17,7 +17,7 @@ from typing import Any, Final
 from starlette.requests import Request
 from starlette.responses import Response
 
-from adapters.http.bodies import INT64, query_int, request_body
+from adapters.http.bodies import INT64, query_bool, query_enums, query_int, request_body
 from adapters.http.errors import JSON, bad_request, json_response, not_found
 from adapters.http.openapi import Access, Operation, Param
 from adapters.http.services import ApiServices
@@ -44,6 +44,7 @@ from orchestrator.domain.model import (
     PRObservation,
     ProjectId,
     SessionId,
+    SessionStatus,
 )
 from orchestrator.domain.records import Notification, Project
 from orchestrator.lifecycle.manager import SessionView
@@ -138,8 +139,18 @@ class Routes:
 
     async def list_sessions(self, request: Request) -> Response:
         project_id = await self._project_filter(request)
+        statuses = query_enums(request, "status", SessionStatus)
+        # Everything by default: what clients of this route have always been given.
+        include_terminated = query_bool(request, "includeTerminated", default=True)
         views = await self.s.lifecycle.list(project_id)
-        return json_response([session_out(v) for v in views])
+        return json_response(
+            [
+                session_out(view)
+                for view in views
+                if (not statuses or view.status in statuses)
+                and (include_terminated or not view.record.lifecycle.state.is_terminal)
+            ]
+        )
 
     async def spawn(self, request: Request) -> Response:
         body = await request_body(request, SpawnIn)
@@ -257,7 +268,15 @@ class Routes:
                       "Register a project (201), or update it (200)", self.put_project,
                       status=201, body=ProjectIn, response=Project),
             Operation("GET", f"{p}/sessions", "listSessions", "Sessions by (project, num)",
-                      self.list_sessions, response=list[SessionOut], query=(project_q,),
+                      self.list_sessions, response=list[SessionOut],
+                      query=(project_q,
+                             Param("status", {"type": "array", "items": {
+                                   "type": "string", "enum": [s.value for s in SessionStatus]}},
+                                   "Only sessions with one of these derived statuses (repeat "
+                                   "the parameter, or separate values with commas)"),
+                             Param("includeTerminated", {"type": "boolean", "default": True},
+                                   "false leaves out terminated sessions (lifecycle state "
+                                   "done or terminated)")),
                       errors=(400, 404)),
             Operation("POST", f"{p}/sessions", "spawn", "Spawn a session", self.spawn,
                       status=201, body=SpawnIn, response=SessionOut, errors=(404, 409, 429)),

@@ -9,10 +9,19 @@ import typer
 
 from orchestrator.cli import config_commands, daemon_control, events, projects, sessions
 from orchestrator.cli.client import cli_version
+from orchestrator.cli.options import DataDirOption, remember_root_data_dir
+
+# One line per paragraph: the help formatter keeps line breaks as they are.
+HELP = (
+    "Supervise AI coding-agent sessions, each in its own worktree, pane and PR.\n\n"
+    "The data dir is --data-dir (before or after the command), else $ORCHESTRATOR_DATA_DIR, "
+    "else ~/.local/share/orchestrator.\n\n"
+    "Exit codes: 0 ok, 1 runtime error, 2 usage error."
+)
 
 app = typer.Typer(
     name="orchestrator",
-    help="Supervise AI coding-agent sessions, each in its own worktree, pane and PR.",
+    help=HELP,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,  # locals would include the bearer token
@@ -56,11 +65,9 @@ def _root(
             "--version", help="Print the version and exit.", callback=_print_version, is_eager=True
         ),
     ] = False,
+    data_dir: DataDirOption = None,
 ) -> None:
-    """Supervise AI coding-agent sessions, each in its own worktree, pane and PR.
-
-    The data dir is $ORCHESTRATOR_DATA_DIR (default ~/.local/share/orchestrator).
-    """
+    remember_root_data_dir(data_dir)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -21,8 +21,9 @@ import typer
 from orchestrator.api import HEAD_SEQ_HEADER, RESYNC_EVENT, EventOut, ResyncOut
 from orchestrator.cli.client import Client, connect, decode
 from orchestrator.cli.console import echo_json, note, out
-from orchestrator.cli.options import JsonFlag
-from orchestrator.cli.render import event_line, notifications_table, print_table
+from orchestrator.cli.narrate import EventNarrator
+from orchestrator.cli.options import DataDirOption, JsonFlag
+from orchestrator.cli.render import notifications_table, print_table
 from orchestrator.domain.records import Notification
 
 IDLE_END = 1.5
@@ -113,19 +114,21 @@ def events(
         str | None, typer.Option("--project", "-p", help="Only this project's events.")
     ] = None,
     as_json: JsonFlag = False,
+    data_dir: DataDirOption = None,
 ) -> None:
-    """Print the change stream, one line per event (--json: one JSON object per line)."""
-    console = out()
+    """Print the change stream, one line per event saying what changed (--json: the raw
+    events, one JSON object per line)."""
+    console, narrator = out(), EventNarrator()
 
     def emit(event: EventOut) -> None:
         if as_json:
             typer.echo(msgspec.json.encode(event).decode())
-        else:
-            console.print(event_line(event), no_wrap=True, overflow="ellipsis")
+        else:  # one line each, cut to the terminal's width
+            console.print(narrator.line(event), no_wrap=True, overflow="ellipsis")
 
     if since is None and not follow:
         since = 0
-    with connect() as client:
+    with connect(data_dir) as client:
         try:
             stream_events(client, since=since, follow=follow, project=project, emit=emit)
         except KeyboardInterrupt:
@@ -141,9 +144,10 @@ def notifications(
         int | None, typer.Option("--limit", "-n", help="At most this many, newest first.", min=1)
     ] = None,
     as_json: JsonFlag = False,
+    data_dir: DataDirOption = None,
 ) -> None:
     """List what the daemon told the humans (pages, nudges that fell back, merges)."""
-    with connect() as client:
+    with connect(data_dir) as client:
         items = client.call(
             "GET", "/notifications", list[Notification], params={"project": project, "limit": limit}
         )

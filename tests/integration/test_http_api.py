@@ -225,6 +225,57 @@ async def test_sessions_spawn_get_and_list() -> None:
         assert error_of(response)[:2] == (404, "not_found")
 
 
+async def test_session_list_filters_by_status_and_terminated() -> None:
+    async with serve_api() as api:
+        working, waiting, killed = await api.spawn(), await api.spawn(), await api.spawn()
+        await api.engine.project("web")
+        other = await api.spawn("web")
+        for sid, state in ((working, "active"), (waiting, "waiting_input"), (other, "active")):
+            response = await api.client.post(f"{P}/sessions/{sid}/activity", json={"state": state})
+            assert response.status_code == 204
+        assert (await api.client.post(f"{P}/sessions/{killed}/kill")).status_code == 200
+
+        async def ids(**params: str | list[str]) -> list[str]:
+            response = await api.client.get(f"{P}/sessions", params=params)
+            assert response.status_code == 200, response.text
+            return [s["id"] for s in response.json()]
+
+        assert await ids() == [working, waiting, killed, other]  # everything, as before
+        assert await ids(includeTerminated="false") == [working, waiting, other]
+        assert await ids(includeTerminated="0", project="mer") == [working, waiting]
+        assert await ids(includeTerminated="TRUE") == [working, waiting, killed, other]
+        assert await ids(status="working") == [working, other]
+        assert await ids(status="working", project="web") == [other]
+        assert await ids(status=["needs_input", "killed"]) == [waiting, killed]
+        assert await ids(status="needs_input,killed") == [waiting, killed]
+        assert await ids(status="killed", includeTerminated="false") == []
+        assert await ids(status="", includeTerminated="") == [working, waiting, killed, other]
+        for params, needle in (
+            ({"status": "sleepy"}, "unknown value 'sleepy' (known: spawning, working,"),
+            ({"status": "working,Working"}, "'Working'"),
+            ({"includeTerminated": "maybe"}, "'includeTerminated' must be true or false"),
+        ):
+            response = await api.client.get(f"{P}/sessions", params=params)
+            status, code, message = error_of(response)
+            assert (status, code) == (400, "bad_request"), params
+            assert needle in message, message
+
+
+async def test_a_bad_project_id_is_explained_in_words() -> None:
+    async with serve_api() as api:
+        for path, body, where in (
+            (f"{P}/projects", {"id": "My_App", "path": "/repos/x"}, "$.id"),
+            (f"{P}/sessions", {"projectId": "a" * 33, "agent": "x"}, "$.projectId"),
+            (f"{P}/sessions", {"projectId": "-app", "agent": "x"}, "$.projectId"),
+        ):
+            status, code, message = error_of(await api.client.post(path, json=body))
+            assert (status, code) == (400, "bad_request")
+            assert message == (
+                "invalid body: project ids are lowercase letters, digits, - and _ (at most 32) "
+                f"and start with a letter or digit - at `{where}`"
+            )
+
+
 async def test_activity_moves_the_session_and_pr_observation_shows_up() -> None:
     async with serve_api() as api:
         sid = await api.spawn()
