@@ -93,12 +93,13 @@ def names(engine: Engine, kind: str) -> set[str]:
 
 
 def test_from_empty_applies_every_migration(engine: Engine) -> None:
-    assert migrate(engine) == [1, 2]
+    assert migrate(engine) == [1, 2, 3]
     assert names(engine, "table") == TABLES
     assert names(engine, "trigger") == TRIGGERS
     assert applied_versions(engine) == {
         1: ("0001_init.sql", discover()[0].checksum),
         2: ("0002_session_agent.sql", discover()[1].checksum),
+        3: ("0003_retention.sql", discover()[2].checksum),
     }
 
 
