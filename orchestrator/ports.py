@@ -24,6 +24,8 @@ from orchestrator.domain.model import (
     SessionKind,
     SessionRecord,
 )
+from orchestrator.domain.health import StoreHealth
+from orchestrator.domain.pages import SessionPage
 from orchestrator.domain.records import (
     ChangeEvent,
     CommitUnit,
@@ -32,6 +34,7 @@ from orchestrator.domain.records import (
     Project,
     Tracker,
 )
+from orchestrator.domain.retention import RetentionPolicy, RetentionReport
 
 
 class Clock(Protocol):
@@ -77,6 +80,18 @@ class SessionStore(Protocol):
         ...
 
     async def list_trackers(self, session_id: SessionId) -> list[Tracker]: ...
+
+    async def list_session_page(
+        self,
+        *,
+        limit: int,
+        cursor: str | None = None,
+        project_id: ProjectId | None = None,
+    ) -> SessionPage:
+        """Up to ``limit`` sessions after ``cursor`` in (project_id, num) order, each with
+        the PR that speaks for it, in a bounded number of queries whatever the page size.
+        ``next_cursor`` continues the listing; a bad cursor raises ``InvalidInputError``."""
+        ...
 
 
 class PRWriter(Protocol):
@@ -138,6 +153,27 @@ class OutboxStore(Protocol):
     async def list_notifications(
         self, *, project_id: ProjectId | None = None, limit: int = 100
     ) -> list[Notification]: ...
+
+
+class NotificationMarks(Protocol):
+    """What the human did with a notification. Each returns whether it exists; marking
+    twice keeps the first time."""
+
+    async def mark_notification_read(self, notification_id: int, at: datetime) -> bool: ...
+
+    async def resolve_notification(self, notification_id: int, at: datetime) -> bool: ...
+
+
+class StoreUpkeep(Protocol):
+    """The store's health (for ``/healthz``) and its retention janitor."""
+
+    def health(self) -> StoreHealth:
+        """``degraded`` with the reason from a storage fault until the next commit."""
+        ...
+
+    async def apply_retention(self, policy: RetentionPolicy, *, now: datetime) -> RetentionReport:
+        """One pass of every retention rule, in short batches; the rows deleted."""
+        ...
 
 
 class ChangeLog(Protocol):
@@ -244,5 +280,5 @@ class EngineStore(SessionStore, PRWriter, Protocol):
     """What the lifecycle engine needs of persistence."""
 
 
-class Store(EngineStore, OutboxStore, ChangeLog, Protocol):
+class Store(EngineStore, OutboxStore, ChangeLog, NotificationMarks, StoreUpkeep, Protocol):
     """A complete store: what the daemon wires up (SQLite, or memory in tests)."""

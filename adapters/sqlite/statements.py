@@ -248,6 +248,27 @@ INSERT_NOTIFICATION: Final = compile_sql(
     sa.insert(t.notifications).values(_bind(*_NOTIFICATION_INSERT_COLS)),
     *_NOTIFICATION_INSERT_COLS,
 )
+# The first read (resolution) time is kept: marking twice changes nothing.
+MARK_NOTIFICATION_READ: Final = compile_sql(
+    sa.update(t.notifications)
+    .where(t.notifications.c.id == sa.bindparam("b_id"))
+    .values(
+        read=sa.literal_column("1"),
+        read_at=sa.func.coalesce(t.notifications.c.read_at, sa.bindparam("read_at")),
+    ),
+    "read_at",
+    "b_id",
+)
+RESOLVE_NOTIFICATION: Final = compile_sql(
+    sa.update(t.notifications)
+    .where(t.notifications.c.id == sa.bindparam("b_id"))
+    .values(
+        resolved=sa.literal_column("1"),
+        resolved_at=sa.func.coalesce(t.notifications.c.resolved_at, sa.bindparam("resolved_at")),
+    ),
+    "resolved_at",
+    "b_id",
+)
 
 # --- change log ---------------------------------------------------------------------------------
 
