@@ -186,6 +186,28 @@ async def test_each_check_keeps_its_newest_runs_which_the_ci_brake_reads(
     assert len(await store.list_checks(PR2)) == 1
 
 
+async def test_runs_recorded_after_a_pass_are_trimmed_by_the_next(store: ContractStore) -> None:
+    record = await session(store)
+
+    async def run(n: int, url: str = PR1) -> None:
+        obs = observation(url, checks=(check(f"c{n}", FAILED, created_at=at(n)),))
+        await store.write_pr_observation(record.id, obs, at(n))
+
+    for n in range(1, 4):
+        await run(n)
+        await run(n, PR2)
+    policy = keeping(check_runs_per_check=3)
+    assert (await store.apply_retention(policy, now=at(10))).check_runs == 0
+    await run(4)
+    assert (await store.apply_retention(policy, now=at(11))).check_runs == 1
+    assert [c.commit for c in await store.recent_check_runs(PR1, "ci", 10)] == ["c4", "c3", "c2"]
+    # A lower cap applies to every check, not only to those that just ran.
+    assert (
+        await store.apply_retention(keeping(check_runs_per_check=1), now=at(12))
+    ).check_runs == 4
+    assert [c.commit for c in await store.recent_check_runs(PR2, "ci", 10)] == ["c3"]
+
+
 # --- sessions terminated long ago --------------------------------------------------------------
 
 
