@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
+from orchestrator.domain.health import StoreHealth
 from orchestrator.domain.model import (
     AgentHarness,
     CheckStatus,
@@ -24,7 +25,6 @@ from orchestrator.domain.model import (
     SessionKind,
     SessionRecord,
 )
-from orchestrator.domain.health import StoreHealth
 from orchestrator.domain.pages import SessionPage
 from orchestrator.domain.records import (
     ChangeEvent,
@@ -104,7 +104,7 @@ class PRWriter(Protocol):
         ...
 
     async def pr_facts_for_session(self, session_id: SessionId) -> PRFacts:
-        """The PR that speaks for the session (reference §6.7 selection rule)."""
+        """The PR that speaks for the session (docs/behaviour.md, "PR facts")."""
         ...
 
     async def list_pr_facts(self, session_id: SessionId) -> list[PRFacts]:
@@ -123,7 +123,7 @@ class PRWriter(Protocol):
 
 
 class OutboxStore(Protocol):
-    """Delivery bookkeeping for committed reactions (DESIGN §4)."""
+    """Delivery bookkeeping for committed reactions (docs/design.md, D-1)."""
 
     async def pending_outbox(self, *, now: datetime, limit: int) -> list[OutboxEntry]:
         """Undelivered, unfailed rows whose next attempt is due, oldest first."""
@@ -177,7 +177,7 @@ class StoreUpkeep(Protocol):
 
 
 class ChangeLog(Protocol):
-    """Reads of the trigger-written change log (reference §6.8)."""
+    """Reads of the trigger-written change log (docs/behaviour.md, "Change feed")."""
 
     async def changes_after(
         self, seq: int, *, limit: int, project_id: ProjectId | None = None
