@@ -33,20 +33,27 @@ def _page_query(
     return stmt
 
 
-def _facts_query(session_ids: list[str]) -> Any:
+def pr_facts_query(*leading: Any) -> Any:
+    """The columns ``pr_facts_from_row`` decodes (after ``leading``): a PR row and whether
+    it has an unresolved comment."""
     p, c = t.pr, t.pr_comment
     unresolved = sa.exists().where(c.c.pr_url == p.c.url, c.c.resolved == 0).label("unresolved")
+    return sa.select(
+        *leading,
+        p.c.url,
+        p.c.number,
+        p.c.pr_state,
+        p.c.ci_state,
+        p.c.review_decision,
+        p.c.mergeability,
+        unresolved,
+    )
+
+
+def _facts_query(session_ids: list[str]) -> Any:
+    p = t.pr
     return (
-        sa.select(
-            p.c.session_id,
-            p.c.url,
-            p.c.number,
-            p.c.pr_state,
-            p.c.ci_state,
-            p.c.review_decision,
-            p.c.mergeability,
-            unresolved,
-        )
+        pr_facts_query(p.c.session_id)
         .where(p.c.session_id.in_(session_ids))
         # Each session's PRs newest first, as list_pr_facts orders them.
         .order_by(p.c.session_id, p.c.updated_at.desc(), p.c.write_seq.desc())

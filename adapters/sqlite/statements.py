@@ -248,27 +248,24 @@ INSERT_NOTIFICATION: Final = compile_sql(
     sa.insert(t.notifications).values(_bind(*_NOTIFICATION_INSERT_COLS)),
     *_NOTIFICATION_INSERT_COLS,
 )
-# The first read (resolution) time is kept: marking twice changes nothing.
-MARK_NOTIFICATION_READ: Final = compile_sql(
-    sa.update(t.notifications)
-    .where(t.notifications.c.id == sa.bindparam("b_id"))
-    .values(
-        read=sa.literal_column("1"),
-        read_at=sa.func.coalesce(t.notifications.c.read_at, sa.bindparam("read_at")),
-    ),
-    "read_at",
-    "b_id",
-)
-RESOLVE_NOTIFICATION: Final = compile_sql(
-    sa.update(t.notifications)
-    .where(t.notifications.c.id == sa.bindparam("b_id"))
-    .values(
-        resolved=sa.literal_column("1"),
-        resolved_at=sa.func.coalesce(t.notifications.c.resolved_at, sa.bindparam("resolved_at")),
-    ),
-    "resolved_at",
-    "b_id",
-)
+
+
+def _mark_notification(flag: str, stamp: str) -> str:
+    """Set ``flag`` and, the first time only, ``stamp``: marking twice changes nothing."""
+    n = t.notifications
+    return compile_sql(
+        sa.update(n)
+        .where(n.c.id == sa.bindparam("b_id"))
+        .values(
+            {flag: sa.literal_column("1"), stamp: sa.func.coalesce(n.c[stamp], sa.bindparam(stamp))}
+        ),
+        stamp,
+        "b_id",
+    )
+
+
+MARK_NOTIFICATION_READ: Final = _mark_notification("read", "read_at")
+RESOLVE_NOTIFICATION: Final = _mark_notification("resolved", "resolved_at")
 
 # --- change log ---------------------------------------------------------------------------------
 

@@ -53,7 +53,7 @@ from sqlalchemy.sql.base import Executable
 from adapters.sqlite import tables as t
 from adapters.sqlite.database import open_database
 from adapters.sqlite.faults import is_storage_fault, storage_unavailable
-from adapters.sqlite.pages import read_session_page
+from adapters.sqlite.pages import pr_facts_query, read_session_page
 from adapters.sqlite.retention import SqliteJanitor
 from adapters.sqlite.rows import (
     change_events_from_rows,
@@ -363,18 +363,9 @@ class SqliteStore:
     async def list_pr_facts(self, session_id: SessionId) -> list[PRFacts]:
         """Every PR of the session, newest ``updated_at`` first; among equal times the one
         written last first. ``review_comments`` = the PR has an unresolved comment."""
-        p, c = t.pr, t.pr_comment
-        unresolved = sa.exists().where(c.c.pr_url == p.c.url, c.c.resolved == 0).label("unresolved")
+        p = t.pr
         stmt = (
-            sa.select(
-                p.c.url,
-                p.c.number,
-                p.c.pr_state,
-                p.c.ci_state,
-                p.c.review_decision,
-                p.c.mergeability,
-                unresolved,
-            )
+            pr_facts_query()
             .where(p.c.session_id == session_id)
             .order_by(p.c.updated_at.desc(), p.c.write_seq.desc())
         )

@@ -25,14 +25,20 @@ async def a_database(path: Path, sessions: int = 300) -> None:
             await store.create_session("mer", now=T0)
 
 
-async def refused(path: Path) -> str:
-    with pytest.raises(DatabaseDamagedError) as refusal:
+WHAT_TO_DO = "restore it from a backup, or move it and its -wal and -shm files aside"
+
+
+async def refused(
+    path: Path, kind: type[Exception] = DatabaseDamagedError, advice: str = WHAT_TO_DO
+) -> str:
+    """The one-line refusal to open ``path``, naming it and (``advice``) what to do."""
+    with pytest.raises(kind) as refusal:
         async with open_sqlite_store(path):
             pass
     message = str(refusal.value)
     assert "\n" not in message
     assert str(path) in message
-    assert "restore it from a backup, or move it and its -wal and -shm files aside" in message
+    assert advice in message
     return message
 
 
@@ -94,13 +100,7 @@ async def test_an_empty_file_with_no_wal_starts_a_fresh_database(tmp_path: Path)
 
 async def test_a_database_that_cannot_be_opened_is_storage_unavailable(tmp_path: Path) -> None:
     db = tmp_path / "missing-dir" / "store.db"
-    with pytest.raises(StorageUnavailableError) as refusal:
-        async with open_sqlite_store(db):
-            pass
-    message = str(refusal.value)
-    assert "\n" not in message
-    assert str(db) in message
-    assert "unable to open database file" in message
+    await refused(db, StorageUnavailableError, advice="unable to open database file")
 
 
 def test_the_check_does_not_write_a_sound_database(tmp_path: Path) -> None:
