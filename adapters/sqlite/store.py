@@ -1,4 +1,4 @@
-"""The SQLite store: SessionStore, PRWriter, OutboxStore and ChangeLog over SQLAlchemy Core.
+"""The SQLite store: every store port (``orchestrator.ports.Store``) over SQLAlchemy Core.
 
 Open it with ``open_sqlite_store``: it migrates the database, starts the group-commit
 writer (``adapters/sqlite/writer.py``) and, on exit, flushes the writer and closes both
@@ -17,7 +17,8 @@ connections (``adapters/sqlite/database.py``).
   repeat without using up an id.
 - **Reads** run SQLAlchemy Core selects on a second, ``query_only`` connection, each in its
   own short deferred transaction, inline on the trio thread: a read costs less than a hop
-  to a worker thread. Rows are decoded by ``adapters/sqlite/rows.py``.
+  to a worker thread (``adapters/sqlite/reader.py``). Rows are decoded by
+  ``adapters/sqlite/rows.py``; a page of sessions is read by ``adapters/sqlite/pages.py``.
 - **Orderings**, all deterministic: sessions by (project, num); projects by id; PRs of a
   session by ``updated_at`` newest first, ties: the PR written last first (``write_seq``,
   as ``orchestrator.domain.prs.with_observation`` assumes); check runs by first-seen
@@ -38,22 +39,20 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from importlib.resources.abc import Traversable
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-import sqlalchemy.exc
 import trio
-from sqlalchemy.engine import Connection, Row
-from sqlalchemy.sql.base import Executable
+from sqlalchemy.engine import Connection
 
 from adapters.sqlite import tables as t
 from adapters.sqlite.database import open_database
-from adapters.sqlite.faults import is_storage_fault, storage_unavailable
 from adapters.sqlite.pages import pr_facts_query, read_session_page
+from adapters.sqlite.reader import Reader
 from adapters.sqlite.retention import SqliteJanitor
 from adapters.sqlite.rows import (
     change_events_from_rows,
@@ -154,11 +153,15 @@ async def open_sqlite_store(
 
 
 class SqliteStore:
-    """SessionStore, PRWriter, OutboxStore and ChangeLog on SQLite (see the module doc)."""
+    """Every store port on SQLite (see the module doc)."""
 
     def __init__(self, writer: GroupWriter, reader: Connection) -> None:
         self._writer = writer
         self._reader = reader
+        reads = Reader(reader, writer.health)
+        self._read = reads.rows
+        self._read_driver = reads.driver_rows
+        self._read_with = reads.run
         self._janitor = SqliteJanitor(self._submit, self._read_driver)
 
     @property
@@ -183,42 +186,6 @@ class SqliteStore:
         return self._writer.health.report()
 
     # -- reads
-
-    async def _read(self, stmt: Executable, params: dict[str, Any] | None = None) -> list[Row[Any]]:
-        await trio.lowlevel.checkpoint()
-        conn = self._reader
-        try:
-            with conn.begin():
-                return list(conn.execute(stmt, params or {}).all())
-        except (sqlite3.Error, sqlalchemy.exc.DBAPIError) as exc:
-            if not is_storage_fault(exc):
-                raise
-            raise self._read_fault(exc) from exc
-
-    async def _read_driver(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        """``sql`` on the reader's driver connection, in a read transaction."""
-        await trio.lowlevel.checkpoint()
-        conn = self._reader
-        try:
-            with conn.begin():
-                driver = conn.connection.dbapi_connection
-                if driver is None:  # only after the connection was invalidated
-                    raise StoreError("the read connection is closed")
-                cursor = driver.cursor()
-                try:
-                    rows: list[tuple[Any, ...]] = cursor.execute(sql, params).fetchall()
-                finally:
-                    cursor.close()
-                return rows
-        except (sqlite3.Error, sqlalchemy.exc.DBAPIError) as exc:
-            if not is_storage_fault(exc):
-                raise
-            raise self._read_fault(exc) from exc
-
-    def _read_fault(self, exc: BaseException) -> StorageUnavailableError:
-        error = storage_unavailable(exc)
-        self._writer.health.fault(error)
-        return error
 
     # -- projects
 
@@ -310,15 +277,9 @@ class SqliteStore:
         ``InvalidInputError`` for a bad cursor or limit."""
         check_page_limit(limit)
         after = None if cursor is None else decode_cursor(cursor)
-        await trio.lowlevel.checkpoint()
-        conn = self._reader
-        try:
-            with conn.begin():
-                return read_session_page(conn, limit=limit, after=after, project_id=project_id)
-        except (sqlite3.Error, sqlalchemy.exc.DBAPIError) as exc:
-            if not is_storage_fault(exc):
-                raise
-            raise self._read_fault(exc) from exc
+        return await self._read_with(
+            lambda conn: read_session_page(conn, limit=limit, after=after, project_id=project_id)
+        )
 
     async def commit(self, unit: CommitUnit) -> None:
         """Apply ``unit`` all-or-nothing (see ``UnitWrite`` for the order). Raises
