@@ -3,9 +3,10 @@
 Each batch is one writer op that deletes at most ``policy.batch_size`` rows, and the next
 is submitted only after it committed, so live writes queue between them (writer
 fairness): a trim of a million rows never holds the write lock for more than a batch.
-What to look at is found on the read connection first (it does not block the writer),
-and every delete re-checks its condition inside its own transaction, so a row that
-changed meanwhile (a session restored, say) is left alone.
+A table-wide rule deletes through a ``LIMIT``-ed select that an index serves; the rules
+per check and per session find their work on the read connection first (it does not
+block the writer), and each delete re-checks its condition in its own transaction, so a
+row that changed meanwhile (a session restored, say) is left alone.
 
 The rules (``orchestrator/domain/retention.py``):
 
@@ -13,13 +14,14 @@ The rules (``orchestrator/domain/retention.py``):
   ``change_log_max_age``; only a prefix is ever deleted, so a reader's cursor never skips
   a surviving row;
 - outbox: delivered or given-up rows settled longer than ``outbox_settled_max_age`` ago;
-  an open row stays whatever its age (D-1);
+  an open row stays whatever its age (docs/design.md, D-1);
 - notifications: read or resolved longer than ``notification_read_max_age`` ago, then the
   oldest beyond ``notifications_max_rows``;
 - check runs: beyond the newest ``check_runs_per_check`` runs of each check on each PR (in
   the CI brake's order: first-seen time, then insertion);
 - sessions terminal for longer than ``terminated_history_max_age``: their reaction
-  trackers, check runs and review comments (a live session's trackers stay: D-2).
+  trackers, check runs and review comments (a live session's trackers stay:
+  docs/design.md, D-2).
 """
 
 from __future__ import annotations

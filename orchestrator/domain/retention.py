@@ -2,9 +2,9 @@
 nowhere else, and the report of one janitor pass (docs/design.md, "Storage").
 
 Every table is bounded. What must stay durable never goes, whatever its age: undelivered
-outbox rows (D-1), and the trackers of sessions that are not terminal (D-2: budgets and
-dedup state). A live session's check history keeps at least the runs the CI brake reads
-(D-3), see ``with_brake_depth``.
+outbox rows (docs/design.md, D-1), and the trackers of sessions that are not terminal
+(docs/design.md, D-2: budgets and dedup state). A check's history keeps at least the runs
+the CI brake reads (docs/design.md, D-3), see ``with_brake_depth``.
 """
 
 from __future__ import annotations
