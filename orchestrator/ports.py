@@ -168,7 +168,7 @@ class StoreUpkeep(Protocol):
     """The store's health (for ``/healthz``) and its retention janitor."""
 
     def health(self) -> StoreHealth:
-        """``degraded`` with the reason from a storage fault until the next commit."""
+        """``degraded`` with the reason from a storage fault until a commit writes again."""
         ...
 
     async def apply_retention(self, policy: RetentionPolicy, *, now: datetime) -> RetentionReport:

@@ -4,7 +4,7 @@ write is wrong", and the store's health while such a fault lasts.
 A constraint violation is the caller's problem and stays a ``StoreError``. Disk full, I/O
 errors, a damaged or read-only file, a file that cannot be opened are the machine's: they
 become ``StorageUnavailableError`` (the write was not made; retry later), and the store
-reports itself degraded until the next successful commit. The fault is logged once per
+reports itself degraded until a commit writes again. The fault is logged once per
 episode, when it begins, and once when it ends, never per failed write: a full disk under
 load would otherwise write a log line per write attempt.
 """

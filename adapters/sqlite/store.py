@@ -30,7 +30,7 @@ connections (``adapters/sqlite/database.py``).
   bookkeeping calls and ``archive_project`` are no-ops; naive datetimes are refused.
   Storage faults (disk full, I/O errors, a damaged or read-only file) become
   ``StorageUnavailableError`` on reads and writes alike and degrade ``health()`` until the
-  next commit (``adapters/sqlite/faults.py``).
+  next commit that writes (``adapters/sqlite/faults.py``).
 - **Retention**: ``apply_retention`` runs the janitor's rules in short batches
   (``adapters/sqlite/retention.py``).
 """
@@ -182,7 +182,7 @@ class SqliteStore:
         await self._writer.flush()
 
     def health(self) -> StoreHealth:
-        """``degraded`` (with the fault) from a storage fault until the next commit."""
+        """``degraded`` (with the fault) from a storage fault until a commit writes again."""
         return self._writer.health.report()
 
     # -- reads

@@ -197,9 +197,11 @@ class GroupWriter:
         self.ops = 0
         self.health = health or StorageHealth()
         # Set while a batch runs (possibly in a worker thread), read after it on the trio
-        # thread: whether it committed, and the storage fault one of its ops met.
+        # thread: whether it committed, and the storage fault one of its ops met; and the
+        # connection's row-change count before it.
         self._committed = False
         self._fault: StorageUnavailableError | None = None
+        self._changes_before = 0
 
     # -- callers
 
@@ -261,6 +263,7 @@ class GroupWriter:
                     continue
                 batch = self._queue.popleft()
                 self._committed = False
+                self._changes_before = self._conn.total_changes
                 try:
                     await self._begin()
                 except Exception as exc:  # noqa: BLE001 - handed to every caller of the batch
@@ -315,12 +318,17 @@ class GroupWriter:
             self._fault = error
 
     def _report_health(self) -> None:
-        """After a batch: a storage fault degrades the store, a commit without one heals it."""
+        """After a batch: a storage fault degrades the store; a commit that wrote rows, with
+        no fault, heals it (committing nothing, a flush say, proves nothing on a full disk)."""
         fault = self._fault
         if fault is not None:
             self._fault = None
             self.health.fault(fault)
-        elif self._committed and self.health.degraded:
+        elif (
+            self._committed
+            and self.health.degraded
+            and self._conn.total_changes > self._changes_before
+        ):
             self.health.committed()
 
     def _queued(self) -> int:

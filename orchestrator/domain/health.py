@@ -14,8 +14,8 @@ class HealthStatus(StrEnum):
 
 
 class StoreHealth(Model, frozen=True, kw_only=True):
-    """``degraded`` from a storage fault (disk full, I/O error, damaged file) until the next
-    successful commit; ``reason`` is the fault, ``since`` when the episode began and
+    """``degraded`` from a storage fault (disk full, I/O error, damaged file) until a commit
+    writes again; ``reason`` is the fault, ``since`` when the episode began and
     ``failures`` how many reads and writes it has failed so far."""
 
     status: HealthStatus = HealthStatus.OK

@@ -88,6 +88,8 @@ async def test_a_full_disk_is_storage_unavailable_until_space_frees(
     assert store.health().failures == 2
     assert (await store.get_session(record.id)) == record
     assert len(await store.list_outbox()) == queued
+    await store.flush()  # commits nothing: no proof the storage works again
+    assert store.health().status is HealthStatus.DEGRADED
 
     await cap_pages(store, room=None)
     await store.commit(unit_for(working, changed))
