@@ -104,7 +104,7 @@ class PRWriter(Protocol):
         ...
 
     async def pr_facts_for_session(self, session_id: SessionId) -> PRFacts:
-        """The PR that speaks for the session (docs/behaviour.md, "PR facts")."""
+        """The PR that speaks for the session (reference §6.7 selection rule)."""
         ...
 
     async def list_pr_facts(self, session_id: SessionId) -> list[PRFacts]:
@@ -123,7 +123,7 @@ class PRWriter(Protocol):
 
 
 class OutboxStore(Protocol):
-    """Delivery bookkeeping for committed reactions (docs/design.md, D-1)."""
+    """Delivery bookkeeping for committed reactions (DESIGN §4)."""
 
     async def pending_outbox(self, *, now: datetime, limit: int) -> list[OutboxEntry]:
         """Undelivered, unfailed rows whose next attempt is due, oldest first."""
@@ -177,7 +177,7 @@ class StoreUpkeep(Protocol):
 
 
 class ChangeLog(Protocol):
-    """Reads of the trigger-written change log (docs/behaviour.md, "Change feed")."""
+    """Reads of the trigger-written change log (reference §6.8)."""
 
     async def changes_after(
         self, seq: int, *, limit: int, project_id: ProjectId | None = None
