@@ -19,6 +19,7 @@ from enum import StrEnum
 import msgspec
 import trio
 
+from adapters import memory_retention
 from orchestrator.domain.errors import (
     ConflictError,
     InvalidInputError,
@@ -26,6 +27,7 @@ from orchestrator.domain.errors import (
     StoreError,
     TransientError,
 )
+from orchestrator.domain.health import StoreHealth
 from orchestrator.domain.model import (
     ActivitySource,
     ActivityState,
@@ -52,6 +54,13 @@ from orchestrator.domain.model import (
     SessionState,
     TerminationReason,
 )
+from orchestrator.domain.pages import (
+    SessionListing,
+    SessionPage,
+    check_page_limit,
+    decode_cursor,
+    encode_cursor,
+)
 from orchestrator.domain.prs import select_pr_facts
 from orchestrator.domain.records import (
     ChangeEvent,
@@ -62,6 +71,7 @@ from orchestrator.domain.records import (
     Project,
     Tracker,
 )
+from orchestrator.domain.retention import RetentionPolicy, RetentionReport
 from orchestrator.domain.scm import (
     CheckKind,
     ChecksSnapshot,
@@ -157,6 +167,10 @@ class _Tables:
     outbox: dict[int, OutboxEntry] = field(default_factory=dict)
     dedup_keys: set[str] = field(default_factory=set)
     notifications: list[Notification] = field(default_factory=list)
+    # notification id -> (read_at, resolved_at), the columns the SQLite store keeps
+    notification_marks: dict[int, tuple[datetime | None, datetime | None]] = field(
+        default_factory=dict
+    )
     change_log: list[ChangeEvent] = field(default_factory=list)
     next_seq: int = 1
     next_outbox_id: int = 1
@@ -176,6 +190,7 @@ class MemoryStore:
         self.commits = 0
         self.fail_next_commit: Exception | None = None
         self.on_commit: Callable[[], None] | None = None
+        self.storage_health = StoreHealth()  # what ``health()`` reports; tests may set it
 
     # -- transactions
 
@@ -278,6 +293,28 @@ class MemoryStore:
                 if project_id is None or s.project_id == project_id
             ),
             key=lambda s: (s.project_id, s.num),
+        )
+
+    async def list_session_page(
+        self,
+        *,
+        limit: int,
+        cursor: str | None = None,
+        project_id: ProjectId | None = None,
+    ) -> SessionPage:
+        check_page_limit(limit)
+        after = None if cursor is None else decode_cursor(cursor)
+        listed = [
+            s
+            for s in await self.list_sessions(project_id)
+            if after is None or (s.project_id, s.num) > after
+        ]
+        page = listed[:limit]
+        items = [SessionListing(record=s, pr=await self.pr_facts_for_session(s.id)) for s in page]
+        more = len(listed) > limit
+        return SessionPage(
+            items=tuple(items),
+            next_cursor=encode_cursor(page[-1].project_id, page[-1].num) if more else None,
         )
 
     async def commit(self, unit: CommitUnit) -> None:
@@ -601,6 +638,45 @@ class MemoryStore:
             n for n in self._t.notifications if project_id is None or n.project_id == project_id
         ]
         return sorted(rows, key=lambda n: n.id, reverse=True)[:limit]
+
+    async def mark_notification_read(self, notification_id: int, at: datetime) -> bool:
+        return self._mark_notification(notification_id, at, resolve=False)
+
+    async def resolve_notification(self, notification_id: int, at: datetime) -> bool:
+        return self._mark_notification(notification_id, at, resolve=True)
+
+    def _mark_notification(self, notification_id: int, at: datetime, *, resolve: bool) -> bool:
+        found = [n for n in self._t.notifications if n.id == notification_id]
+
+        def apply(t: _Tables) -> None:
+            read_at, resolved_at = t.notification_marks.get(notification_id, (None, None))
+            if resolve:
+                resolved_at = resolved_at or at
+            else:
+                read_at = read_at or at
+            t.notification_marks[notification_id] = (read_at, resolved_at)
+            t.notifications = [
+                msgspec.structs.replace(
+                    n, read=read_at is not None, resolved=resolved_at is not None
+                )
+                if n.id == notification_id
+                else n
+                for n in t.notifications
+            ]
+
+        if found:
+            self._write(apply)
+        return bool(found)
+
+    # -- health and retention
+
+    def health(self) -> StoreHealth:
+        return self.storage_health
+
+    async def apply_retention(self, policy: RetentionPolicy, *, now: datetime) -> RetentionReport:
+        reports: list[RetentionReport] = []
+        self._write(lambda t: reports.append(memory_retention.apply_retention(t, policy, now)))
+        return reports[0]
 
     # -- change log
 

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
+from orchestrator.domain.health import StoreHealth
 from orchestrator.domain.model import (
     AgentHarness,
     Model,
@@ -23,6 +24,7 @@ from orchestrator.domain.model import (
     SessionKind,
     SessionRecord,
 )
+from orchestrator.domain.pages import SessionPage
 from orchestrator.domain.records import (
     ChangeEvent,
     CommitUnit,
@@ -31,6 +33,7 @@ from orchestrator.domain.records import (
     Project,
     Tracker,
 )
+from orchestrator.domain.retention import RetentionPolicy, RetentionReport
 from orchestrator.domain.scm import (
     ChecksSnapshot,
     MergeMethod,
@@ -91,6 +94,18 @@ class SessionStore(Protocol):
 
     async def list_trackers(self, session_id: SessionId) -> list[Tracker]: ...
 
+    async def list_session_page(
+        self,
+        *,
+        limit: int,
+        cursor: str | None = None,
+        project_id: ProjectId | None = None,
+    ) -> SessionPage:
+        """Up to ``limit`` sessions after ``cursor`` in (project_id, num) order, each with
+        the PR that speaks for it, in a bounded number of queries whatever the page size.
+        ``next_cursor`` continues the listing; a bad cursor raises ``InvalidInputError``."""
+        ...
+
 
 class PRReader(Protocol):
     """Reads of the PR rows and check history that ``SessionStore.commit`` writes."""
@@ -142,6 +157,27 @@ class OutboxStore(Protocol):
     async def list_notifications(
         self, *, project_id: ProjectId | None = None, limit: int = 100
     ) -> list[Notification]: ...
+
+
+class NotificationMarks(Protocol):
+    """What the human did with a notification. Each returns whether it exists; marking
+    twice keeps the first time."""
+
+    async def mark_notification_read(self, notification_id: int, at: datetime) -> bool: ...
+
+    async def resolve_notification(self, notification_id: int, at: datetime) -> bool: ...
+
+
+class StoreUpkeep(Protocol):
+    """The store's health (for ``/healthz``) and its retention janitor."""
+
+    def health(self) -> StoreHealth:
+        """``degraded`` with the reason from a storage fault until a commit writes again."""
+        ...
+
+    async def apply_retention(self, policy: RetentionPolicy, *, now: datetime) -> RetentionReport:
+        """One pass of every retention rule, in short batches; the rows deleted."""
+        ...
 
 
 class ChangeLog(Protocol):
@@ -249,7 +285,7 @@ class EngineStore(SessionStore, PRReader, Protocol):
     """What the lifecycle engine needs of persistence."""
 
 
-class Store(EngineStore, OutboxStore, ChangeLog, Protocol):
+class Store(EngineStore, OutboxStore, ChangeLog, NotificationMarks, StoreUpkeep, Protocol):
     """A complete store: what the daemon wires up (SQLite, or memory in tests)."""
 
 

@@ -249,6 +249,24 @@ INSERT_NOTIFICATION: Final = compile_sql(
     *_NOTIFICATION_INSERT_COLS,
 )
 
+
+def _mark_notification(flag: str, stamp: str) -> str:
+    """Set ``flag`` and, the first time only, ``stamp``: marking twice changes nothing."""
+    n = t.notifications
+    return compile_sql(
+        sa.update(n)
+        .where(n.c.id == sa.bindparam("b_id"))
+        .values(
+            {flag: sa.literal_column("1"), stamp: sa.func.coalesce(n.c[stamp], sa.bindparam(stamp))}
+        ),
+        stamp,
+        "b_id",
+    )
+
+
+MARK_NOTIFICATION_READ: Final = _mark_notification("read", "read_at")
+RESOLVE_NOTIFICATION: Final = _mark_notification("resolved", "resolved_at")
+
 # --- change log ---------------------------------------------------------------------------------
 
 # (A Core select with .limit(bindparam) also renders an OFFSET parameter; text() keeps it plain.)

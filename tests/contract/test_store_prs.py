@@ -1,4 +1,5 @@
-"""PR rows, check history and comments (reference §6.6, §6.7), the same from every store."""
+"""PR rows, check history and comments (docs/behaviour.md, "PR facts"), the same from every
+store."""
 
 from __future__ import annotations
 
