@@ -138,6 +138,7 @@ class _Tables:
     dedup_keys: set[str] = field(default_factory=set)
     notifications: list[Notification] = field(default_factory=list)
     change_log: list[ChangeEvent] = field(default_factory=list)
+    last_session_num: dict[ProjectId, int] = field(default_factory=dict)
     next_seq: int = 1
     next_outbox_id: int = 1
     next_notification_id: int = 1
@@ -235,8 +236,12 @@ class MemoryStore:
             _check_enum(AgentHarness, harness, "harness")
             _check_enum(SessionKind, kind, "kind")
             num = 1 + max(
-                (s.num for s in t.sessions.values() if s.project_id == project_id), default=0
+                [
+                    t.last_session_num.get(project_id, 0),
+                    *(s.num for s in t.sessions.values() if s.project_id == project_id),
+                ]
             )
+            t.last_session_num[project_id] = num  # never handed out again, even once removed
             record = SessionRecord(
                 id=f"{project_id}-{num}",
                 project_id=project_id,
@@ -258,6 +263,46 @@ class MemoryStore:
 
     async def get_session(self, session_id: SessionId) -> SessionRecord | None:
         return self._t.sessions.get(session_id)
+
+    async def delete_session(self, session_id: SessionId, *, at: datetime) -> bool:
+        removed: list[bool] = []
+
+        def apply(t: _Tables) -> None:
+            record = t.sessions.get(session_id)
+            if record is None:
+                return
+            pending = sum(
+                1
+                for e in t.outbox.values()
+                if e.item.session_id == session_id and e.delivered_at is None and e.failed_at is None
+            )
+            if pending:
+                raise ConflictError(
+                    f"session {session_id} has {pending} reaction(s) still being delivered; "
+                    "try again once they are"
+                )
+            del t.sessions[session_id]
+            t.trackers.pop(session_id, None)
+            for url in [u for u, row in t.prs.items() if row.session_id == session_id]:
+                del t.prs[url]
+                t.comments.pop(url, None)
+                for key in [k for k in t.checks if k[0] == url]:
+                    del t.checks[key]
+            for entry_id in [i for i, e in t.outbox.items() if e.item.session_id == session_id]:
+                t.dedup_keys.discard(t.outbox.pop(entry_id).item.dedup_key)
+            t.notifications = [n for n in t.notifications if n.session_id != session_id]
+            self._log(
+                t,
+                record.project_id,
+                session_id,
+                ChangeType.SESSION_DELETED,
+                _session_payload(record),
+                at,
+            )
+            removed.append(True)
+
+        self._write(apply)
+        return bool(removed)
 
     async def list_sessions(self, project_id: ProjectId | None = None) -> list[SessionRecord]:
         return sorted(
@@ -323,7 +368,18 @@ class MemoryStore:
             metadata=old.metadata.merged_with(record.metadata),
         )
         t.sessions[record.id] = new
-        if _session_watch(old) != _session_watch(new):
+        # One row per update, as the triggers write it: a new agent session id is its own
+        # row (with the id in the payload), whatever else the update changed.
+        if old.metadata.agent_session_id != new.metadata.agent_session_id:
+            self._log(
+                t,
+                new.project_id,
+                new.id,
+                ChangeType.SESSION_UPDATED,
+                _session_payload(new, agent_session=True),
+                new.updated_at,
+            )
+        elif _session_watch(old) != _session_watch(new):
             self._log(
                 t,
                 new.project_id,
@@ -619,14 +675,16 @@ class MemoryStore:
         return self._t.next_seq - 1
 
 
-def _session_payload(record: SessionRecord) -> str:
+def _session_payload(record: SessionRecord, *, agent_session: bool = False) -> str:
     lc = record.lifecycle
+    extra = {"agentSessionId": record.metadata.agent_session_id} if agent_session else {}
     return _payload(
         id=record.id,
         state=lc.state.value,
         terminationReason=lc.termination_reason.value,
         isAlive=int(lc.is_alive),
         activity=lc.activity.state.value if lc.activity else "",
+        **extra,
     )
 
 

@@ -63,10 +63,17 @@ class SessionStore(Protocol):
         kind: SessionKind = SessionKind.WORKER,
         harness: AgentHarness = AgentHarness.NONE,
     ) -> SessionRecord:
-        """Insert a fresh ``not_started`` row with the next id ``{project}-{n}``."""
+        """Insert a fresh ``not_started`` row with the next id ``{project}-{n}``; a number
+        once given out (to a session removed since, too) is never given out again."""
         ...
 
     async def get_session(self, session_id: SessionId) -> SessionRecord | None: ...
+
+    async def delete_session(self, session_id: SessionId, *, at: datetime) -> bool:
+        """Remove the session with its PRs, trackers, outbox rows and notifications; its
+        change-log rows stay and a ``session_deleted`` row stamped ``at`` is added. False
+        for an unknown id; ``ConflictError`` while a reaction of it is undelivered."""
+        ...
 
     async def list_sessions(self, project_id: ProjectId | None = None) -> list[SessionRecord]:
         """Sessions ordered by (project_id, num)."""
