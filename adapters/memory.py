@@ -274,7 +274,9 @@ class MemoryStore:
             pending = sum(
                 1
                 for e in t.outbox.values()
-                if e.item.session_id == session_id and e.delivered_at is None and e.failed_at is None
+                if e.item.session_id == session_id
+                and e.delivered_at is None
+                and e.failed_at is None
             )
             if pending:
                 raise ConflictError(
