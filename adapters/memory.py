@@ -871,20 +871,46 @@ class MemoryWorkspace:
 
 
 class StubAgent:
-    """An agent whose commands are plain lists, for tests."""
+    """An agent whose commands are plain lists, for tests. ``chosen_session_id`` is what
+    ``choose_session_id`` hands out (appended to the launch as ``--agent-session``);
+    ``missing`` makes ``check_installed`` refuse; ``unsupported`` is why it cannot resume."""
 
-    def __init__(self, name: str = "stub", env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        name: str = "stub",
+        env: Mapping[str, str] | None = None,
+        *,
+        chosen_session_id: str = "",
+        missing: bool = False,
+        unsupported: str = "",
+    ) -> None:
         self.name = name
         self._env = dict(env or {})
+        self.chosen_session_id = chosen_session_id
+        self.missing = missing
+        self.unsupported = unsupported
 
     def launch_command(self, config: LaunchConfig) -> Sequence[str]:
-        return ("stub-agent", "--session", config.session_id, config.prompt)
+        chosen = ("--agent-session", config.agent_session_id) if config.agent_session_id else ()
+        return ("stub-agent", "--session", config.session_id, *chosen, config.prompt)
 
     def restore_command(self, agent_session_id: str) -> Sequence[str]:
+        if self.unsupported:
+            raise InvalidInputError(self.unsupported)
         return ("stub-agent", "--resume", agent_session_id)
 
     def environment(self, config: LaunchConfig) -> Mapping[str, str]:
         return dict(self._env)
+
+    def choose_session_id(self) -> str:
+        return self.chosen_session_id
+
+    def resume_unsupported(self) -> str:
+        return self.unsupported
+
+    def check_installed(self, *, resume: bool = False) -> None:
+        if self.missing:
+            raise InvalidInputError(f"agent {self.name}: `stub-agent` is not on PATH")
 
 
 __all__ = [

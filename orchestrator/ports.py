@@ -230,9 +230,13 @@ class Workspace(Protocol):
 
 
 class LaunchConfig(Model, frozen=True, kw_only=True):
+    """``agent_session_id``: the conversation id the launcher chose for the agent (see
+    ``Agent.choose_session_id``), '' when the agent picks its own."""
+
     session_id: SessionId
     workspace_path: str
     prompt: str = ""
+    agent_session_id: str = ""
 
 
 class Agent(Protocol):
@@ -242,9 +246,26 @@ class Agent(Protocol):
 
     def launch_command(self, config: LaunchConfig) -> Sequence[str]: ...
 
-    def restore_command(self, agent_session_id: str) -> Sequence[str]: ...
+    def restore_command(self, agent_session_id: str) -> Sequence[str]:
+        """The command resuming conversation ``agent_session_id``; ``InvalidInputError``
+        when the agent cannot resume (``resume_unsupported`` says why)."""
+        ...
 
     def environment(self, config: LaunchConfig) -> Mapping[str, str]: ...
+
+    def choose_session_id(self) -> str:
+        """A fresh conversation id for the launch to hand the agent, when the agent lets
+        its launcher choose one (Claude Code's ``--session-id``); '' when it does not."""
+        ...
+
+    def resume_unsupported(self) -> str:
+        """Why this agent can never resume a conversation by id; '' when it can."""
+        ...
+
+    def check_installed(self, *, resume: bool = False) -> None:
+        """Raise ``InvalidInputError``, saying what to do, when the executable the launch
+        (or with ``resume``, the restore) command starts cannot be found."""
+        ...
 
 
 class EngineStore(SessionStore, PRWriter, Protocol):
