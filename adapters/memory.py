@@ -63,6 +63,7 @@ from orchestrator.domain.records import (
 )
 from orchestrator.ports import (
     LaunchConfig,
+    RemovalCheck,
     RuntimeHandle,
     RuntimeProbe,
     RuntimeSpec,
@@ -835,7 +836,9 @@ class ScriptedRuntime:
 
 
 class MemoryWorkspace:
-    """Workspaces as paths in a dict. ``dirty`` paths refuse destroy, like uncommitted work."""
+    """Workspaces as paths in a dict. ``dirty`` paths refuse destroy, like uncommitted work;
+    ``broken_repos`` maps a project path to why ``check_repository`` refuses it; branches
+    of live workspaces and ``branches`` exist already; ``stale`` is what ``prune`` forgets."""
 
     def __init__(self, root: str = "/memory-workspaces") -> None:
         self.root = root
@@ -843,6 +846,9 @@ class MemoryWorkspace:
         self.dirty: set[str] = set()
         self.destroyed: list[str] = []
         self.fail_create: Exception | None = None
+        self.broken_repos: dict[str, str] = {}
+        self.branches: set[str] = set()
+        self.stale: dict[ProjectId, list[str]] = {}
 
     def _path(self, project: Project, session_id: SessionId) -> str:
         for bad in ("..", "/", "\\"):
@@ -858,6 +864,7 @@ class MemoryWorkspace:
         path = self._path(project, session_id)
         branch = branch or f"orchestrator/{session_id}"
         self.live[path] = branch
+        self.branches.add(branch)
         return WorkspaceInfo(path=path, branch=branch)
 
     async def restore(self, project: Project, session_id: SessionId, branch: str) -> WorkspaceInfo:
@@ -868,6 +875,29 @@ class MemoryWorkspace:
             raise ConflictError(f"workspace {workspace_path} has uncommitted changes; kept")
         self.live.pop(workspace_path, None)
         self.destroyed.append(workspace_path)
+
+    async def removal_check(self, workspace_path: str) -> RemovalCheck:
+        if workspace_path not in self.live:
+            return RemovalCheck(exists=False)
+        dirty = workspace_path in self.dirty
+        return RemovalCheck(exists=True, blocker="it has uncommitted changes" if dirty else "")
+
+    async def check_repository(self, path: str, *, require_commit: bool) -> None:
+        reason = self.broken_repos.get(path)
+        if reason is not None:
+            raise InvalidInputError(reason)
+
+    async def check_branch(self, project: Project, branch: str) -> None:
+        if not branch or branch.startswith("-") or " " in branch:
+            raise InvalidInputError(f"{branch!r} is not a valid branch name")
+        if branch in self.branches:
+            raise ConflictError(f"branch {branch} already exists in {project.path}")
+
+    async def prune(self, project: Project, *, dry_run: bool = False) -> list[str]:
+        stale = list(self.stale.get(project.id, []))
+        if not dry_run:
+            self.stale.pop(project.id, None)
+        return stale
 
 
 class StubAgent:

@@ -213,6 +213,14 @@ class WorkspaceInfo(Model, frozen=True, kw_only=True):
     branch: str
 
 
+class RemovalCheck(Model, frozen=True, kw_only=True):
+    """Whether a workspace is there, and what would make removing it lose work ('' when
+    nothing would)."""
+
+    exists: bool
+    blocker: str = ""
+
+
 class Workspace(Protocol):
     """Where an agent's files live (a git worktree per session)."""
 
@@ -226,6 +234,25 @@ class Workspace(Protocol):
 
     async def destroy(self, workspace_path: str) -> None:
         """Remove the workspace; refuses (``ConflictError``) when work would be lost."""
+        ...
+
+    async def removal_check(self, workspace_path: str) -> RemovalCheck:
+        """What ``destroy`` would find, without removing anything."""
+        ...
+
+    async def check_repository(self, path: str, *, require_commit: bool) -> None:
+        """``InvalidInputError`` saying what to do when ``path`` cannot hold sessions
+        (missing, not a directory, not a git work tree; no commits yet)."""
+        ...
+
+    async def check_branch(self, project: Project, branch: str) -> None:
+        """Refuse a branch a workspace could not be created on: ``InvalidInputError`` for
+        an invalid name, ``ConflictError`` when it exists already."""
+        ...
+
+    async def prune(self, project: Project, *, dry_run: bool = False) -> list[str]:
+        """Forget the project's workspaces whose directories are gone; what was (or with
+        ``dry_run``, would be) forgotten."""
         ...
 
 
