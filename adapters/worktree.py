@@ -207,9 +207,12 @@ class GitWorktreeWorkspace:
                 f"{path} is not a git work tree: run `git init` there, or register "
                 "the repository's checkout"
             )
-        if require_commit and not (
-            await self._run(Path(path), "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
-        ).ok:
+        if (
+            require_commit
+            and not (
+                await self._run(Path(path), "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
+            ).ok
+        ):
             raise InvalidInputError(f"repository {path} has no commits yet: make a first commit")
 
     async def check_branch(self, project: Project, branch: str) -> None:
