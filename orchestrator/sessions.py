@@ -450,6 +450,8 @@ class SessionManager:
         else:
             candidates = await self._store.list_sessions()
             projects = await self._store.list_projects()
+        # Prune first: removing a worktree prunes as well, which would hide what was stale.
+        pruned = [await prune(p, self._workspace, dry_run=dry_run) for p in projects]
         reclaimed: list[Reclaimed] = []
         for candidate in candidates:
             if not candidate.lifecycle.state.is_terminal:
@@ -466,7 +468,6 @@ class SessionManager:
                     done = Reclaimed(session_id=record.id, kept=kept, reason=str(error))
                 if done.anything:
                     reclaimed.append(done)
-        pruned = [await prune(p, self._workspace, dry_run=dry_run) for p in projects]
         return CleanupReport(dry_run=dry_run, sessions=tuple(reclaimed), pruned=tuple(pruned))
 
     async def remove(self, session_id: SessionId) -> Reclaimed:
