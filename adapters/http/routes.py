@@ -11,6 +11,7 @@ and ``detail`` says what was left behind. A refusal that left the session runnin
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import PurePath
 from typing import Any, Final
 
@@ -77,13 +78,7 @@ def session_out(view: SessionView) -> SessionOut:
 
 
 def reclaimed_out(done: Reclaimed) -> ReclaimedOut:
-    return ReclaimedOut(
-        session_id=done.session_id,
-        pane=done.pane,
-        workspace=done.workspace,
-        kept=done.kept,
-        reason=done.reason,
-    )
+    return ReclaimedOut(**asdict(done))
 
 
 def cleanup_out(report: CleanupReport) -> CleanupOut:

@@ -90,23 +90,10 @@ def agents(records: Path) -> Callable[[str], Agent]:
     return lambda name: agent_for(name, custom)
 
 
-def manager(world: World) -> SessionManager:
-    return SessionManager(
-        world.store,
-        world.engine.manager,
-        runtime=world.runtime,
-        workspace=world.workspace,
-        agents=agents(world.paths.records),
-        messenger=world.messenger,
-        clock=world.engine.clock,
-        hook_environment=hook_environment,
-    )
-
-
 @pytest.fixture
 async def world(paths: Paths) -> AsyncIterator[World]:
     async with open_world(paths) as opened:
-        opened.sessions = manager(opened)
+        opened.sessions = opened.session_manager(opened.engine.manager, agents(paths.records))
         yield opened
 
 

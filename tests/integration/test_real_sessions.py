@@ -190,13 +190,15 @@ class World:
     def store(self) -> Store:
         return self.engine.store
 
-    def session_manager(self, lifecycle: SessionLifecycle) -> SessionManager:
+    def session_manager(
+        self, lifecycle: SessionLifecycle, agents: Callable[[str], Agent] | None = None
+    ) -> SessionManager:
         return SessionManager(
             self.store,
             lifecycle,
             runtime=self.runtime,
             workspace=self.workspace,
-            agents=recorder_agents(self.paths.records),
+            agents=agents or recorder_agents(self.paths.records),
             messenger=self.messenger,
             clock=self.engine.clock,
             hook_environment=hook_environment,

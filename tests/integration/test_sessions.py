@@ -478,16 +478,7 @@ async def test_a_fresh_restore_starts_a_new_conversation_when_the_launcher_choos
     def choosing(name: str) -> Agent:
         return StubAgent(name, chosen_session_id=f"conv-{len(world.runtime.created) + 1}")
 
-    world.sessions = SessionManager(
-        world.engine.store,
-        world.engine.manager,
-        runtime=world.runtime,
-        workspace=world.workspace,
-        agents=choosing,
-        messenger=world.engine.messenger,
-        clock=world.engine.clock,
-        hook_environment=hook_environment,
-    )
+    world.sessions = session_manager_with(world, choosing)
     sid = await world.spawn(prompt="Fix it")
     assert world.runtime.created[-1].launch_command == (
         "stub-agent", "--session", sid, "--agent-session", "conv-1", "Fix it"
@@ -533,16 +524,7 @@ async def test_restore_relaunches_the_agent_the_session_recorded(world: World) -
         asked.append(name)
         return agents(name)
 
-    world.sessions = SessionManager(
-        world.engine.store,
-        world.engine.manager,
-        runtime=world.runtime,
-        workspace=world.workspace,
-        agents=recording_agents,
-        messenger=world.engine.messenger,
-        clock=world.engine.clock,
-        hook_environment=hook_environment,
-    )
+    world.sessions = session_manager_with(world, recording_agents)
     sid = await world.spawn(agent="my-agent", prompt="Fix it")  # custom: no harness
     assert (await world.record(sid)).metadata.agent == "my-agent"
     await world.sessions.kill(sid)
