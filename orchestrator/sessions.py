@@ -317,7 +317,7 @@ class SessionManager:
                 raise ConflictError(
                     f"kill {session_id}: workspace: {error} — the session is terminated and "
                     f"its runtime removed; the workspace was kept so no work is lost "
-                    f"(commit or discard the changes, then run cleanup)"
+                    f"(commit or discard the changes, then run `orchestrator cleanup`)"
                 ) from error
             except Exception as error:
                 raise with_context(f"kill {session_id}: workspace", error) from error
