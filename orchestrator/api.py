@@ -42,6 +42,10 @@ PROJECT_ID_RULE: Final = (
 of the pattern."""
 Slug = Annotated[str, msgspec.Meta(pattern=SLUG_PATTERN)]
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
+AgentSessionId = Annotated[
+    str, msgspec.Meta(pattern=r"^([A-Za-z0-9_][A-Za-z0-9._:-]{0,255})?$", max_length=256)
+]
+"""An agent's own conversation id (a uuid, ``ses_…``): no whitespace, never an option."""
 
 
 class ErrorCode(StrEnum):
@@ -99,9 +103,12 @@ class KillIn(Model, frozen=True, kw_only=True):
 # omit_defaults: without an agent the CLI sends ``{}``, as it always has.
 class RestoreIn(Model, frozen=True, kw_only=True, omit_defaults=True):
     """Optional body of ``POST /sessions/{id}/restore``: ``agent`` names the agent to
-    relaunch when the session's harness is not recorded (custom agents)."""
+    relaunch when the session's harness is not recorded (custom agents); ``fresh``
+    relaunches the agent with its original prompt in a new conversation instead of
+    resuming the recorded one (needed when none is recorded)."""
 
     agent: str | None = None
+    fresh: bool = False
 
 
 class SendIn(Model, frozen=True, kw_only=True):
@@ -109,11 +116,23 @@ class SendIn(Model, frozen=True, kw_only=True):
 
 
 class ActivityIn(Model, frozen=True, kw_only=True):
-    """What an agent hook posts. ``timestamp`` defaults to the time of receipt."""
+    """What an agent hook posts. ``timestamp`` defaults to the time of receipt;
+    ``agentSessionId`` is the agent's own conversation id (e.g. the ``session_id`` of a
+    Claude Code hook's input), which a restore resumes."""
 
     state: ActivityState
     timestamp: datetime | None = None
     source: ActivitySource = ActivitySource.HOOK
+    agent_session_id: AgentSessionId = ""
+
+
+# omit_defaults: a bare `orchestrator cleanup` sends ``{}``.
+class CleanupIn(Model, frozen=True, kw_only=True, omit_defaults=True):
+    """Optional body of ``POST /cleanup``: only say what would go (``dryRun``), and only
+    for one terminated session (``sessionId``)."""
+
+    dry_run: bool = False
+    session_id: str | None = None
 
 
 # A PR observation is posted as ``orchestrator.domain.model.PRObservation`` itself.
@@ -144,6 +163,35 @@ class KillOut(Model, frozen=True, kw_only=True):
     session: SessionOut
     freed: bool
     detail: str = ""
+
+
+class ReclaimedOut(Model, frozen=True, kw_only=True):
+    """What cleanup (or ``DELETE /sessions/{id}``) freed of one terminated session: the
+    pane and the worktree removed ('' for none); ``kept``, the worktree it left because
+    removing it would lose work, and ``reason``, why (or why freeing it failed)."""
+
+    session_id: str
+    pane: str = ""
+    workspace: str = ""
+    kept: str = ""
+    reason: str = ""
+
+
+class PruneOut(Model, frozen=True, kw_only=True):
+    """What ``git worktree prune`` forgot in a project's repository, or why it could not
+    run there."""
+
+    project_id: str
+    entries: list[str]
+    error: str = ""
+
+
+class CleanupOut(Model, frozen=True, kw_only=True):
+    """A cleanup run (or with ``dryRun``, what one would do)."""
+
+    dry_run: bool
+    sessions: list[ReclaimedOut]
+    pruned: list[PruneOut]
 
 
 class EventOut(Model, frozen=True, kw_only=True):

@@ -79,10 +79,17 @@ class SessionStore(Protocol):
         kind: SessionKind = SessionKind.WORKER,
         harness: AgentHarness = AgentHarness.NONE,
     ) -> SessionRecord:
-        """Insert a fresh ``not_started`` row with the next id ``{project}-{n}``."""
+        """Insert a fresh ``not_started`` row with the next id ``{project}-{n}``; a number
+        once given out (to a session removed since, too) is never given out again."""
         ...
 
     async def get_session(self, session_id: SessionId) -> SessionRecord | None: ...
+
+    async def delete_session(self, session_id: SessionId, *, at: datetime) -> bool:
+        """Remove the session with its PRs, trackers, outbox rows and notifications; its
+        change-log rows stay and a ``session_deleted`` row stamped ``at`` is added. False
+        for an unknown id; ``ConflictError`` while a reaction of it is undelivered."""
+        ...
 
     async def list_sessions(self, project_id: ProjectId | None = None) -> list[SessionRecord]:
         """Sessions ordered by (project_id, num)."""
@@ -247,6 +254,14 @@ class WorkspaceInfo(Model, frozen=True, kw_only=True):
     branch: str
 
 
+class RemovalCheck(Model, frozen=True, kw_only=True):
+    """Whether a workspace is there, and what would make removing it lose work ('' when
+    nothing would)."""
+
+    exists: bool
+    blocker: str = ""
+
+
 class Workspace(Protocol):
     """Where an agent's files live (a git worktree per session)."""
 
@@ -262,11 +277,34 @@ class Workspace(Protocol):
         """Remove the workspace; refuses (``ConflictError``) when work would be lost."""
         ...
 
+    async def removal_check(self, workspace_path: str) -> RemovalCheck:
+        """What ``destroy`` would find, without removing anything."""
+        ...
+
+    async def check_repository(self, path: str, *, require_commit: bool) -> None:
+        """``InvalidInputError`` saying what to do when ``path`` cannot hold sessions
+        (missing, not a directory, not a git work tree; no commits yet)."""
+        ...
+
+    async def check_branch(self, project: Project, branch: str) -> None:
+        """Refuse a branch a workspace could not be created on: ``InvalidInputError`` for
+        an invalid name, ``ConflictError`` when it exists already."""
+        ...
+
+    async def prune(self, project: Project, *, dry_run: bool = False) -> list[str]:
+        """Forget the project's workspaces whose directories are gone; what was (or with
+        ``dry_run``, would be) forgotten."""
+        ...
+
 
 class LaunchConfig(Model, frozen=True, kw_only=True):
+    """``agent_session_id``: the conversation id the launcher chose for the agent (see
+    ``Agent.choose_session_id``), '' when the agent picks its own."""
+
     session_id: SessionId
     workspace_path: str
     prompt: str = ""
+    agent_session_id: str = ""
 
 
 class Agent(Protocol):
@@ -276,9 +314,26 @@ class Agent(Protocol):
 
     def launch_command(self, config: LaunchConfig) -> Sequence[str]: ...
 
-    def restore_command(self, agent_session_id: str) -> Sequence[str]: ...
+    def restore_command(self, agent_session_id: str) -> Sequence[str]:
+        """The command resuming conversation ``agent_session_id``; ``InvalidInputError``
+        when the agent cannot resume (``resume_unsupported`` says why)."""
+        ...
 
     def environment(self, config: LaunchConfig) -> Mapping[str, str]: ...
+
+    def choose_session_id(self) -> str:
+        """A fresh conversation id for the launch to hand the agent, when the agent lets
+        its launcher choose one (Claude Code's ``--session-id``); '' when it does not."""
+        ...
+
+    def resume_unsupported(self) -> str:
+        """Why this agent can never resume a conversation by id; '' when it can."""
+        ...
+
+    def check_installed(self, *, resume: bool = False) -> None:
+        """Raise ``InvalidInputError``, saying what to do, when the executable the launch
+        (or with ``resume``, the restore) command starts cannot be found."""
+        ...
 
 
 class EngineStore(SessionStore, PRReader, Protocol):

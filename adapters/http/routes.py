@@ -11,6 +11,7 @@ and ``detail`` says what was left behind. A refusal that left the session runnin
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import PurePath
 from typing import Any, Final
 
@@ -26,17 +27,22 @@ from orchestrator.api import (
     API_PREFIX,
     HEAD_SEQ_HEADER,
     ActivityIn,
+    CleanupIn,
+    CleanupOut,
     EventOut,
     Health,
     KillIn,
     KillOut,
     ProjectIn,
+    PruneOut,
+    ReclaimedOut,
     RestoreIn,
     ResyncOut,
     SendIn,
     SessionOut,
     SpawnIn,
 )
+from orchestrator.cleanup import CleanupReport, Reclaimed
 from orchestrator.domain.errors import ConflictError
 from orchestrator.domain.model import (
     ActivitySignal,
@@ -69,6 +75,21 @@ def session_out(view: SessionView) -> SessionOut:
         pr=view.pr,
         created_at=record.created_at,
         updated_at=record.updated_at,
+    )
+
+
+def reclaimed_out(done: Reclaimed) -> ReclaimedOut:
+    return ReclaimedOut(**asdict(done))
+
+
+def cleanup_out(report: CleanupReport) -> CleanupOut:
+    return CleanupOut(
+        dry_run=report.dry_run,
+        sessions=[reclaimed_out(done) for done in report.sessions],
+        pruned=[
+            PruneOut(project_id=p.project_id, entries=list(p.entries), error=p.error)
+            for p in report.pruned
+        ],
     )
 
 
@@ -123,6 +144,7 @@ class Routes:
         body = await request_body(request, ProjectIn)
         if not PurePath(body.path).is_absolute():
             raise bad_request("invalid body: the path must be absolute - at `$.path`")
+        await self.s.sessions.check_project_path(body.path)
         existed = await self.s.store.get_project(body.id) is not None
         project = await self.s.store.upsert_project(
             Project(
@@ -181,8 +203,20 @@ class Routes:
         session_id: SessionId = request.path_params["id"]
         body = await request_body(request, RestoreIn, default=RestoreIn())
         await self._session_exists(session_id)
-        view = await self.s.sessions.restore(session_id, agent=body.agent or None)
+        view = await self.s.sessions.restore(session_id, agent=body.agent or None, fresh=body.fresh)
         return json_response(session_out(view))
+
+    async def remove(self, request: Request) -> Response:
+        session_id: SessionId = request.path_params["id"]
+        await self._session_exists(session_id)
+        return json_response(reclaimed_out(await self.s.sessions.remove(session_id)))
+
+    async def cleanup(self, request: Request) -> Response:
+        body = await request_body(request, CleanupIn, default=CleanupIn())
+        if body.session_id is not None:
+            await self._session_exists(body.session_id)
+        report = await self.s.sessions.cleanup(session_id=body.session_id, dry_run=body.dry_run)
+        return json_response(cleanup_out(report))
 
     async def send(self, request: Request) -> Response:
         session_id: SessionId = request.path_params["id"]
@@ -200,6 +234,7 @@ class Routes:
             state=body.state,
             timestamp=body.timestamp or self.s.clock.now(),
             source=body.source,
+            agent_session_id=body.agent_session_id,
         )
         await self.s.lifecycle.apply_activity_signal(session_id, signal)
         return Response(status_code=204)
@@ -265,8 +300,9 @@ class Routes:
             Operation("GET", f"{p}/projects", "listProjects", "Registered projects",
                       self.list_projects, response=list[Project]),
             Operation("POST", f"{p}/projects", "putProject",
-                      "Register a project (201), or update it (200)", self.put_project,
-                      status=201, body=ProjectIn, response=Project),
+                      "Register a project (201), or update it (200); its path must be a "
+                      "git work tree", self.put_project, status=201, body=ProjectIn,
+                      response=Project, errors=(400,)),
             Operation("GET", f"{p}/sessions", "listSessions", "Sessions by (project, num)",
                       self.list_sessions, response=list[SessionOut],
                       query=(project_q,
@@ -291,6 +327,16 @@ class Routes:
             Operation("POST", f"{p}/sessions/{{id}}/restore", "restore",
                       "Bring a terminated session back", self.restore, body=RestoreIn,
                       body_required=False, response=SessionOut, errors=(404, 409, 429)),
+            Operation("DELETE", f"{p}/sessions/{{id}}", "removeSession",
+                      "Remove a terminated session, freeing its pane and worktree first; its "
+                      "history stays in the change log (409 for a live session, or one whose "
+                      "worktree holds work)", self.remove, response=ReclaimedOut,
+                      errors=(404, 409, 429)),
+            Operation("POST", f"{p}/cleanup", "cleanup",
+                      "Free the panes and worktrees of terminated sessions where no work is "
+                      "lost, and prune git's records of worktrees whose directories are gone; "
+                      "`dryRun` only says what would go", self.cleanup, body=CleanupIn,
+                      body_required=False, response=CleanupOut, errors=(404, 409)),
             Operation("POST", f"{p}/sessions/{{id}}/send", "send",
                       "Type a message into the session's agent", self.send, status=204,
                       body=SendIn, errors=(404, 409)),
@@ -334,6 +380,8 @@ __all__ = [
     "HEALTH_PATH",
     "MAX_NOTIFICATION_LIMIT",
     "Routes",
+    "cleanup_out",
+    "reclaimed_out",
     "session_out",
     "spawn_request",
 ]

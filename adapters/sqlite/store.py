@@ -68,16 +68,21 @@ from adapters.sqlite.rows import (
 from adapters.sqlite.statements import (
     ARCHIVE_PROJECT,
     CHANGES_AFTER,
+    DELETE_SESSION,
+    DELETE_SESSION_NOTIFICATIONS,
+    DELETE_SESSION_OUTBOX,
     INSERT_NOTIFICATION,
     INSERT_SESSION,
     MARK_DELIVERED,
     MARK_FAILED,
     MARK_NOTIFICATION_READ,
     MAX_SEQ,
-    NEXT_NUM,
+    PENDING_OUTBOX_OF_SESSION,
     PROJECT_CHANGES_AFTER,
     RECORD_ATTEMPT,
     RESOLVE_NOTIFICATION,
+    STAMP_SESSION,
+    TAKE_SESSION_NUMBER,
     UPSERT_PROJECT,
 )
 from adapters.sqlite.tables import encode_opt_ts, encode_ts
@@ -89,7 +94,7 @@ from adapters.sqlite.writes import (
     notification_row,
     session_row,
 )
-from orchestrator.domain.errors import StorageUnavailableError, StoreError
+from orchestrator.domain.errors import ConflictError, StorageUnavailableError, StoreError
 from orchestrator.domain.health import StoreHealth
 from orchestrator.domain.model import (
     AgentHarness,
@@ -233,13 +238,15 @@ class SqliteStore:
         kind: SessionKind = SessionKind.WORKER,
         harness: AgentHarness = AgentHarness.NONE,
     ) -> SessionRecord:
-        """A ``not_started`` row with id ``{project}-{n}``, n = max(num) + 1 for the project.
-        Numbers are gap-free: the writer runs creates one after another."""
+        """A ``not_started`` row with id ``{project}-{n}``: n is one more than any number
+        the project ever gave out, so the id of a removed session is never reused. The
+        writer runs creates one after another."""
 
         def op(cur: sqlite3.Cursor) -> SessionRecord:
-            known, num = cur.execute(NEXT_NUM, (project_id, project_id)).fetchone()
-            if known is None:
+            taken = cur.execute(TAKE_SESSION_NUMBER, (project_id, project_id)).fetchone()
+            if taken is None:
                 raise StoreError(f"unknown project {project_id!r}")
+            (num,) = taken
             record = SessionRecord(
                 id=f"{project_id}-{num}",
                 project_id=project_id,
@@ -254,6 +261,29 @@ class SqliteStore:
             return record
 
         return await self._submit(op, f"create of a session in project {project_id!r}")
+
+    async def delete_session(self, session_id: SessionId, *, at: datetime) -> bool:
+        """Remove the session's row with its PRs, checks, comments, trackers, outbox rows
+        and notifications. Its change-log rows stay, and one ``session_deleted`` row
+        stamped ``at`` is added. False for an unknown id; ``ConflictError`` (nothing
+        removed) while one of its reactions is still to be delivered."""
+        stamp = encode_ts(at)
+
+        def op(cur: sqlite3.Cursor) -> bool:
+            (pending,) = cur.execute(PENDING_OUTBOX_OF_SESSION, (session_id,)).fetchone()
+            if pending:
+                raise ConflictError(
+                    f"session {session_id} has {pending} reaction(s) still being delivered; "
+                    "try again once they are"
+                )
+            if not cur.execute(STAMP_SESSION, (stamp, session_id)).rowcount:
+                return False
+            cur.execute(DELETE_SESSION_OUTBOX, (session_id,))
+            cur.execute(DELETE_SESSION_NOTIFICATIONS, (session_id,))
+            cur.execute(DELETE_SESSION, (session_id,))
+            return True
+
+        return await self._submit(op, f"removal of session {session_id!r}")
 
     async def get_session(self, session_id: SessionId) -> SessionRecord | None:
         rows = await self._read(sa.select(t.sessions).where(t.sessions.c.id == session_id))

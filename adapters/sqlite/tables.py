@@ -40,7 +40,7 @@ def decode_opt_ts(text: str | None) -> datetime | None:
     return None if text is None else decode_ts(text)
 
 
-# --- tables (mirror of migrations/*.sql) ---------------------------------------------------
+# --- tables (mirror of the migrated schema) --------------------------------------------
 
 metadata = sa.MetaData()
 
@@ -176,10 +176,18 @@ change_log = sa.Table(
     metadata,
     sa.Column("seq", sa.Integer, primary_key=True),
     sa.Column("project_id", sa.Text, sa.ForeignKey("projects.id"), nullable=False),
-    sa.Column("session_id", sa.Text, sa.ForeignKey("sessions.id")),
+    sa.Column("session_id", sa.Text),  # no reference: a removed session's history stays
     sa.Column("event_type", sa.Text, nullable=False),
     sa.Column("payload", sa.Text, nullable=False),
     sa.Column("created_at", sa.Text, nullable=False),
+)
+
+# The last session number given out per project (migrations/0004_session_removal.sql).
+session_numbers = sa.Table(
+    "session_numbers",
+    metadata,
+    sa.Column("project_id", sa.Text, sa.ForeignKey("projects.id"), primary_key=True),
+    sa.Column("last_num", sa.Integer, nullable=False),
 )
 
 schema_migrations = sa.Table(

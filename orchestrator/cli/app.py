@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 
-from orchestrator.cli import config_commands, daemon_control, events, projects, sessions
+from orchestrator.cli import (
+    config_commands,
+    daemon_control,
+    events,
+    maintenance,
+    projects,
+    sessions,
+)
 from orchestrator.cli.client import cli_version
 from orchestrator.cli.options import DataDirOption, remember_root_data_dir
 
@@ -42,6 +49,8 @@ app.command()(sessions.show)
 app.command()(sessions.kill)
 app.command()(sessions.restore)
 app.command()(sessions.send)
+app.command()(maintenance.cleanup)
+app.command()(maintenance.rm)
 app.command()(events.events)
 app.command()(events.notifications)
 project_app.command("add")(projects.project_add)

@@ -162,14 +162,19 @@ def restore(
             "--agent", "-a", help="The agent to relaunch, if the session did not record it."
         ),
     ] = None,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            "--fresh", help="Relaunch with the original prompt in a new conversation instead."
+        ),
+    ] = False,
     as_json: JsonFlag = False,
     data_dir: DataDirOption = None,
 ) -> None:
     """Bring a terminated session back in its worktree, resuming the agent's conversation."""
+    body = RestoreIn(agent=agent, fresh=fresh)
     with connect(data_dir) as client:
-        session = client.call(
-            "POST", _session_path(session_id, "restore"), SessionOut, body=RestoreIn(agent=agent)
-        )
+        session = client.call("POST", _session_path(session_id, "restore"), SessionOut, body=body)
     if as_json:
         echo_json(session)
     else:

@@ -365,6 +365,21 @@ def on_activity_signalled(lc: Lifecycle, signal: ActivitySignal) -> Transition:
     return transition(lc, after)
 
 
+def with_reported_agent_session(
+    lc: Lifecycle, metadata: SessionMetadata, agent_session_id: str
+) -> SessionMetadata:
+    """The agent's hook named its own conversation id: a live session records it (the last
+    one reported wins; the store logs the change); a terminal one is immutable to
+    observations (D-7). Returns ``metadata`` itself when nothing changes."""
+    if (
+        not agent_session_id
+        or lc.state in TERMINAL_STATES
+        or agent_session_id == metadata.agent_session_id
+    ):
+        return metadata
+    return replace(metadata, agent_session_id=agent_session_id)
+
+
 def on_pr_observed(lc: Lifecycle, observation: PRObservation) -> Transition:
     """A merged PR ends a live session; everything else about the PR is the store's job."""
     if not observation.fetched or not observation.merged or lc.state in TERMINAL_STATES:

@@ -158,6 +158,9 @@ def make_handler(daemon: FakeDaemon) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             self.handle_any()
 
+        def do_DELETE(self) -> None:
+            self.handle_any()
+
         def handle_any(self) -> None:
             url = urlsplit(self.path)
             length = int(self.headers.get("content-length") or 0)
