@@ -30,6 +30,9 @@ from hypercorn.trio import serve
 from adapters.agents import agent_for, session_environment
 from adapters.http.app import ApiServices, DrainSwitch, create_app
 from adapters.http.auth import TokenAuthority
+from adapters.http.dashboard import DashboardServices
+from adapters.http.dashboard.security import BrowserAuth, allowed_hosts
+from adapters.http.dashboard.sqlite_reads import SqliteBoardReads, open_sqlite_board_reads
 from adapters.notifiers import DesktopNotifier, LogNotifier, RoutingNotifier, WebhookNotifier
 from adapters.sqlite.store import SqliteStore, open_sqlite_store
 from adapters.tmux import TmuxMessenger, TmuxRuntime, TmuxServer
@@ -37,13 +40,13 @@ from adapters.worktree import GitWorktreeWorkspace
 from orchestrator.api import API_PREFIX, RunFile
 from orchestrator.changefeed import ChangeFeed
 from orchestrator.clock import SystemClock
-from orchestrator.config import Config
+from orchestrator.config import BUILTIN_AGENTS, Config
 from orchestrator.domain.errors import OrchestratorError
 from orchestrator.domain.model import Priority, SessionRecord
 from orchestrator.domain.records import Project
 from orchestrator.lifecycle.manager import LifecycleManager
 from orchestrator.outbox import OutboxDispatcher
-from orchestrator.ports import Notifier
+from orchestrator.ports import Clock, Notifier
 from orchestrator.reaper import Reaper
 from orchestrator.runfile import DataDirLock, remove_run_file, write_run_file
 from orchestrator.sessions import SessionManager
@@ -163,7 +166,8 @@ async def serve_daemon(
                 open_sqlite_store(config.database_path, synchronous=config.synchronous.value)
             )
             http_client = await stack.enter_async_context(httpx.AsyncClient(trust_env=False))
-            await _run(config, store, http_client, task_status)
+            board = await stack.enter_async_context(open_sqlite_board_reads(config.database_path))
+            await _run(config, store, http_client, task_status, board)
 
 
 async def _run(
@@ -171,6 +175,7 @@ async def _run(
     store: SqliteStore,
     http_client: httpx.AsyncClient,
     task_status: trio.TaskStatus[Daemon],
+    board: SqliteBoardReads,
 ) -> None:
     clock = SystemClock()
     await _register_projects(config, store, clock.now())
@@ -260,7 +265,8 @@ async def _run(
             report = await sessions.reconcile(inventory=runtime)
             log.info("boot: %d running sessions armed; reconcile: %s", armed, report)
             await root.start(run_observers)
-            app = cast("ASGIFramework", create_app(services))
+            dashboard = _dashboard(config, store, board, auth, clock)
+            app = cast("ASGIFramework", create_app(services, dashboard))
             binds = await root.start(
                 partial(serve, app, hypercorn, shutdown_trigger=http_stopped.wait)
             )
@@ -287,6 +293,22 @@ async def _run(
                 root.cancel_scope.cancel()
             finally:
                 remove_run_file(config.run_file)
+
+
+def _dashboard(
+    config: Config, store: SqliteStore, board: SqliteBoardReads, auth: TokenAuthority, clock: Clock
+) -> DashboardServices:
+    """The web dashboard's reads and sign-in (pane capture, notification actions and merging
+    are not wired yet: the dashboard answers 501 for them)."""
+    agents = dict.fromkeys((config.default_agent, *config.agents, *BUILTIN_AGENTS))
+    return DashboardServices(
+        reads=board,
+        store=store,
+        browser=BrowserAuth(auth.token, clock),
+        agents=tuple(agents),
+        tmux_socket=str(tmux_socket_path(config.data_dir)),
+        allowed_hosts=allowed_hosts(config.host),
+    )
 
 
 async def _exit_on_second_signal(signals: AsyncIterator[int]) -> None:

@@ -64,10 +64,10 @@ def test_an_ended_session_needs_you_only_when_the_agent_exited_unexpectedly(
 
 
 def test_unexpected_ends_are_the_runtimes_verdicts() -> None:
-    assert UNEXPECTED_ENDS == {
+    assert {
         TerminationReason.RUNTIME_LOST,
         TerminationReason.AGENT_PROCESS_EXITED,
-    }
+    } == UNEXPECTED_ENDS
     assert zone_of(S.KILLED, termination_reason=TerminationReason.MANUALLY_KILLED) is Z.DONE
     assert zone_of(S.KILLED, termination_reason=TerminationReason.RUNTIME_LOST) is Z.NEEDS_YOU
 
