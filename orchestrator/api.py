@@ -199,11 +199,13 @@ class DaemonStatus(Model, frozen=True, kw_only=True):
 
 # --- the dashboard ------------------------------------------------------------------
 
-DASHBOARD_LOGIN_PATH: Final = f"{API_PREFIX}/dashboard/login"
-"""``POST`` (daemon token): a one-time browser login link, as ``LoginLinkOut``."""
+DASHBOARD_LOGIN_PATH: Final = "/dashboard/login"
+"""Under ``API_PREFIX``, ``POST`` (daemon token): a one-time browser login link, as
+``LoginLinkOut``."""
 
-ZONES_PATH: Final = f"{API_PREFIX}/zones"
-"""``GET`` (``?project=``): every session's attention zone, as ``list[SessionZoneOut]``."""
+ZONES_PATH: Final = "/zones"
+"""Under ``API_PREFIX``, ``GET`` (``?project=``): every session's attention zone, as
+``list[SessionZoneOut]``."""
 
 
 class LoginLinkOut(Model, frozen=True, kw_only=True):

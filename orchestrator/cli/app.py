@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from orchestrator.cli import config_commands, daemon_control, events, projects, sessions
+from orchestrator.cli import config_commands, daemon_control, dashboard, events, projects, sessions
 from orchestrator.cli.client import cli_version
 
 app = typer.Typer(
@@ -35,6 +35,7 @@ app.command()(sessions.restore)
 app.command()(sessions.send)
 app.command()(events.events)
 app.command()(events.notifications)
+app.command()(dashboard.dashboard)
 project_app.command("add")(projects.project_add)
 project_app.command("ls")(projects.project_ls)
 config_app.command("check")(config_commands.config_check)

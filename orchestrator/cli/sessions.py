@@ -9,9 +9,19 @@ from urllib.parse import quote
 
 import typer
 
-from orchestrator.api import KillIn, KillOut, RestoreIn, SendIn, SessionOut, SpawnIn
+from orchestrator.api import (
+    ZONES_PATH,
+    KillIn,
+    KillOut,
+    RestoreIn,
+    SendIn,
+    SessionOut,
+    SessionZoneOut,
+    SpawnIn,
+)
 from orchestrator.cli.client import connect
 from orchestrator.cli.console import echo_json, fail, note, say
+from orchestrator.cli.dashboard import print_zones
 from orchestrator.cli.options import JsonFlag, SessionArg
 from orchestrator.cli.render import print_table, sessions_table, show_session
 from orchestrator.config import load_config
@@ -87,9 +97,22 @@ def list_sessions(
     project: Annotated[
         str | None, typer.Option("--project", "-p", help="Only this project's sessions.")
     ] = None,
+    by_zone: Annotated[
+        bool, typer.Option("--by-zone", help="Group by the dashboard's attention zones.")
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """List sessions with their status, branch and PR."""
+    if by_zone:
+        with connect() as client:
+            zoned = client.call(
+                "GET", ZONES_PATH, list[SessionZoneOut], params={"project": project}
+            )
+        if as_json:
+            echo_json(zoned)
+        else:
+            print_zones(zoned)
+        return
     with connect() as client:
         sessions = client.call("GET", "/sessions", list[SessionOut], params={"project": project})
     if as_json:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.e2e.harness import Daemon, make_repo
+from tests.e2e.harness import REPO_ROOT, Daemon, daemon_env, make_repo
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -60,10 +62,24 @@ def login_path(daemon: Daemon) -> str:
     return path
 
 
-def signed_in_page(browser: Browser, daemon: Daemon, **context: Any) -> Page:
-    """A new browser context signed in through a one-time login link, on the board."""
+def cli(daemon: Daemon, *args: str) -> subprocess.CompletedProcess[str]:
+    """The ``orchestrator`` command, as a user runs it beside the daemon."""
+    return subprocess.run(
+        [sys.executable, "-m", "orchestrator", *args],
+        cwd=REPO_ROOT,
+        env=daemon_env(daemon.data_dir),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def signed_in_page(browser: Browser, daemon: Daemon, *, link: str = "", **context: Any) -> Page:
+    """A new browser context signed in through a one-time login link (``link``, else a
+    fresh one), on the board with its change feed live."""
     page = browser.new_context(**context).new_page()
-    page.goto(daemon.base + login_path(daemon))
+    page.goto(link or daemon.base + login_path(daemon))
     page.wait_for_selector("#conn[data-state=live]")
     return page
 

@@ -9,6 +9,7 @@ or to the test's temp dir.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ import pytest
 from tests.browser.demo import seed_demo
 from tests.browser.harness import (
     chromium,
+    cli,
     login_path,
     poll,
     register,
@@ -58,7 +60,11 @@ def test_login_then_live_columns_bell_and_title(daemon: Daemon, browser: Browser
     asking, busy = spawn(daemon, "Ask me something"), spawn(daemon, "Keep working")
     report(daemon, asking, "waiting_input")
     report(daemon, busy, "active")
-    page = signed_in_page(browser, daemon)
+    printed = cli(daemon, "dashboard")
+    assert printed.returncode == 0, printed.stderr
+    link = printed.stdout.strip()
+    assert link.startswith(f"{daemon.base}/login?token=")
+    page = signed_in_page(browser, daemon, link=link)
     assert page.url == daemon.base + "/"  # the login link redirected to the board
     assert zone_of_card(page, asking) == "needs_you"
     assert zone_of_card(page, busy) == "working"
@@ -79,6 +85,15 @@ def test_login_then_live_columns_bell_and_title(daemon: Daemon, browser: Browser
     needs_you = page.locator('[data-zone-list="needs_you"] .card').count()
     assert page.title().startswith(f"({needs_you} need you)")
     page.context.close()
+
+    # The CLI groups sessions by the same zones, computed by the same daemon.
+    listed = cli(daemon, "ls", "--by-zone", "--json")
+    assert listed.returncode == 0, listed.stderr
+    zones = {z["id"]: z["zone"] for z in json.loads(listed.stdout)}
+    assert zones[asking] == zones[busy] == "needs_you"
+    table = cli(daemon, "ls", "--by-zone")
+    assert table.returncode == 0, table.stderr
+    assert table.stdout.index("Needs you") < table.stdout.index(busy)
 
 
 def _unread(page: object) -> int:

@@ -34,7 +34,7 @@ from adapters.http.dashboard.gate import DashboardGate
 from adapters.http.dashboard.pages import Pages
 from adapters.http.dashboard.services import DashboardServices
 from adapters.http.services import ApiServices
-from orchestrator.api import DASHBOARD_LOGIN_PATH, ZONES_PATH
+from orchestrator.api import API_PREFIX, DASHBOARD_LOGIN_PATH, ZONES_PATH
 
 PAGE_PATHS: Final = frozenset({"/", LOGIN_PATH, "/logout", "/notifications"})
 PAGE_PREFIXES: Final = ("/s/", "/ui/")
@@ -66,8 +66,8 @@ def dashboard_routes(api: ApiServices, dash: DashboardServices) -> list[BaseRout
         Route("/ui/act/notifications/{id}/read", actions.mark_read, methods=post),
         Route("/ui/act/notifications/{id}/resolve", actions.resolve, methods=post),
         Route("/ui/act/s/{id}/merge", actions.merge, methods=post),
-        Route(DASHBOARD_LOGIN_PATH, actions.login_link, methods=post),
-        Route(ZONES_PATH, actions.zones, methods=get),
+        Route(API_PREFIX + DASHBOARD_LOGIN_PATH, actions.login_link, methods=post),
+        Route(API_PREFIX + ZONES_PATH, actions.zones, methods=get),
     ]
 
 

@@ -125,6 +125,8 @@ def _change_entry(event: ChangeEvent) -> TimelineEntry:
 
 
 def _state_text(payload: dict[str, Any]) -> str:
+    if payload.get("state") == "not_started" and payload.get("isAlive"):
+        return "Spawned: waiting for the agent's first report"
     parts = [f"State {payload.get('state', '')}"]
     reason = payload.get("terminationReason") or ""
     if reason:
