@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import msgspec
+from markupsafe import Markup
+
 from adapters.http.dashboard.reads import CardFacts, latest_runs
-from adapters.http.dashboard.templating import safe_url
+from adapters.http.dashboard.templating import CardCache, safe_url
 from adapters.http.dashboard.views import (
     DONE_SHOWN,
     REASON_LABELS,
@@ -220,3 +223,33 @@ def test_safe_url_keeps_only_http() -> None:
     assert safe_url("http://ci/run/1") == "http://ci/run/1"
     for bad in ("javascript:alert(1)", "JAVASCRIPT:alert(1)", "data:text/html,x", "", "//x"):
         assert safe_url(bad) == "#", bad
+
+
+def test_the_card_cache_hits_only_on_the_same_card_and_age() -> None:
+    cache = CardCache(size=2)
+    active = Activity(state=ActivityState.ACTIVE, last_activity_at=NOW)
+    card = build_card(
+        CardFacts(record(activity=active, state=SessionState.WORKING), PRFacts(), (), ())
+    )
+    first = cache(card, NOW + timedelta(seconds=5))
+    assert isinstance(first, Markup)
+    assert "5s ago" in first
+    assert cache(card, NOW + timedelta(seconds=5)) is first
+    later = cache(card, NOW + timedelta(seconds=6))
+    assert "6s ago" in later
+    stuck = build_card(
+        CardFacts(record(activity=active, state=SessionState.STUCK), PRFacts(), (), ())
+    )
+    assert "Stuck" in cache(stuck, NOW + timedelta(seconds=6))
+    assert cache(card, NOW + timedelta(seconds=5)) is not first  # evicted: size 2
+
+
+def test_card_text_is_escaped() -> None:
+    hostile = record(state=SessionState.WORKING)
+    hostile = msgspec.structs.replace(
+        hostile, metadata=SessionMetadata(prompt="<script>x()</script>", branch="<b>")
+    )
+    html = CardCache()(build_card(CardFacts(hostile, PRFacts(), (), ())), NOW)
+    assert "<script>" not in html
+    assert "&lt;script&gt;x()&lt;/script&gt;" in html
+    assert "&lt;b&gt;" in html

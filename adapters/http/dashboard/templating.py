@@ -10,17 +10,21 @@ script the Content-Security-Policy has to stop).
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, cast
 from urllib.parse import quote, urlsplit
 
 import jinja2
+from markupsafe import Markup
 from starlette.responses import HTMLResponse, Response
 
 from adapters.http.dashboard.views import (
     REASON_LABELS,
     STATUS_LABELS,
+    Card,
     ago,
     notification_label,
     short_commit,
@@ -102,6 +106,40 @@ def _environment() -> jinja2.Environment:
 
 
 ENV: Final = _environment()
+
+CARD_CACHE_SIZE: Final = 4096
+
+
+class CardCache:
+    """Rendered cards by (card, age text): a board re-render after a reconnect re-renders
+    only the cards that changed. The key is everything the macro reads, so a hit is
+    exactly what rendering again would give; the least recently used entry goes first."""
+
+    def __init__(self, size: int = CARD_CACHE_SIZE) -> None:
+        self._size = size
+        self._html: OrderedDict[tuple[Card, str], Markup] = OrderedDict()
+
+    def __call__(self, card: Card, now: datetime) -> Markup:
+        age = ago(card.activity.last_activity_at, now) if card.activity is not None else ""
+        key = (card, age)
+        html = self._html.get(key)
+        if html is not None:
+            self._html.move_to_end(key)
+            return html
+        # An autoescaping macro returns Markup: the card's text is already escaped in it.
+        macro = ENV.get_template("_card.html").module.card  # type: ignore[attr-defined]
+        html = cast("Markup", macro(card, age))
+        self._html[key] = html
+        if len(self._html) > self._size:
+            self._html.popitem(last=False)
+        return html
+
+    def clear(self) -> None:
+        self._html.clear()
+
+
+CARD_HTML: Final = CardCache()
+ENV.globals["card_html"] = CARD_HTML
 
 
 def render(name: str, **context: Any) -> str:

@@ -11,12 +11,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
+from urllib.parse import quote
 
 from adapters.http.dashboard.reads import CardFacts
 from orchestrator.domain.model import (
     ESCALATED_EVENT_TYPE,
     Activity,
     ActivityState,
+    Mergeability,
     PRFacts,
     ReactionKey,
     SessionKind,
@@ -108,6 +110,9 @@ class FailingCheck:
 
 @dataclass(frozen=True, slots=True)
 class Card:
+    """One session as the board shows it. Every field the card template reads is a plain
+    value computed once here: a board renders a thousand of these."""
+
     id: str
     project_id: str
     num: int
@@ -118,32 +123,29 @@ class Card:
     branch: str
     agent: str
     status: SessionStatus
+    status_label: str
     zone: Zone
+    zone_class: str
     is_alive: bool
+    ended: bool
     reason: TerminationReason
+    reason_label: str
     activity: Activity | None
+    dot: str
     pr: PRFacts
+    pr_state: str
+    """``open``, ``draft``, ``merged`` or ``closed``; empty without a PR."""
     failing_checks: tuple[FailingCheck, ...]
     ci_braked: bool
+    changes_requested: bool
     review_notified: bool
     review_escalated: bool
+    conflicting: bool
+    can_merge: bool
+    href: str
+    order: str
+    """Where the card sorts in its column: by project, then session number."""
     updated_at: datetime
-
-    @property
-    def status_label(self) -> str:
-        return STATUS_LABELS[self.status]
-
-    @property
-    def reason_label(self) -> str:
-        return REASON_LABELS[self.reason]
-
-    @property
-    def dot(self) -> str:
-        return "none" if self.activity is None else _DOT[self.activity.state]
-
-    @property
-    def ended(self) -> bool:
-        return self.status in _ENDED_STATUSES
 
     @property
     def can_send(self) -> bool:
@@ -157,22 +159,6 @@ class Card:
     def can_restore(self) -> bool:
         return self.ended
 
-    @property
-    def can_merge(self) -> bool:
-        return self.pr.is_open and self.status in _MERGE_READY
-
-    @property
-    def pr_state(self) -> str:
-        pr = self.pr
-        if not pr.exists:
-            return ""
-        return "merged" if pr.merged else "closed" if pr.closed else "draft" if pr.draft else "open"
-
-    @property
-    def order(self) -> str:
-        """Where the card sorts in its column: by project, then session number."""
-        return f"{self.project_id} {self.num:012d}"
-
 
 _ENDED_STATUSES: Final = frozenset(
     {
@@ -184,6 +170,14 @@ _ENDED_STATUSES: Final = frozenset(
     }
 )
 _MERGE_READY: Final = frozenset({SessionStatus.MERGEABLE, SessionStatus.APPROVED})
+_CHANGES_REQUESTED: Final = SessionStatus.CHANGES_REQUESTED
+_CONFLICTING: Final = Mergeability.CONFLICTING
+
+
+def pr_state(pr: PRFacts) -> str:
+    if not pr.exists:
+        return ""
+    return "merged" if pr.merged else "closed" if pr.closed else "draft" if pr.draft else "open"
 
 
 def build_card(facts: CardFacts) -> Card:
@@ -196,6 +190,13 @@ def build_card(facts: CardFacts) -> Card:
         tr.escalated for key, tr in trackers.items() if key.startswith(ci_prefix)
     )
     review = trackers.get(f"review:{pr.url}") if pr.exists else None
+    zone = zone_of(
+        status,
+        termination_reason=lifecycle.termination_reason,
+        activity=None if lifecycle.activity is None else lifecycle.activity.state,
+        ci_braked=braked,
+    )
+    ended = status in _ENDED_STATUSES
     return Card(
         id=record.id,
         project_id=record.project_id,
@@ -211,16 +212,17 @@ def build_card(facts: CardFacts) -> Card:
         branch=record.metadata.branch,
         agent=record.metadata.agent or lifecycle.harness.value,
         status=status,
-        zone=zone_of(
-            status,
-            termination_reason=lifecycle.termination_reason,
-            activity=None if lifecycle.activity is None else lifecycle.activity.state,
-            ci_braked=braked,
-        ),
+        status_label=STATUS_LABELS[status],
+        zone=zone,
+        zone_class=zone_slug(zone),
         is_alive=lifecycle.is_alive,
+        ended=ended,
         reason=lifecycle.termination_reason,
+        reason_label=REASON_LABELS[lifecycle.termination_reason],
         activity=lifecycle.activity,
+        dot="none" if lifecycle.activity is None else _DOT[lifecycle.activity.state],
         pr=pr,
+        pr_state=pr_state(pr),
         failing_checks=tuple(
             FailingCheck(
                 name=check.name,
@@ -231,8 +233,13 @@ def build_card(facts: CardFacts) -> Card:
             for check in facts.failing_checks
         ),
         ci_braked=braked,
+        changes_requested=status is _CHANGES_REQUESTED,
         review_notified=review is not None and review.attempts > 0,
         review_escalated=review is not None and review.escalated,
+        conflicting=pr.is_open and pr.mergeability is _CONFLICTING,
+        can_merge=pr.is_open and status in _MERGE_READY,
+        href="/s/" + quote(record.id, safe=""),
+        order=f"{record.project_id} {record.num:012d}",
         updated_at=record.updated_at,
     )
 
