@@ -27,7 +27,9 @@
     clearTimeout(toastTimer);
     toastTimer = setTimeout(() => { box.hidden = true; }, 4000);
   }
+  let gone = false;  // signed out: stop reconnecting until the user signs in again
   function signedOut() {
+    gone = true;
     setPill("offline", "signed out: run orchestrator dashboard");
     if (source) source.close();
   }
@@ -173,6 +175,7 @@
   // --- the change feed
   let source = null, lastEventAt = Date.now(), opened = false, state = "connecting";
   function setPill(next, text) {
+    if (gone && !text) return;
     state = next;
     const pill = $("#conn");
     pill.dataset.state = next;
@@ -194,6 +197,7 @@
     else schedule("board");
   }
   function connect() {
+    if (gone) return;
     // The first connection replays from the seq the page was rendered at.
     const since = opened ? "" : body.dataset.seq || "";
     const params = new URLSearchParams();
@@ -207,8 +211,9 @@
     };
     source.onerror = () => {
       if (source.readyState === EventSource.CLOSED) {
+        // The daemon refused the stream (draining, restarted, or the cookie expired).
         setPill("offline");
-        setTimeout(connect, 5000);
+        fragment(`/ui/frag/bell${query}`).catch(() => null).finally(() => setTimeout(connect, 5000));
       } else {
         setPill("reconnecting");
       }
