@@ -16,7 +16,7 @@ from typing import Any, Final
 from starlette.requests import Request
 from starlette.responses import Response
 
-from adapters.http.dashboard.detail import read_session_page
+from adapters.http.dashboard.detail import SessionPage, read_session_page
 from adapters.http.dashboard.gate import browser_session
 from adapters.http.dashboard.reads import is_unread
 from adapters.http.dashboard.security import BrowserSession
@@ -54,9 +54,7 @@ class Pages:
             return None  # an unknown filter shows everything rather than an empty board
         return project
 
-    async def _chrome(
-        self, request: Request, session: BrowserSession, project: ProjectId | None
-    ) -> dict[str, Any]:
+    async def _chrome(self, session: BrowserSession, project: ProjectId | None) -> dict[str, Any]:
         """What every full page's top bar shows."""
         return {
             "signed_in": True,
@@ -69,6 +67,14 @@ class Pages:
             "head": await self.api.store.max_change_seq(),
         }
 
+    async def _detail(self, request: Request) -> SessionPage | None:
+        return await read_session_page(
+            self.dash.store,
+            self.dash.reads,
+            request.path_params["id"],
+            tmux_socket=self.dash.tmux_socket,
+        )
+
     async def _board(self, project: ProjectId | None) -> Board:
         return build_board(build_card(f) for f in await self.dash.reads.card_facts(project))
 
@@ -79,7 +85,7 @@ class Pages:
         if session is None:
             return self._login_notice()
         project = await self._project(request)
-        chrome = await self._chrome(request, session, project)  # the head seq before the read
+        chrome = await self._chrome(session, project)  # the head seq before the read
         board = await self._board(project)
         return html("board.html", page="board", board=board, **chrome)
 
@@ -87,13 +93,8 @@ class Pages:
         session = browser_session(request.scope)
         if session is None:
             return self._login_notice()
-        chrome = await self._chrome(request, session, None)
-        detail = await read_session_page(
-            self.dash.store,
-            self.dash.reads,
-            request.path_params["id"],
-            tmux_socket=self.dash.tmux_socket,
-        )
+        chrome = await self._chrome(session, None)
+        detail = await self._detail(request)
         if detail is None:
             missing = request.path_params["id"]
             return html("missing.html", 404, page="missing", session_id=missing, **chrome)
@@ -104,7 +105,7 @@ class Pages:
         if session is None:
             return self._login_notice()
         project = await self._project(request)
-        chrome = await self._chrome(request, session, project)
+        chrome = await self._chrome(session, project)
         items = await self._notifications(project)
         return html("notifications.html", page="notifications", items=items, **chrome)
 
@@ -144,12 +145,7 @@ class Pages:
     async def frag_session(self, request: Request) -> Response:
         if browser_session(request.scope) is None:
             return Response(status_code=401, headers=SIGNED_OUT)
-        detail = await read_session_page(
-            self.dash.store,
-            self.dash.reads,
-            request.path_params["id"],
-            tmux_socket=self.dash.tmux_socket,
-        )
+        detail = await self._detail(request)
         if detail is None:
             return Response(status_code=404)
         return html("_session.html", detail=detail, now=self.api.clock.now())
