@@ -231,6 +231,7 @@ def test_screenshots_of_the_board_and_a_session(browser: Browser, tmp_path: Path
                 browser, daemon, viewport={"width": 1400, "height": 860}, color_scheme=scheme
             )
             assert page.locator("#columns .card").count() == len(ids) - 1  # one was killed
+            page.click("#done summary")  # show the killed one, its reason and Restore
             page.screenshot(path=str(target / f"board{suffix}.png"), full_page=True)
             page.goto(f"{daemon.base}/s/{ids['ci']}")
             page.wait_for_selector("#conn[data-state=live]")
