@@ -176,7 +176,7 @@ async def _seed(
     return sorted(ids)
 
 
-class _NoSessions:
+class NoSessions:
     """The API's session commands, unused here (activity and events only)."""
 
     async def spawn(self, request: SpawnRequest, /) -> SessionView:
@@ -256,7 +256,7 @@ async def server_child(path: str, sessions: int) -> None:
         services = ApiServices(
             store=store,
             lifecycle=stack.manager,
-            sessions=_NoSessions(),
+            sessions=NoSessions(),
             changefeed=feed,
             auth=auth,
             clock=stack.clock,

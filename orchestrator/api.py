@@ -28,6 +28,7 @@ from orchestrator.domain.model import (
     SessionStatus,
     TerminationReason,
 )
+from orchestrator.domain.zones import Zone
 
 API_PREFIX: Final = "/api/v1"
 DEFAULT_ADDRESS: Final = "127.0.0.1:8731"
@@ -56,6 +57,7 @@ class ErrorCode(StrEnum):
     CONFLICT = "conflict"  # 409: e.g. restoring a live session
     TOO_LARGE = "too_large"  # 413: body over MAX_BODY_BYTES
     OVERLOADED = "overloaded"  # 429: a session's mailbox is full
+    NOT_IMPLEMENTED = "not_implemented"  # 501: a capability this daemon was built without
     UNAVAILABLE = "unavailable"  # 503: draining
     INTERNAL = "internal"  # 500
 
@@ -251,3 +253,37 @@ class DaemonStatus(Model, frozen=True, kw_only=True):
     started_at: datetime | None = None
     health: str = ""
     stale_run_file: bool = False
+
+
+# --- the dashboard ------------------------------------------------------------------
+
+DASHBOARD_LOGIN_PATH: Final = "/dashboard/login"
+"""Under ``API_PREFIX``, ``POST`` (daemon token): a one-time browser login link, as
+``LoginLinkOut``."""
+
+ZONES_PATH: Final = "/zones"
+"""Under ``API_PREFIX``, ``GET`` (``?project=``): every session's attention zone, as
+``list[SessionZoneOut]``."""
+
+
+class LoginLinkOut(Model, frozen=True, kw_only=True):
+    """A one-time login link for the dashboard: open ``path`` on the daemon's address
+    before ``expires_at``; it works once and becomes a session cookie."""
+
+    path: str
+    expires_at: datetime
+
+
+class SessionZoneOut(Model, frozen=True, kw_only=True):
+    """Where the board shows a session (``orchestrator.domain.zones``), with what a
+    listing prints beside it."""
+
+    id: str
+    project_id: str
+    zone: Zone
+    status: SessionStatus
+    title: str
+    branch: str = ""
+    pr_number: int = 0
+    pr_url: str = ""
+    updated_at: datetime

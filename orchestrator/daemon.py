@@ -33,6 +33,9 @@ from hypercorn.trio import serve
 from adapters.agents import agent_for, session_environment
 from adapters.http.app import ApiServices, DrainSwitch, create_app
 from adapters.http.auth import TokenAuthority
+from adapters.http.dashboard import DashboardServices
+from adapters.http.dashboard.security import BrowserAuth, allowed_hosts
+from adapters.http.dashboard.sqlite_reads import SqliteBoardReads, open_sqlite_board_reads
 from adapters.notifiers import DesktopNotifier, LogNotifier, RoutingNotifier, WebhookNotifier
 from adapters.sqlite.store import SqliteStore, open_sqlite_store
 from adapters.tmux import TmuxMessenger, TmuxRuntime, TmuxServer
@@ -40,7 +43,7 @@ from adapters.worktree import GitWorktreeWorkspace
 from orchestrator.api import API_PREFIX, RunFile
 from orchestrator.changefeed import ChangeFeed
 from orchestrator.clock import SystemClock
-from orchestrator.config import Config
+from orchestrator.config import BUILTIN_AGENTS, Config
 from orchestrator.domain.errors import OrchestratorError
 from orchestrator.domain.model import Priority, SessionRecord
 from orchestrator.domain.records import Project
@@ -191,7 +194,8 @@ async def serve_daemon(
                 open_sqlite_store(config.database_path, synchronous=config.synchronous.value)
             )
             http_client = await stack.enter_async_context(httpx.AsyncClient(trust_env=False))
-            await _run(config, store, http_client, task_status)
+            board = await stack.enter_async_context(open_sqlite_board_reads(config.database_path))
+            await _run(config, store, http_client, task_status, board)
 
 
 async def _run(
@@ -199,6 +203,7 @@ async def _run(
     store: SqliteStore,
     http_client: httpx.AsyncClient,
     task_status: trio.TaskStatus[Daemon],
+    board: SqliteBoardReads,
 ) -> None:
     clock = SystemClock()
     await _register_projects(config, store, clock.now())
@@ -283,7 +288,8 @@ async def _run(
             report = await reconcile_at_boot(config, sessions, runtime)
             log.info("boot: %d running sessions armed; reconcile: %s", armed, report)
             await root.start(run_observers)
-            app = cast("ASGIFramework", create_app(services))
+            dashboard = _dashboard(config, store, board, auth, clock)
+            app = cast("ASGIFramework", create_app(services, dashboard))
             binds = await root.start(
                 partial(serve, app, hypercorn, shutdown_trigger=http_stopped.wait)
             )
@@ -310,6 +316,22 @@ async def _run(
                 root.cancel_scope.cancel()
             finally:
                 remove_run_file(config.run_file)
+
+
+def _dashboard(
+    config: Config, store: SqliteStore, board: SqliteBoardReads, auth: TokenAuthority, clock: Clock
+) -> DashboardServices:
+    """The web dashboard's reads and sign-in (pane capture, notification actions and merging
+    are not wired yet: the dashboard answers 501 for them)."""
+    agents = dict.fromkeys((config.default_agent, *config.agents, *BUILTIN_AGENTS))
+    return DashboardServices(
+        reads=board,
+        store=store,
+        browser=BrowserAuth(auth.token, clock),
+        agents=tuple(agents),
+        tmux_socket=str(tmux_socket_path(config.data_dir)),
+        allowed_hosts=allowed_hosts(config.host),
+    )
 
 
 async def _exit_on_second_signal(signals: AsyncIterator[int]) -> None:

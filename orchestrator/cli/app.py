@@ -10,6 +10,7 @@ import typer
 from orchestrator.cli import (
     config_commands,
     daemon_control,
+    dashboard,
     events,
     maintenance,
     projects,
@@ -53,6 +54,7 @@ app.command()(maintenance.cleanup)
 app.command()(maintenance.rm)
 app.command()(events.events)
 app.command()(events.notifications)
+app.command()(dashboard.dashboard)
 project_app.command("add")(projects.project_add)
 project_app.command("ls")(projects.project_ls)
 config_app.command("check")(config_commands.config_check)
