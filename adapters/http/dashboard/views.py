@@ -128,6 +128,9 @@ class Card:
     zone_class: str
     is_alive: bool
     ended: bool
+    resumable: bool
+    """A restore can resume the agent's conversation (its id is known); otherwise Restore
+    restarts the original prompt fresh, and the button says so."""
     reason: TerminationReason
     reason_label: str
     activity: Activity | None
@@ -217,6 +220,7 @@ def build_card(facts: CardFacts) -> Card:
         zone_class=zone_slug(zone),
         is_alive=lifecycle.is_alive,
         ended=ended,
+        resumable=bool(record.metadata.agent_session_id),
         reason=lifecycle.termination_reason,
         reason_label=REASON_LABELS[lifecycle.termination_reason],
         activity=lifecycle.activity,

@@ -258,7 +258,9 @@
       case "kill":
         if (armKill(button)) return;
         await post(sessionUrl(id, "kill"), {}); toast(`killed ${id}`); return;
-      case "restore": await post(sessionUrl(id, "restore"), {}); toast(`restoring ${id}`); return;
+      case "restore":
+        await post(sessionUrl(id, "restore"), button.dataset.fresh ? { fresh: true } : {});
+        toast(`restoring ${id}`); return;
       case "merge": await post(`/ui/act/s/${encodeURIComponent(id)}/merge`); return;
       case "read": case "resolve":
         await post(`/ui/act/notifications/${button.dataset.id}/${button.dataset.act}`);
