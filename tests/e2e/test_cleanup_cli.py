@@ -80,7 +80,7 @@ def test_cleanup_and_rm_through_the_cli(daemon: Daemon, tmp_path: Path) -> None:
     assert (removed.returncode, removed.stdout) == (0, f"removed {sid}\n")
     assert [s["id"] for s in msgspec.json.decode(cli("ls", "--json").stdout)] == [second["id"]]
     again = cli("rm", sid)
-    assert again.returncode == 1
+    assert again.returncode == 2  # an unknown session is a usage error
     assert "not found" in again.stderr
     third = msgspec.json.decode(cli("spawn", "app", "--agent", "recorder", "--json").stdout)
     assert third["id"] == "app-3"  # the removed session's number is not given out again
