@@ -37,6 +37,7 @@ from orchestrator.api import (
     SessionOut,
     SpawnIn,
 )
+from orchestrator.domain.decide import activity_time
 from orchestrator.domain.errors import ConflictError
 from orchestrator.domain.model import (
     ActivitySignal,
@@ -187,7 +188,7 @@ class Routes:
         await self._session_exists(session_id)
         signal = ActivitySignal(
             state=body.state,
-            timestamp=body.timestamp or self.s.clock.now(),
+            timestamp=activity_time(body.timestamp, received=self.s.clock.now()),
             source=body.source,
         )
         await self.s.lifecycle.apply_activity_signal(session_id, signal)

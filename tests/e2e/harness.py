@@ -20,7 +20,7 @@ import msgspec
 from adapters.http.auth import TokenAuthority
 from orchestrator.api import API_PREFIX, RunFile
 from orchestrator.daemon import tmux_socket_path
-from orchestrator.runfile import read_run_file
+from orchestrator.runfile import HOOK_KEY_NAME, read_hook_key, read_run_file
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -79,7 +79,10 @@ class Daemon:
         return f"http://{self.run.address}"
 
     def session_token(self, session_id: str) -> str:
-        return TokenAuthority(self.run.token).session_token(session_id)
+        """The session's hook token, from the hook key the daemon keeps in its data dir."""
+        hook_key = read_hook_key(self.data_dir / HOOK_KEY_NAME)
+        assert hook_key is not None
+        return TokenAuthority(self.run.token, hook_key).session_token(session_id)
 
     def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         return self.client.request(method, f"{API_PREFIX}{path}", **kwargs)
