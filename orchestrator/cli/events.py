@@ -20,10 +20,11 @@ from typing import Annotated
 import httpx
 import msgspec
 import typer
+from rich.text import Text
 
 from orchestrator.api import HEAD_SEQ_HEADER, RESYNC_EVENT, EventOut, ResyncOut, ResyncReason
 from orchestrator.cli.client import Client, connect, decode
-from orchestrator.cli.console import echo_json, note, out
+from orchestrator.cli.console import echo_json, err, note, out
 from orchestrator.cli.options import JsonFlag
 from orchestrator.cli.render import event_line, notifications_table, print_table
 from orchestrator.domain.records import Notification
@@ -73,6 +74,11 @@ def discontinuity(since: int, resync: ResyncOut) -> str:
     )
 
 
+def tell_discontinuity(since: int, resync: ResyncOut) -> None:
+    """``discontinuity`` on stderr in one line, however narrow the terminal."""
+    err().print(Text(discontinuity(since, resync), style="yellow"), soft_wrap=True)
+
+
 def stream_events(
     client: Client,
     *,
@@ -99,7 +105,7 @@ def stream_events(
                         resync = decode(data.encode(), ResyncOut) if data else ResyncOut(last_seq=0)
                         if resync.reason is ResyncReason.LAGGED:
                             break  # the stream closes: reconnect after the last seq seen
-                        note(discontinuity(since or 0, resync))
+                        tell_discontinuity(since or 0, resync)
                         since, resync = resync.last_seq, None
                         if head is not None and since >= head:
                             return
