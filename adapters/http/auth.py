@@ -69,10 +69,6 @@ class TokenAuthority:
     def is_daemon(self, presented: str) -> bool:
         return hmac.compare_digest(_bytes(presented), self._token_bytes)
 
-    def is_session(self, presented: str, session_id: SessionId) -> bool:
-        """Whether ``presented`` is the hook token of ``session_id``."""
-        return self.session_of(presented) == session_id
-
     def session_of(self, presented: str) -> SessionId | None:
         """The session ``presented`` is a valid hook token of, if any: one MAC at most."""
         named, separator, mac = presented.rpartition(_SEPARATOR)

@@ -273,6 +273,14 @@ def trim_oldest(api: Served, upto: int) -> None:
     log[:] = [e for e in log if e.seq > upto]
 
 
+async def resync_first(reader: Reader) -> tuple[int | None, dict[str, object]]:
+    """The stream's first frame, which must be a resync: its id and data."""
+    first = await reader.event()
+    assert first is not None
+    assert first.event == RESYNC_EVENT, first
+    return first.id, first.json
+
+
 async def test_a_last_event_id_older_than_the_kept_log_gets_a_resync_first() -> None:
     async with serve_api() as api:
         await busy_session(api)
@@ -280,16 +288,11 @@ async def test_a_last_event_id_older_than_the_kept_log_gets_a_resync_first() -> 
         head = await api.head()
         trim_oldest(api, 3)
         async with stream(api, headers={"Last-Event-ID": "1"}) as reader:
-            first = await reader.event()
-            assert first is not None
-            assert first.event == RESYNC_EVENT
-            assert first.id == 3  # the stream goes on after it
-            assert first.json == {
-                "lastSeq": 3,
-                "reason": "expired",
-                "oldestSeq": 4,
-                "headSeq": head,
-            }
+            # The stream goes on after its id: the seq before the oldest kept.
+            assert await resync_first(reader) == (
+                3,
+                {"lastSeq": 3, "reason": "expired", "oldestSeq": 4, "headSeq": head},
+            )
             replayed = await reader.events_through(head)
             assert ids(replayed) == list(range(4, head + 1))
             await busy_session(api)  # then live, as always
@@ -315,11 +318,11 @@ async def test_a_log_trimmed_to_nothing_resyncs_to_its_head() -> None:
         head = await api.head()
         trim_oldest(api, head)
         async with stream(api, params={"since": "1"}) as reader:
-            first = await reader.event()
-            assert first is not None
-            assert (first.event, first.id) == (RESYNC_EVENT, head)
             # ``oldestSeq`` is left out: 0, the log holds no event.
-            assert first.json == {"lastSeq": head, "reason": "expired", "headSeq": head}
+            assert await resync_first(reader) == (
+                head,
+                {"lastSeq": head, "reason": "expired", "headSeq": head},
+            )
             await busy_session(api)
             live = await reader.events_through(await api.head())
             assert ids(live) == list(range(head + 1, await api.head() + 1))
@@ -331,15 +334,10 @@ async def test_a_last_event_id_beyond_the_head_resyncs_from_the_start() -> None:
         await busy_session(api)
         head = await api.head()
         async with stream(api, headers={"Last-Event-ID": str(head + 5000)}) as reader:
-            first = await reader.event()
-            assert first is not None
-            assert (first.event, first.id) == (RESYNC_EVENT, 0)
-            assert first.json == {
-                "lastSeq": 0,
-                "reason": "ahead",
-                "oldestSeq": 1,
-                "headSeq": head,
-            }
+            assert await resync_first(reader) == (
+                0,
+                {"lastSeq": 0, "reason": "ahead", "oldestSeq": 1, "headSeq": head},
+            )
             replayed = await reader.events_through(head)
             assert ids(replayed) == list(range(1, head + 1))
         async with stream(api, headers={"Last-Event-ID": str(head)}) as reader:

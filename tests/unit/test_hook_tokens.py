@@ -23,8 +23,8 @@ def test_a_hook_token_names_its_session_and_opens_only_it() -> None:
     assert named == "app-1"
     assert len(mac) == 64
     assert auth.session_of(token) == "app-1"
-    assert auth.is_session(token, "app-1")
-    assert not auth.is_session(token, "app-2")
+    assert auth.session_of(auth.session_token("app-2")) == "app-2"
+    assert auth.session_of(token.replace("app-1.", "app-2.")) is None  # the MAC names one
     assert not auth.is_daemon(token)
     assert auth.is_daemon(DAEMON_TOKEN)
     assert auth.session_of(DAEMON_TOKEN) is None
