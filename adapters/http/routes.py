@@ -224,7 +224,7 @@ class Routes:
             message = f"the new hook key could not be kept ({error}); the old one stays in use"
             raise ApiError(503, ErrorCode.UNAVAILABLE, message, RETRY_SOON) from None
         sessions = await self.s.store.list_sessions()
-        live = [s.id for s in sessions if not s.lifecycle.state.is_terminal]
+        live = [r.id for r in sessions if not r.lifecycle.state.is_terminal]
         return json_response(HookKeyRotated(sessions_to_restart=live))
 
     # -- notifications and events
