@@ -207,16 +207,43 @@ class EventOut(Model, frozen=True, kw_only=True):
     created_at: datetime
 
 
+class HookKeyRotated(Model, frozen=True, kw_only=True):
+    """The answer of ``POST /api/v1/tokens/rotate``: the hook key was replaced, so every hook
+    token issued before stopped working. The agents of ``sessions_to_restart`` (every live
+    session) still hold one: kill and restore them to hand them new tokens."""
+
+    sessions_to_restart: list[str]
+
+
 RESYNC_EVENT: Final = "resync"
-"""The last SSE event a subscriber that fell too far behind receives before the stream
-closes: reconnect with ``Last-Event-ID`` to replay what was missed."""
+"""An SSE event saying the stream is not continuous with what the client asked for: either
+the last event of a subscriber that fell too far behind (the stream then closes: reconnect
+with ``Last-Event-ID`` to replay what was missed), or the first event of a replay whose
+``Last-Event-ID`` the change log can no longer continue from (see ``ResyncReason``)."""
 
 
-class ResyncOut(Model, frozen=True, kw_only=True):
-    """The data of the final ``resync`` frame: the last seq this stream sent (0 if none).
-    Reconnect with it as ``Last-Event-ID`` to replay what was missed."""
+class ResyncReason(StrEnum):
+    LAGGED = "lagged"
+    """The subscriber fell too far behind; the stream closes after this event."""
+    EXPIRED = "expired"
+    """The events after ``Last-Event-ID`` up to ``oldestSeq`` were trimmed from the log; the
+    stream goes on from the oldest event it still holds."""
+    AHEAD = "ahead"
+    """``Last-Event-ID`` is beyond the log's head (the database was reset or replaced); the
+    stream goes on from the start of the log."""
+
+
+# omit_defaults: the ``lagged`` frame stays ``{"lastSeq": n}``, as it always was.
+class ResyncOut(Model, frozen=True, kw_only=True, omit_defaults=True):
+    """The data of a ``resync`` frame. ``last_seq``: the stream goes on after this seq (for
+    ``lagged``: the last seq it sent, 0 if none; reconnect with it as ``Last-Event-ID``).
+    ``oldest_seq`` (0 when the log holds no event) and ``head_seq`` name the log's span when
+    the frame was sent; both are 0 in a ``lagged`` frame."""
 
     last_seq: int
+    reason: ResyncReason = ResyncReason.LAGGED
+    oldest_seq: int = 0
+    head_seq: int = 0
 
 
 HEAD_SEQ_HEADER: Final = "X-Orchestrator-Head-Seq"

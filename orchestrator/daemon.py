@@ -32,7 +32,7 @@ from hypercorn.trio import serve
 
 from adapters.agents import agent_for, session_environment
 from adapters.http.app import ApiServices, DrainSwitch, create_app
-from adapters.http.auth import TokenAuthority
+from adapters.http.auth import TokenAuthority, new_daemon_token, new_hook_key
 from adapters.http.dashboard import DashboardServices
 from adapters.http.dashboard.security import BrowserAuth, allowed_hosts
 from adapters.http.dashboard.sqlite_reads import SqliteBoardReads, open_sqlite_board_reads
@@ -51,7 +51,17 @@ from orchestrator.lifecycle.manager import LifecycleManager
 from orchestrator.outbox import OutboxDispatcher
 from orchestrator.ports import Clock, Notifier, Runtime
 from orchestrator.reaper import Reaper, ReaperLifecycle
-from orchestrator.runfile import DataDirLock, remove_run_file, write_run_file
+from orchestrator.runfile import (
+    HOOK_KEY_NAME,
+    DataDirLock,
+    create_private_file,
+    private_dir,
+    read_hook_key,
+    remove_run_file,
+    restrict_modes,
+    write_hook_key,
+    write_run_file,
+)
 from orchestrator.sessions import ReconcileReport, RuntimeInventory, SessionManager
 
 if TYPE_CHECKING:
@@ -61,6 +71,8 @@ log = logging.getLogger("orchestrator.daemon")
 
 JANITOR_INTERVAL = 600.0
 _MAX_SOCKET_PATH = 100
+WORKTREES_DIR_NAME = "worktrees"
+_SQLITE_SIDECARS = ("-wal", "-shm", "-journal")
 
 
 def package_version() -> str:
@@ -77,6 +89,35 @@ def tmux_socket_path(data_dir: Path) -> Path:
         return preferred
     digest = hashlib.sha256(str(data_dir.absolute()).encode()).hexdigest()[:16]
     return Path(tempfile.gettempdir()) / f"orchestrator-{os.getuid()}" / f"{digest}.sock"
+
+
+def keep_data_dir_private(config: Config) -> None:
+    """The data dir and the worktree root 0700, and every file the daemon keeps there
+    owner-only, whatever the umask. The database file is made 0600 before SQLite opens it:
+    SQLite gives its -wal and -shm files the database file's mode."""
+    private_dir(config.data_dir)
+    private_dir(config.data_dir / WORKTREES_DIR_NAME)
+    database = config.database_path
+    restrict_modes(
+        [
+            config.log_file,
+            config.run_file,
+            config.data_dir / HOOK_KEY_NAME,
+            *(database.with_name(database.name + suffix) for suffix in _SQLITE_SIDECARS),
+        ]
+    )
+    create_private_file(database)
+
+
+def token_authority(data_dir: Path) -> TokenAuthority:
+    """A new daemon token over the hook key kept in the data dir (made on the first start),
+    so the hook tokens of running agents stay valid across restarts and crashes."""
+    path = data_dir / HOOK_KEY_NAME
+    hook_key = read_hook_key(path)
+    if hook_key is None:
+        hook_key = new_hook_key()
+        write_hook_key(path, hook_key)
+    return TokenAuthority(new_daemon_token(), hook_key, save_hook_key=partial(write_hook_key, path))
 
 
 def build_notifier(config: Config, client: httpx.AsyncClient) -> Notifier:
@@ -187,21 +228,24 @@ async def serve_daemon(
 ) -> None:
     """Run the daemon until SIGTERM/SIGINT, then drain. ``task_status`` gets the Daemon once
     it is healthy and the run-file is written."""
-    config.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(config.data_dir)
     with DataDirLock(config.data_dir):
+        keep_data_dir_private(config)
+        auth = token_authority(config.data_dir)
         async with AsyncExitStack() as stack:
             store = await stack.enter_async_context(
                 open_sqlite_store(config.database_path, synchronous=config.synchronous.value)
             )
             http_client = await stack.enter_async_context(httpx.AsyncClient(trust_env=False))
             board = await stack.enter_async_context(open_sqlite_board_reads(config.database_path))
-            await _run(config, store, http_client, task_status, board)
+            await _run(config, store, http_client, auth, task_status, board)
 
 
 async def _run(
     config: Config,
     store: SqliteStore,
     http_client: httpx.AsyncClient,
+    auth: TokenAuthority,
     task_status: trio.TaskStatus[Daemon],
     board: SqliteBoardReads,
 ) -> None:
@@ -221,7 +265,6 @@ async def _run(
         dispatcher.wake()
 
     store.on_commit = on_commit
-    auth = TokenAuthority.generate()
     address = _Address()
 
     def hook_environment(record: SessionRecord) -> Mapping[str, str]:
@@ -237,7 +280,7 @@ async def _run(
         store,
         manager,
         runtime=runtime,
-        workspace=GitWorktreeWorkspace(config.data_dir / "worktrees"),
+        workspace=GitWorktreeWorkspace(config.data_dir / WORKTREES_DIR_NAME),
         agents=lambda name: agent_for(name, config.agents),
         messenger=messenger,
         clock=clock,
@@ -396,9 +439,11 @@ __all__ = [
     "Daemon",
     "build_notifier",
     "build_reaper",
+    "keep_data_dir_private",
     "reconcile_at_boot",
     "run_daemon",
     "serve_daemon",
     "tmux_socket_path",
+    "token_authority",
     "tune_gc",
 ]

@@ -60,12 +60,12 @@ async def authorize(services: ApiServices, request: Request, access: Access) -> 
     auth = services.auth
     if auth.is_daemon(token):
         return
-    if access is Access.SESSION_HOOK and auth.is_session(token, request.path_params["id"]):
+    # A hook token names its session: one MAC tells whether it is ours, however many
+    # sessions there are. A valid one is forbidden outside its own activity route.
+    named = auth.session_of(token)
+    if named is not None and access is Access.SESSION_HOOK and named == request.path_params["id"]:
         return
-    # Not accepted here. A hook token of a known session is forbidden outside its own
-    # activity route; anything else is simply not a token of ours.
-    sessions = await services.store.list_sessions()
-    if auth.session_of(token, (s.id for s in sessions)) is not None:
+    if named is not None:
         raise ApiError(
             403,
             ErrorCode.FORBIDDEN,

@@ -19,7 +19,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from adapters.http.bodies import INT64, query_bool, query_enums, query_int, request_body
-from adapters.http.errors import JSON, bad_request, json_response, not_found
+from adapters.http.errors import (
+    JSON,
+    RETRY_SOON,
+    ApiError,
+    bad_request,
+    json_response,
+    not_found,
+)
 from adapters.http.openapi import Access, Operation, Param
 from adapters.http.services import ApiServices
 from adapters.http.sse import EventStream, SSEResponse
@@ -29,8 +36,10 @@ from orchestrator.api import (
     ActivityIn,
     CleanupIn,
     CleanupOut,
+    ErrorCode,
     EventOut,
     Health,
+    HookKeyRotated,
     KillIn,
     KillOut,
     ProjectIn,
@@ -43,6 +52,7 @@ from orchestrator.api import (
     SpawnIn,
 )
 from orchestrator.cleanup import CleanupReport, Reclaimed
+from orchestrator.domain.decide import activity_time
 from orchestrator.domain.errors import ConflictError
 from orchestrator.domain.model import (
     ActivitySignal,
@@ -232,7 +242,7 @@ class Routes:
         await self._session_exists(session_id)
         signal = ActivitySignal(
             state=body.state,
-            timestamp=body.timestamp or self.s.clock.now(),
+            timestamp=activity_time(body.timestamp, received=self.s.clock.now()),
             source=body.source,
             agent_session_id=body.agent_session_id,
         )
@@ -250,6 +260,18 @@ class Routes:
         session_id: SessionId = request.path_params["id"]
         await self._session_exists(session_id)
         return json_response(await self.s.store.list_pr_facts(session_id))
+
+    # -- tokens
+
+    async def rotate_tokens(self, request: Request) -> Response:
+        try:
+            self.s.auth.rotate_hook_key()
+        except OSError as error:
+            message = f"the new hook key could not be kept ({error}); the old one stays in use"
+            raise ApiError(503, ErrorCode.UNAVAILABLE, message, RETRY_SOON) from None
+        sessions = await self.s.store.list_sessions()
+        live = [r.id for r in sessions if not r.lifecycle.state.is_terminal]
+        return json_response(HookKeyRotated(sessions_to_restart=live))
 
     # -- notifications and events
 
@@ -350,6 +372,10 @@ class Routes:
             Operation("GET", f"{p}/sessions/{{id}}/pr", "listPRs",
                       "Facts of every PR of the session, most recently updated first",
                       self.list_prs, response=list[PRFacts], errors=(404,)),
+            Operation("POST", f"{p}/tokens/rotate", "rotateTokens",
+                      "Replace the hook key: every session hook token issued so far stops "
+                      "working; the agents of the listed live sessions must be restarted "
+                      "to get new ones", self.rotate_tokens, response=HookKeyRotated),
             Operation("GET", f"{p}/notifications", "notifications",
                       "What humans were told, newest first", self.notifications,
                       response=list[Notification],
@@ -359,8 +385,10 @@ class Routes:
             Operation("GET", f"{p}/events", "events",
                       "The change log as Server-Sent Events: `id:` is the seq, `event:` the "
                       "change type, `data:` an EventOut. Replays after `Last-Event-ID` (or "
-                      "`since`), then streams live; a subscriber that falls behind gets a "
-                      "final `resync` event (data: ResyncOut) and the stream closes",
+                      "`since`), then streams live. A `resync` event (data: ResyncOut) comes "
+                      "first when the log cannot continue after that seq (`expired`: "
+                      "trimmed; `ahead`: beyond the head), and last, closing the stream, "
+                      "for a subscriber that fell behind (`lagged`)",
                       self.events, response=(EventOut, ResyncOut), stream=True,
                       query=(project_q,
                              Param("since", {"type": "integer", "minimum": 0},

@@ -15,6 +15,7 @@ from orchestrator.cli import (
     maintenance,
     projects,
     sessions,
+    token,
 )
 from orchestrator.cli.client import cli_version
 from orchestrator.cli.options import DataDirOption, remember_root_data_dir
@@ -40,6 +41,7 @@ config_app = typer.Typer(
 )
 app.add_typer(project_app, name="project")
 app.add_typer(config_app, name="config")
+app.add_typer(token.app, name="token")
 
 app.command()(daemon_control.start)
 app.command()(daemon_control.stop)

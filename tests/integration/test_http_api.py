@@ -287,7 +287,9 @@ async def test_activity_moves_the_session_and_pr_observation_shows_up() -> None:
         assert record.lifecycle.state == "working"
         assert record.lifecycle.activity is not None
         assert record.lifecycle.activity.source == ActivitySource.HOOK
-        stamp = "2026-01-01T01:00:00+01:00"  # normalised to UTC
+        # A second later than the first report, written at +01:00: normalised to UTC.
+        later = api.engine.clock.now() + timedelta(seconds=1)
+        stamp = later.astimezone(timezone(timedelta(hours=1))).isoformat()
         response = await api.client.post(
             f"{P}/sessions/{sid}/activity",
             json={"state": "waiting_input", "timestamp": stamp, "source": "native"},
@@ -295,7 +297,7 @@ async def test_activity_moves_the_session_and_pr_observation_shows_up() -> None:
         assert response.status_code == 204
         record = await api.engine.state(sid)
         assert record.lifecycle.activity is not None
-        assert record.lifecycle.activity.last_activity_at == datetime(2026, 1, 1, tzinfo=UTC)
+        assert record.lifecycle.activity.last_activity_at == later
         assert record.lifecycle.activity.last_activity_at.tzinfo is UTC
 
         response = await api.client.post(f"{P}/sessions/{sid}/pr", json=FAILING_PR)
