@@ -146,7 +146,7 @@ def test_token_rotate_invalidates_hook_tokens_until_the_session_is_restarted(
     try:
         assert report(daemon, sid, token) == 401
         assert cli(data, "kill", sid).returncode == 0
-        restored = cli(data, "restore", sid)
+        restored = cli(data, "restore", "--fresh", sid)
         assert restored.returncode == 0, restored.stderr
         renewed = agent_token(tokens, sid, other_than=token)
         assert report(daemon, sid, renewed) == 204
