@@ -47,6 +47,7 @@ from orchestrator.config import BUILTIN_AGENTS, Config
 from orchestrator.domain.errors import OrchestratorError
 from orchestrator.domain.model import Priority, SessionRecord
 from orchestrator.domain.records import Project
+from orchestrator.domain.text import clean_text
 from orchestrator.lifecycle.manager import LifecycleManager
 from orchestrator.outbox import OutboxDispatcher
 from orchestrator.ports import Clock, Notifier, Runtime
@@ -416,12 +417,18 @@ def _host_port(binds: Sequence[str]) -> str:
     return binds[0].split("://", 1)[-1]
 
 
+class _CleanFormatter(logging.Formatter):
+    """Log lines pass the one sanitiser: they quote agents' output, CI logs and review
+    text, and an escape sequence in them must not act on the terminal reading the log."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return clean_text(super().format(record))
+
+
 def configure_logging() -> None:
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_CleanFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
 
 
 def run_daemon(config: Config) -> int:

@@ -12,7 +12,7 @@ from rich.text import Text
 
 from orchestrator.api import DASHBOARD_LOGIN_PATH, LoginLinkOut, SessionZoneOut
 from orchestrator.cli.client import base_url, connect
-from orchestrator.cli.console import note, out, say
+from orchestrator.cli.console import note, out, say, shown
 from orchestrator.cli.render import ago, table
 from orchestrator.domain.zones import BOARD_ZONES, ZONE_LABELS, Zone
 
@@ -48,25 +48,25 @@ def print_zones(sessions: Iterable[SessionZoneOut]) -> None:
     by_zone: dict[Zone, list[SessionZoneOut]] = {zone: [] for zone in Zone}
     for session in sessions:
         by_zone[session.zone].append(session)
-    shown = 0
+    printed = 0
     for zone in (*BOARD_ZONES, Zone.DONE):
         members = by_zone[zone]
         if not members:
             continue
-        shown += 1
+        printed += 1
         out().print(Text(f"{ZONE_LABELS[zone]} ({len(members)})", style="bold"))
         rows = table("ID", "STATUS", "TITLE", "BRANCH", "PR", "UPDATED")
         for s in members:
             rows.add_row(
-                Text(s.id),
-                Text(s.status.value),
-                Text(s.title),
-                Text(s.branch or "-"),
+                shown(s.id),
+                shown(s.status.value),
+                shown(s.title),
+                shown(s.branch or "-"),
                 Text(f"#{s.pr_number}" if s.pr_url else "-"),
                 Text(ago(s.updated_at)),
             )
         out().print(rows)
-    if not shown:
+    if not printed:
         say("no sessions", "dim")
 
 
