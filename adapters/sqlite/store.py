@@ -61,6 +61,9 @@ from adapters.sqlite.statements import (
     ARCHIVE_PROJECT,
     CHANGE_LOG_HEAD,
     CHANGES_AFTER,
+    CLAIM_PR,
+    INSERT_CLAIMED_PR,
+    INSERT_DELIVERY,
     INSERT_NOTIFICATION,
     INSERT_SESSION,
     MARK_DELIVERED,
@@ -68,8 +71,11 @@ from adapters.sqlite.statements import (
     MAX_LOGGED_SEQ,
     MAX_SEQ,
     NEXT_NUM,
+    PR_OWNER,
     PROJECT_CHANGES_AFTER,
     RECORD_ATTEMPT,
+    SESSION_STATE,
+    TRIM_DELIVERIES,
     TRIM_UPTO,
     UPSERT_PROJECT,
 )
@@ -82,7 +88,7 @@ from adapters.sqlite.writes import (
     notification_row,
     session_row,
 )
-from orchestrator.domain.errors import StoreError
+from orchestrator.domain.errors import ConflictError, NotFoundError, StoreError
 from orchestrator.domain.model import (
     AgentHarness,
     CheckStatus,
@@ -96,6 +102,7 @@ from orchestrator.domain.model import (
     SessionId,
     SessionKind,
     SessionRecord,
+    SessionState,
 )
 from orchestrator.domain.prs import select_pr_facts
 from orchestrator.domain.records import (
@@ -106,6 +113,7 @@ from orchestrator.domain.records import (
     Project,
     Tracker,
 )
+from orchestrator.ports import WEBHOOK_DELIVERIES_KEPT
 
 _T = TypeVar("_T")
 
@@ -320,12 +328,40 @@ class SqliteStore:
                 p.c.ci_state,
                 p.c.review_decision,
                 p.c.mergeability,
+                p.c.head_sha,
                 unresolved,
             )
             .where(p.c.session_id == session_id)
             .order_by(p.c.updated_at.desc(), p.c.write_seq.desc())
         )
         return [pr_facts_from_row(r) for r in await self._read(stmt)]
+
+    async def claim_pr(
+        self, session_id: SessionId, url: str, *, number: int, now: datetime
+    ) -> SessionId | None:
+        """Make ``session_id`` the PR's owner; returns the owner it had before (None when
+        the PR is new here or was the session's already). A PR not seen yet is recorded with
+        nothing known but its number until it is observed. Raises ``NotFoundError`` for an
+        unknown session and ``ConflictError`` for one that has ended."""
+        stamp = encode_ts(now)
+
+        def op(cur: sqlite3.Cursor) -> SessionId | None:
+            state = cur.execute(SESSION_STATE, (session_id,)).fetchone()
+            if state is None:
+                raise NotFoundError(f"session {session_id!r} not found")
+            if SessionState(state[0]).is_terminal:
+                raise ConflictError(f"session {session_id} has ended: it cannot take a PR")
+            owner = cur.execute(PR_OWNER, (url,)).fetchone()
+            if owner is None:
+                cur.execute(INSERT_CLAIMED_PR, (url, session_id, number, stamp))
+                return None
+            if owner[0] == session_id:
+                return None
+            cur.execute(CLAIM_PR, (session_id, stamp, url))
+            previous: SessionId = owner[0]
+            return previous
+
+        return await self._submit(op, f"claim of PR {url!r} for {session_id!r}")
 
     async def recent_check_runs(self, pr_url: str, check_name: str, limit: int) -> list[PRCheck]:
         """The last ``limit`` runs of a check on a PR, newest first by first-seen time
@@ -496,6 +532,26 @@ class SqliteStore:
             total += deleted
             if deleted < batch_size:
                 return total
+
+    # -- webhook deliveries
+
+    async def record_webhook_delivery(
+        self, delivery_id: str, *, at: datetime, keep: int = WEBHOOK_DELIVERIES_KEPT
+    ) -> bool:
+        """Remember a delivery id; False when it was remembered already (a replay). Only the
+        newest ``keep`` ids are kept."""
+        row = (delivery_id, encode_ts(at))
+
+        def op(cur: sqlite3.Cursor) -> bool:
+            cur.execute(INSERT_DELIVERY, row)
+            if cur.rowcount == 0:
+                return False
+            newest = cur.lastrowid
+            if newest is not None and newest > keep:
+                cur.execute(TRIM_DELIVERIES, (newest - keep,))
+            return True
+
+        return await self._submit(op, "record of a webhook delivery")
 
     # -- plumbing
 
