@@ -200,8 +200,8 @@ def _merge_override(
         raise ConfigError(text) from None
     if override.action is _AUTO_MERGE and key is not _APPROVED_AND_GREEN:
         raise ConfigError(
-            f"{where}.action: {_AUTO_MERGE} is only for {_APPROVED_AND_GREEN} "
-            f"(use {ReactionAction.SEND_TO_AGENT} or {ReactionAction.NOTIFY})"
+            f"{where}.action: expected {ReactionAction.SEND_TO_AGENT} or "
+            f"{ReactionAction.NOTIFY} ({_AUTO_MERGE} is only for {_APPROVED_AND_GREEN})"
         )
     changes: dict[str, object] = {
         name: getattr(override, name)
