@@ -33,6 +33,7 @@ from hypercorn.trio import serve
 from adapters.agents import agent_for, session_environment
 from adapters.http.app import ApiServices, DrainSwitch, create_app
 from adapters.http.auth import TokenAuthority
+from adapters.http.webhooks import GitHubWebhooks
 from adapters.notifiers import DesktopNotifier, LogNotifier, RoutingNotifier, WebhookNotifier
 from adapters.sqlite.store import SqliteStore, open_sqlite_store
 from adapters.tmux import TmuxMessenger, TmuxRuntime, TmuxServer
@@ -240,6 +241,8 @@ async def _run(
     )
     reaper = build_reaper(config, manager, runtime, clock)
     drain = DrainSwitch()
+    secret = config.scm.github.webhook_secret
+    webhooks = GitHubWebhooks(secret.encode(), None, store, clock) if secret else None
     services = ApiServices(
         store=store,
         lifecycle=manager,
@@ -249,6 +252,7 @@ async def _run(
         drain=drain,
         clock=clock,
         version=package_version(),
+        github_webhooks=webhooks,
     )
     daemon = Daemon(config, store, manager, dispatcher, feed, reaper, drain)
     hypercorn = HypercornConfig()

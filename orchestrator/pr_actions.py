@@ -9,7 +9,7 @@
 - After either, the SCM observer is kicked for the PR, so its facts follow soon.
 
 ``SCMMerger`` is the ``PRMerger`` both use: the ``SCMProvider``'s merge with the configured
-method, for PRs named by URL.
+method, for PRs named by URL. ``ObserverKicker`` is the ``SCMKicker`` over the observer.
 """
 
 from __future__ import annotations
@@ -18,12 +18,15 @@ import logging
 from dataclasses import dataclass
 from typing import Protocol
 
+import trio
+
 from orchestrator.domain.errors import ConflictError, NotFoundError, TransientError
 from orchestrator.domain.merging import merge_blocker, parse_pr_url, pr_url
 from orchestrator.domain.model import SessionId
 from orchestrator.domain.scm import (
     MergeMethod,
     MergeOutcome,
+    PRRef,
     RepoRef,
     SCMError,
     SCMPriority,
@@ -51,6 +54,24 @@ class SCMMerger:
         return await self._provider.merge(
             ref, sha=head_sha, method=self._method, priority=SCMPriority.KICK
         )
+
+
+class _Kickable(Protocol):
+    def kick(self, target: RepoRef | PRRef, /) -> object: ...
+
+
+class ObserverKicker:
+    """``SCMKicker`` over an observer whose own ``kick`` takes a repository or a PR and
+    coalesces: a delivery naming only a commit (a fork's check) makes the whole repository
+    due, which the observer's guards then find cheap."""
+
+    def __init__(self, observer: _Kickable) -> None:
+        self._observer = observer
+
+    async def kick(self, repo: RepoRef, pr_number: int | None, head_sha: str | None) -> None:
+        target = repo if pr_number is None else PRRef(repo=repo, number=pr_number)
+        self._observer.kick(target)
+        await trio.lowlevel.checkpoint()
 
 
 class PRClaimer(Protocol):
