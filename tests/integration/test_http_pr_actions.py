@@ -16,16 +16,15 @@ import pytest
 from adapters.http.webhooks import GitHubWebhooks
 from adapters.memory import FakeSCMProvider
 from orchestrator.api import API_PREFIX, MAX_PR_URL_LENGTH
-from orchestrator.domain.model import PRState, ReviewDecision
 from orchestrator.domain.records import Project
-from orchestrator.domain.scm import MergeMethod, PRDetail, RepoRef
+from orchestrator.domain.scm import MergeMethod, RepoRef
 from orchestrator.pr_actions import PRActions, SCMMerger
 from tests.engine_harness import Engine
 from tests.fakes.github import FakeClock, FakeGitHub, WebhookSender, build_delivery
 from tests.http_harness import Served, serve_api
+from tests.pr_support import PR1, provider_with, ready
 
 P = API_PREFIX
-PR1 = "https://github.com/acme/app/pull/1"
 SECRET = "It's a Secret to Everybody"
 HOOK = f"{P}/webhooks/github"
 
@@ -34,17 +33,6 @@ def error_of(response: httpx.Response) -> tuple[int, str]:
     body = response.json()
     assert set(body) == {"error"}, body
     return response.status_code, body["error"]["message"]
-
-
-def ready(url: str = PR1, sha: str = "x1") -> dict[str, Any]:
-    return {
-        "url": url,
-        "number": 1,
-        "ci": "passing",
-        "review": "approved",
-        "mergeability": "mergeable",
-        "headSha": sha,
-    }
 
 
 # --- one owner per PR, and claims ---------------------------------------------------------
@@ -164,26 +152,6 @@ async def test_a_hook_token_cannot_claim_or_merge() -> None:
 
 
 # --- merge on demand -------------------------------------------------------------------------
-
-REPO = RepoRef(owner="acme", name="app")
-
-
-def provider_with(sha: str) -> FakeSCMProvider:
-    provider = FakeSCMProvider()
-    provider.put_pr(
-        PRDetail(
-            repo=REPO,
-            node_id="PR_1",
-            number=1,
-            url=PR1,
-            state=PRState.OPEN,
-            head_ref="feat/x",
-            head_sha=sha,
-            mergeable="MERGEABLE",
-            review=ReviewDecision.APPROVED,
-        )
-    )
-    return provider
 
 
 def actions_over(provider: FakeSCMProvider) -> Callable[[Engine], PRActions]:
