@@ -205,8 +205,13 @@ class OutboxDispatcher:
             raise TransientError(f"delivery timed out after {self._policy.attempt_timeout:g}s")
 
     async def _with_retries(
-        self, entry: OutboxEntry, send: Callable[[OutboxItem], Awaitable[None]], item: OutboxItem
+        self,
+        entry: OutboxEntry | None,
+        send: Callable[[OutboxItem], Awaitable[None]],
+        item: OutboxItem,
     ) -> None:
+        """``send(item)``, retried on transient errors; each failure is recorded on
+        ``entry`` (None: on no row, the row is settled already)."""
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._policy.attempts),
             wait=wait_exponential(
@@ -221,9 +226,10 @@ class OutboxDispatcher:
                 try:
                     await send(item)
                 except (TransientError, DeliveryError) as error:
-                    await self._store.record_attempt(
-                        entry.id, error=str(error), next_attempt_at=None
-                    )
+                    if entry is not None:
+                        await self._store.record_attempt(
+                            entry.id, error=str(error), next_attempt_at=None
+                        )
                     raise
 
     async def _merge(self, entry: OutboxEntry) -> bool:
@@ -261,8 +267,8 @@ class OutboxDispatcher:
             )
             self.failed += 1
             log.warning("auto-merge %s refused: %s", item.dedup_key, result.message)
-        try:
-            await self._with_retries(entry, self._send, _as_notification(item, event))
+        try:  # the row is settled: a failure here must not reopen it (the merge happened)
+            await self._with_retries(None, self._send, _as_notification(item, event))
         except (TransientError, DeliveryError) as error:
             log.warning("auto-merge %s: the human could not be told: %s", item.dedup_key, error)
         return True

@@ -135,7 +135,7 @@ class PRActions:
         try:
             outcome = await self._merger.merge(url, head_sha=sha)
         except SCMUnavailable:
-            raise
+            raise  # worth retrying: the API answers 503
         except SCMRateLimited as error:
             raise TransientError(f"GitHub's rate limit holds until {error.until}") from None
         except SCMError as error:

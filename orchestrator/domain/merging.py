@@ -27,8 +27,6 @@ from orchestrator.domain.reaction_policy import ReactionPolicy
 from orchestrator.domain.records import OutboxItem
 from orchestrator.domain.scm import PRRef, RepoRef
 
-MAX_PR_URL_LENGTH: Final = 2048
-
 _PR_URL: Final = re.compile(
     r"^https?://(?P<host>[A-Za-z0-9.-]+)(?::\d+)?/(?P<owner>[\w.-]+)/(?P<name>[\w.-]+)"
     r"/pull/(?P<number>[1-9][0-9]{0,17})/?$",
@@ -109,7 +107,6 @@ def auto_merge_item(
 
 
 __all__ = [
-    "MAX_PR_URL_LENGTH",
     "auto_merge_item",
     "merge_blocker",
     "merge_dedup_key",

@@ -25,7 +25,6 @@ from orchestrator.domain.model import (
     Mergeability,
     Priority,
     PRObservation,
-    PRState,
     ReactionAction,
     ReviewDecision,
 )
@@ -38,6 +37,7 @@ from orchestrator.pr_actions import PRActions, SCMMerger
 from tests.engine_harness import Engine, running_engine
 from tests.fakes.github import FakeClock, FakeGitHub
 from tests.fakes.github.model import PullRequest
+from tests.pr_support import provider_with, ready_observation
 
 AUTO_MERGE = load_reaction_policy({"approved-and-green": {"action": "auto-merge"}})
 REPO = RepoRef(owner="acme", name="app")
@@ -46,14 +46,7 @@ TOKEN = "ghp_alice_0123456789"
 
 
 def ready(sha: str) -> PRObservation:
-    return PRObservation(
-        url=URL,
-        number=7,
-        ci=CIState.PASSING,
-        review=ReviewDecision.APPROVED,
-        mergeability=Mergeability.MERGEABLE,
-        head_sha=sha,
-    )
+    return ready_observation(sha, url=URL, number=7)
 
 
 async def merge_rows(engine: Engine) -> list[OutboxEntry]:
@@ -72,23 +65,12 @@ async def engine_over(provider: SCMProvider, method: MergeMethod) -> AsyncIterat
 # --- against FakeSCMProvider --------------------------------------------------------------
 
 
-def fake_pr(sha: str) -> PRDetail:
-    return PRDetail(
-        repo=REPO,
-        node_id="PR_7",
-        number=7,
-        url=URL,
-        state=PRState.OPEN,
-        head_ref="feat/x",
-        head_sha=sha,
-        mergeable="MERGEABLE",
-        review=ReviewDecision.APPROVED,
-    )
+def fake_github(sha: str) -> FakeSCMProvider:
+    return provider_with(sha, url=URL, number=7)
 
 
 async def test_approved_and_green_at_x_merges_once_at_x() -> None:
-    provider = FakeSCMProvider()
-    provider.put_pr(fake_pr("x1"))
+    provider = fake_github("x1")
     async with engine_over(provider, MergeMethod.REBASE) as engine:
         session = await engine.spawn()
         await engine.manager.apply_pr_observation(session.id, ready("x1"))
@@ -109,8 +91,7 @@ async def test_approved_and_green_at_x_merges_once_at_x() -> None:
 
 
 async def test_a_push_before_delivery_is_refused_and_the_human_told_why() -> None:
-    provider = FakeSCMProvider()
-    provider.put_pr(fake_pr("x1"))
+    provider = fake_github("x1")
     async with engine_over(provider, MergeMethod.SQUASH) as engine:
         session = await engine.spawn()
         await engine.manager.apply_pr_observation(session.id, ready("x1"))
@@ -130,11 +111,25 @@ async def test_a_push_before_delivery_is_refused_and_the_human_told_why() -> Non
         assert provider.merged == [(PRRef(repo=REPO, number=7), "y2", MergeMethod.SQUASH)]
 
 
+async def test_a_page_that_fails_after_a_merge_never_repeats_the_merge() -> None:
+    provider = fake_github("x1")
+    async with engine_over(provider, MergeMethod.SQUASH) as engine:
+        engine.notifier.fail_times = 100
+        session = await engine.spawn()
+        await engine.manager.apply_pr_observation(session.id, ready("x1"))
+        await engine.deliver()
+        await engine.deliver()
+        assert [c for c in provider.calls if c.startswith("merge")] == ["merge acme/app#7 x1"]
+        [row] = await merge_rows(engine)
+        assert (row.delivered_at is not None, row.last_error) == (True, "")
+        notes = await engine.store.list_notifications()
+        assert [n.message for n in notes] == [f"Merged {URL} at x1."]  # still listed, streamed
+
+
 async def test_a_merge_that_could_not_be_sent_waits_and_is_sent_later(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    provider = FakeSCMProvider()
-    provider.put_pr(fake_pr("x1"))
+    provider = fake_github("x1")
     provider.fail("merge", SCMUnavailable("GitHub answered 502"), times=3)  # one delivery's tries
     async with engine_over(provider, MergeMethod.SQUASH) as engine:
         session = await engine.spawn()
@@ -240,8 +235,7 @@ async def test_the_fake_github_refuses_a_merge_at_a_head_that_moved(github: GitH
 
 
 async def test_merging_on_demand_holds_to_the_same_rule() -> None:
-    provider = FakeSCMProvider()
-    provider.put_pr(fake_pr("x1"))
+    provider = fake_github("x1")
     async with running_engine(MemoryStore()) as engine:  # auto-merge off
         actions = PRActions(
             engine.store, engine.manager, merger=SCMMerger(provider, MergeMethod.SQUASH)

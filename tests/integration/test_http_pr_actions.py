@@ -20,7 +20,13 @@ from orchestrator.domain.records import Project
 from orchestrator.domain.scm import MergeMethod, RepoRef
 from orchestrator.pr_actions import PRActions, SCMMerger
 from tests.engine_harness import Engine
-from tests.fakes.github import FakeClock, FakeGitHub, WebhookSender, build_delivery
+from tests.fakes.github import (
+    FakeClock,
+    FakeGitHub,
+    WebhookSender,
+    build_delivery,
+    signature_256,
+)
 from tests.http_harness import Served, serve_api
 from tests.pr_support import PR1, provider_with, ready
 
@@ -289,9 +295,10 @@ async def test_unsigned_or_mis_signed_deliveries_are_401_and_kick_nothing(
         records = [r for r in caplog.records if r.name == "adapters.http.webhooks"]
         assert len(records) == 3  # one line per refusal
         assert all(b"feat/" not in r.getMessage().encode() for r in records)  # never the body
-        assert await api.store.record_webhook_delivery(
-            delivery.delivery_id, at=api.engine.clock.now()
-        )
+        # A refused attempt does not use up its delivery id: the genuine one still counts.
+        signed = {**delivery.headers, "X-Hub-Signature-256": signature_256(SECRET, delivery.body)}
+        response = await api.anonymous.post(HOOK, content=delivery.body, headers=signed)
+        assert response.json() == {"kicked": 1, "ignored": ""}
 
 
 async def test_a_replayed_delivery_is_200_and_kicks_once() -> None:

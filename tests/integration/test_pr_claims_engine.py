@@ -12,22 +12,12 @@ import pytest
 from orchestrator.domain.errors import ConflictError, NotFoundError
 from orchestrator.domain.model import (
     ActivityState,
-    CIState,
-    Mergeability,
-    PRObservation,
-    ReviewDecision,
 )
 from tests.engine_harness import STORES, Engine, running_engine
+from tests.pr_support import ready_observation
 
 URL = "https://github.com/acme/app/pull/3"
-APPROVED = PRObservation(
-    url=URL,
-    number=3,
-    ci=CIState.PASSING,
-    review=ReviewDecision.APPROVED,
-    mergeability=Mergeability.MERGEABLE,
-    head_sha="abc",
-)
+APPROVED = ready_observation("abc", url=URL, number=3)
 
 
 @pytest.fixture(params=sorted(STORES))
