@@ -13,7 +13,8 @@
 --    auto-merge merges ('' for the other actions). A CHECK cannot be altered in SQLite, so
 --    the table is copied (ids and the AUTOINCREMENT counter carried over, so ids are never
 --    reused) and its indexes are created again: idx_outbox_pending of 0001, and
---    idx_outbox_settled, which the retention janitor's migration adds before this one.
+--    idx_outbox_settled, the retention janitor's (its own migration comes earlier, and
+--    dropping the table drops the index).
 -- 4. webhook_deliveries: the GitHub delivery ids already handled, so a replayed delivery is
 --    ignored. The store keeps only the newest ones (it deletes by id as it inserts).
 

@@ -242,7 +242,11 @@ async def _run(
     reaper = build_reaper(config, manager, runtime, clock)
     drain = DrainSwitch()
     secret = config.scm.github.webhook_secret
-    webhooks = GitHubWebhooks(secret.encode(), None, store, clock) if secret else None
+    webhooks = (
+        GitHubWebhooks(secret=secret.encode(), kicker=None, deliveries=store, clock=clock)
+        if secret
+        else None
+    )  # kicker None: deliveries are acknowledged and dropped until an observer takes them
     services = ApiServices(
         store=store,
         lifecycle=manager,

@@ -12,6 +12,7 @@ from adapters.sqlite.writer import make_engine
 from orchestrator.domain.records import CommitUnit
 from tests.contract.support import PR1, T0, at, outbox_item
 
+CLAIMS = next(m.name for m in discover() if m.name.endswith("_pr_claim.sql"))
 STAMP = "2026-01-01 12:00:00.000000+00:00"
 OUTBOX_ROW = (
     "INSERT INTO outbox (dedup_key, session_id, project_id, action, event_type, priority,"
@@ -20,16 +21,19 @@ OUTBOX_ROW = (
 )
 
 
-def version_5_database(tmp_path: Path) -> Path:
-    """A database at version 5: two sessions, mer-1 owning PR1, outbox rows 1 (delivered)
-    and 2, and row 3 deleted (the AUTOINCREMENT counter stays at 3)."""
+def database_before_pr_claims(tmp_path: Path) -> Path:
+    """A database migrated up to the one before ``*_pr_claim.sql``: two sessions, mer-1
+    owning PR1, outbox rows 1 (delivered) and 2, and row 3 deleted (the AUTOINCREMENT
+    counter stays at 3)."""
+    shipped = discover()
+    before = shipped[: [m.name for m in shipped].index(CLAIMS)]
     migrations = tmp_path / "migrations"
     migrations.mkdir()
-    for migration in discover()[:5]:
+    for migration in before:
         shutil.copy(Path(str(default_directory() / migration.name)), migrations)
     db = tmp_path / "db.sqlite"
     engine = make_engine(db)
-    assert migrate(engine, migrations) == [1, 2, 3, 4, 5]
+    assert migrate(engine, migrations) == [m.version for m in before]
     with engine.begin() as conn:
         run = conn.exec_driver_sql
         run(
@@ -51,8 +55,8 @@ def version_5_database(tmp_path: Path) -> Path:
     return db
 
 
-async def test_a_version_5_database_keeps_its_prs_and_outbox_ids(tmp_path: Path) -> None:
-    db = version_5_database(tmp_path)
+async def test_an_older_database_keeps_its_prs_and_outbox_ids(tmp_path: Path) -> None:
+    db = database_before_pr_claims(tmp_path)
     async with open_sqlite_store(db) as store:  # migrates to the latest
         assert [(e.id, e.item.dedup_key) for e in await store.list_outbox()] == [
             (1, "k1"),
