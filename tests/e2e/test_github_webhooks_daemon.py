@@ -14,7 +14,7 @@ from tests.fakes.github import build_delivery
 
 HOOK = f"{API_PREFIX}/webhooks/github"
 SECRET = "e2e-webhook-secret"
-PULL_REQUEST = {
+PULL_REQUEST: dict[str, object] = {
     "action": "opened",
     "repository": {"full_name": "acme/app", "html_url": "https://github.com/acme/app"},
     "pull_request": {"number": 3, "head": {"sha": "abc"}},
