@@ -23,6 +23,7 @@ from adapters import memory_retention
 from orchestrator.domain.errors import (
     ConflictError,
     InvalidInputError,
+    NotFoundError,
     ProbeError,
     StoreError,
     TransientError,
@@ -92,6 +93,7 @@ from orchestrator.domain.scm import (
 )
 from orchestrator.domain.scm_rules import LogTail, checks_fingerprint
 from orchestrator.ports import (
+    WEBHOOK_DELIVERIES_KEPT,
     LaunchConfig,
     RemovalCheck,
     RuntimeHandle,
@@ -149,6 +151,7 @@ class _PRRow:
     mergeability: Mergeability
     updated_at: datetime
     order: int
+    head_sha: str = ""
 
 
 @dataclass
@@ -174,6 +177,7 @@ class _Tables:
     )
     change_log: list[ChangeEvent] = field(default_factory=list)
     last_session_num: dict[ProjectId, int] = field(default_factory=dict)
+    deliveries: dict[str, None] = field(default_factory=dict)  # insertion order: oldest first
     next_seq: int = 1
     next_outbox_id: int = 1
     next_notification_id: int = 1
@@ -462,6 +466,14 @@ class MemoryStore:
         _check_enum(ReviewDecision, obs.review, "review_decision")
         _check_enum(Mergeability, obs.mergeability, "mergeability")
         old = t.prs.get(obs.url)
+        if old is not None and old.session_id != session_id:
+            owner = t.sessions[old.session_id]
+            if not owner.lifecycle.state.is_terminal:
+                raise ConflictError(
+                    f"PR {obs.url} belongs to session {owner.id}, which is live: "
+                    f"claim it for {session_id} to move it "
+                    f"(orchestrator pr claim {session_id} {obs.url})"
+                )
         row = _PRRow(
             url=obs.url,
             session_id=session_id,
@@ -472,12 +484,15 @@ class MemoryStore:
             mergeability=obs.mergeability,
             updated_at=now,
             order=t.next_order,
+            head_sha=obs.head_sha,
         )
         t.next_order += 1
         t.prs[obs.url] = row
         project = session.project_id
         if old is None:
             self._log(t, project, session_id, ChangeType.PR_CREATED, _pr_payload(row), now)
+        elif old.session_id != session_id:  # taken over from a session that ended
+            self._log_claim(t, row, old.session_id)
         elif _pr_watch(old) != _pr_watch(row):
             self._log(t, project, session_id, ChangeType.PR_UPDATED, _pr_payload(row), now)
         for check in obs.checks:
@@ -514,6 +529,53 @@ class MemoryStore:
         }
         t.comments[obs.url] = sorted(by_id.values(), key=lambda c: (c.created_at or now, c.id))
 
+    def _log_claim(self, t: _Tables, row: _PRRow, previous: SessionId) -> None:
+        """What the store's claim trigger writes: one row for each of the two sessions."""
+        payload = _claim_payload(row, previous)
+        for side in (previous, row.session_id):
+            project = t.sessions[side].project_id
+            self._log(t, project, side, ChangeType.PR_UPDATED, payload, row.updated_at)
+
+    async def claim_pr(
+        self, session_id: SessionId, url: str, *, number: int, now: datetime
+    ) -> SessionId | None:
+        """Make ``session_id`` the PR's owner; returns the owner it had before (None when
+        the PR is new here or was the session's already)."""
+        previous: list[SessionId] = []
+
+        def apply(t: _Tables) -> None:
+            session = t.sessions.get(session_id)
+            if session is None:
+                raise NotFoundError(f"session {session_id!r} not found")
+            if session.lifecycle.state.is_terminal:
+                raise ConflictError(f"session {session_id} has ended: it cannot take a PR")
+            old = t.prs.get(url)
+            if old is not None and old.session_id == session_id:
+                return
+            row = _PRRow(
+                url=url,
+                session_id=session_id,
+                number=number if old is None else old.number,
+                state=PRState.OPEN if old is None else old.state,
+                review=ReviewDecision.NONE if old is None else old.review,
+                ci=CIState.UNKNOWN if old is None else old.ci,
+                mergeability=Mergeability.UNKNOWN if old is None else old.mergeability,
+                updated_at=now,
+                order=t.next_order,
+                head_sha="" if old is None else old.head_sha,
+            )
+            t.next_order += 1
+            t.prs[url] = row
+            if old is None:
+                project = session.project_id
+                self._log(t, project, session_id, ChangeType.PR_CREATED, _pr_payload(row), now)
+            else:
+                previous.append(old.session_id)
+                self._log_claim(t, row, old.session_id)
+
+        self._write(apply)
+        return previous[0] if previous else None
+
     async def pr_facts_for_session(self, session_id: SessionId) -> PRFacts:
         return select_pr_facts(await self.list_pr_facts(session_id))
 
@@ -526,6 +588,7 @@ class MemoryStore:
             review=row.review,
             mergeability=row.mergeability,
             review_comments=any(not c.resolved for c in self._t.comments.get(row.url, [])),
+            head_sha=row.head_sha,
         )
 
     async def list_pr_facts(self, session_id: SessionId) -> list[PRFacts]:
@@ -752,6 +815,24 @@ class MemoryStore:
     async def max_change_seq(self) -> int:
         return self._t.next_seq - 1
 
+    # -- webhook deliveries
+
+    async def record_webhook_delivery(
+        self, delivery_id: str, *, at: datetime, keep: int = WEBHOOK_DELIVERIES_KEPT
+    ) -> bool:
+        """Remember a delivery id; False when it was remembered already (a replay). Only the
+        newest ``keep`` ids are kept."""
+        if delivery_id in self._t.deliveries:
+            return False
+
+        def apply(t: _Tables) -> None:
+            t.deliveries[delivery_id] = None
+            while len(t.deliveries) > keep:
+                del t.deliveries[next(iter(t.deliveries))]
+
+        self._write(apply)
+        return True
+
 
 def _session_payload(record: SessionRecord, *, agent_session: bool = False) -> str:
     lc = record.lifecycle
@@ -780,6 +861,18 @@ def _pr_payload(row: _PRRow) -> str:
     return _payload(
         url=row.url,
         session=row.session_id,
+        state=row.state.value,
+        ci=row.ci.value,
+        review=row.review.value,
+        mergeability=row.mergeability.value,
+    )
+
+
+def _claim_payload(row: _PRRow, previous: SessionId) -> str:
+    return _payload(
+        url=row.url,
+        session=row.session_id,
+        previousSession=previous,
         state=row.state.value,
         ci=row.ci.value,
         review=row.review.value,

@@ -137,7 +137,20 @@ class CleanupIn(Model, frozen=True, kw_only=True, omit_defaults=True):
     session_id: str | None = None
 
 
-# A PR observation is posted as ``orchestrator.domain.model.PRObservation`` itself.
+# A PR observation is posted as ``orchestrator.domain.model.PRObservation`` itself; its
+# ``url`` must be an http(s) URL of at most MAX_PR_URL_LENGTH characters and its ``number``
+# not negative (0: not known).
+
+MAX_PR_URL_LENGTH: Final = 2048
+PRNumber = Annotated[int, msgspec.Meta(gt=0)]
+
+
+class PRClaimIn(Model, frozen=True, kw_only=True, omit_defaults=True):
+    """``POST /sessions/{id}/pr/claim``: the PR to move to the session, by its ``url`` or by
+    its ``number`` in the session's project repository (exactly one of the two)."""
+
+    url: str | None = None
+    number: PRNumber | None = None
 
 
 # --- responses ---------------------------------------------------------------------
@@ -194,6 +207,36 @@ class CleanupOut(Model, frozen=True, kw_only=True):
     dry_run: bool
     sessions: list[ReclaimedOut]
     pruned: list[PruneOut]
+
+
+class PRClaimOut(Model, frozen=True, kw_only=True):
+    """The session after the claim; ``previous_session`` is who owned the PR ("" if none)."""
+
+    session: SessionOut
+    url: str
+    previous_session: str = ""
+
+
+class PRMergeOut(Model, frozen=True, kw_only=True):
+    """A merge GitHub made: the PR, the head commit it merged, and the merge commit."""
+
+    url: str
+    head_sha: str
+    merge_sha: str = ""
+    message: str = ""
+
+
+class WebhookOut(Model, frozen=True, kw_only=True):
+    """The answer to a GitHub webhook delivery: ``kicked`` PRs or commits made due now, or
+    ``ignored`` (an event that changes no PR, a replayed delivery id) with the reason."""
+
+    kicked: int = 0
+    ignored: str = ""
+
+
+GITHUB_SIGNATURE_HEADER: Final = "X-Hub-Signature-256"
+GITHUB_EVENT_HEADER: Final = "X-GitHub-Event"
+GITHUB_DELIVERY_HEADER: Final = "X-GitHub-Delivery"
 
 
 class EventOut(Model, frozen=True, kw_only=True):

@@ -36,6 +36,7 @@ from adapters.http.auth import TokenAuthority, new_daemon_token, new_hook_key
 from adapters.http.dashboard import DashboardServices
 from adapters.http.dashboard.security import BrowserAuth, allowed_hosts
 from adapters.http.dashboard.sqlite_reads import SqliteBoardReads, open_sqlite_board_reads
+from adapters.http.webhooks import GitHubWebhooks
 from adapters.notifiers import DesktopNotifier, LogNotifier, RoutingNotifier, WebhookNotifier
 from adapters.sqlite.store import SqliteStore, open_sqlite_store
 from adapters.tmux import TmuxMessenger, TmuxRuntime, TmuxServer
@@ -289,6 +290,12 @@ async def _run(
     )
     reaper = build_reaper(config, manager, runtime, clock)
     drain = DrainSwitch()
+    secret = config.scm.github.webhook_secret
+    webhooks = (
+        GitHubWebhooks(secret=secret.encode(), kicker=None, deliveries=store, clock=clock)
+        if secret
+        else None
+    )  # kicker None: deliveries are acknowledged and dropped until an observer takes them
     services = ApiServices(
         store=store,
         lifecycle=manager,
@@ -298,6 +305,7 @@ async def _run(
         drain=drain,
         clock=clock,
         version=package_version(),
+        github_webhooks=webhooks,
     )
     daemon = Daemon(config, store, manager, dispatcher, feed, reaper, drain)
     hypercorn = HypercornConfig()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Final, Protocol
 
 from orchestrator.domain.health import StoreHealth
 from orchestrator.domain.model import (
@@ -129,6 +129,21 @@ class PRReader(Protocol):
     async def recent_check_runs(self, pr_url: str, check_name: str, limit: int) -> list[PRCheck]:
         """The last ``limit`` runs of a check on a PR (status, commit, first-seen time),
         newest first by first-seen time."""
+        ...
+
+
+class PRClaims(Protocol):
+    """Moving a PR between sessions. A PR belongs to one session: an observation of a PR
+    another live session owns is refused (``ConflictError`` naming the owner); only a claim
+    moves it (docs/design.md, D-13)."""
+
+    async def claim_pr(
+        self, session_id: SessionId, url: str, *, number: int, now: datetime
+    ) -> SessionId | None:
+        """Make ``session_id`` the PR's owner and its newest PR; returns the previous owner
+        (None when the PR was not known, or was the session's already). An unknown PR is
+        recorded with only its number until observed. Raises ``NotFoundError`` for an
+        unknown session, ``ConflictError`` for one that has ended."""
         ...
 
 
@@ -336,11 +351,28 @@ class Agent(Protocol):
         ...
 
 
-class EngineStore(SessionStore, PRReader, Protocol):
+WEBHOOK_DELIVERIES_KEPT: Final = 10_000
+"""Delivery ids a store remembers: GitHub sends a few per change, so this covers days."""
+
+
+class WebhookDeliveries(Protocol):
+    """The GitHub webhook deliveries already handled, so a replay is ignored."""
+
+    async def record_webhook_delivery(
+        self, delivery_id: str, *, at: datetime, keep: int = ...
+    ) -> bool:
+        """Remember ``delivery_id``; False when it was remembered already. Only the newest
+        ``keep`` ids are kept (a replay of an older one is handled again: one more kick)."""
+        ...
+
+
+class EngineStore(SessionStore, PRReader, PRClaims, Protocol):
     """What the lifecycle engine needs of persistence."""
 
 
-class Store(EngineStore, OutboxStore, ChangeLog, NotificationMarks, StoreUpkeep, Protocol):
+class Store(
+    EngineStore, OutboxStore, ChangeLog, NotificationMarks, StoreUpkeep, WebhookDeliveries, Protocol
+):
     """A complete store: what the daemon wires up (SQLite, or memory in tests)."""
 
 
@@ -424,4 +456,24 @@ class PRObservationSink(Protocol):
 
     async def observe_pr(self, session_id: SessionId, observation: PRObservation) -> None:
         """Apply one observation to a session's actor; returns once it is durable."""
+        ...
+
+
+class SCMKicker(Protocol):
+    """Makes what a repository, PR or head commit covers due for observation now (a
+    GitHub webhook said it changed). A hint only: the observer still polls, and is free to
+    coalesce kicks and to hold them back for its rate budget."""
+
+    async def kick(self, repo: RepoRef, pr_number: int | None, head_sha: str | None) -> None:
+        """``pr_number`` None: every tracked PR of ``repo`` whose head is ``head_sha`` (or
+        all of them when that is None too)."""
+        ...
+
+
+class PRMerger(Protocol):
+    """Merges a PR on its host at a given head commit (the host refuses if the head moved)."""
+
+    async def merge(self, pr_url: str, *, head_sha: str) -> MergeOutcome:
+        """A refusal is ``MergeOutcome(merged=False, message=<the host's reason>)``; raises
+        ``SCMError`` subclasses (``SCMUnavailable`` is transient) for calls that failed."""
         ...

@@ -17,6 +17,8 @@ from hypercorn.trio import serve
 from hypercorn.typing import ASGIFramework
 
 from adapters.http import ApiServices, DrainSwitch, SessionCommands, TokenAuthority, create_app
+from adapters.http.services import PRCommands
+from adapters.http.webhooks import GitHubWebhooks
 from adapters.memory import MemoryStore
 from orchestrator.api import API_PREFIX
 from orchestrator.changefeed import ChangeFeed
@@ -144,6 +146,8 @@ async def serve_api(
     subscriber_buffer: int = 1024,
     heartbeat: float = 15.0,
     replay_batch: int = 512,
+    pr_actions: Callable[[Engine], PRCommands] | None = None,
+    webhooks: Callable[[Engine], GitHubWebhooks] | None = None,
 ) -> AsyncIterator[Served]:
     """The app on ``127.0.0.1:<free port>``; always shut down on exit, even on failure."""
     store = MemoryStore()
@@ -163,6 +167,8 @@ async def serve_api(
             version="test",
             heartbeat=heartbeat,
             replay_batch=replay_batch,
+            pr_actions=pr_actions(engine) if pr_actions else None,
+            github_webhooks=webhooks(engine) if webhooks else None,
         )
         config = Config()
         config.bind = ["127.0.0.1:0"]

@@ -215,6 +215,7 @@ planner_observations = st.builds(
     ci=st.sampled_from(CIState),
     review=st.sampled_from(ReviewDecision),
     mergeability=st.sampled_from(Mergeability),
+    head_sha=st.sampled_from(["", "abc"]),
     checks=st.lists(
         st.builds(
             PRCheck,
@@ -271,22 +272,31 @@ def planner_trackers(draw: st.DrawFn) -> dict[str, Tracker]:
     }
 
 
-planner_overrides = st.fixed_dictionaries(
-    {},
-    optional={
-        "auto": st.booleans(),
-        "action": st.sampled_from([a.value for a in ReactionAction]),
-        "message": st.text(min_size=1, max_size=10),
-        "priority": st.sampled_from([p.value for p in Priority]),
-        "retries": st.none() | st.integers(0, 4),
-        "escalateAfter": st.none() | st.sampled_from(["90s", "15m", "1h30m"]),
-    },
-)
+def planner_overrides(key: str) -> st.SearchStrategy[dict[str, Any]]:
+    """What a user may write under ``reactions.<key>`` (``auto-merge`` for one key only)."""
+    actions = [
+        a.value
+        for a in ReactionAction
+        if a is not ReactionAction.AUTO_MERGE or key == ReactionKey.APPROVED_AND_GREEN
+    ]
+    return st.fixed_dictionaries(
+        {},
+        optional={
+            "auto": st.booleans(),
+            "action": st.sampled_from(actions),
+            "message": st.text(min_size=1, max_size=10),
+            "priority": st.sampled_from([p.value for p in Priority]),
+            "retries": st.none() | st.integers(0, 4),
+            "escalateAfter": st.none() | st.sampled_from(["90s", "15m", "1h30m"]),
+        },
+    )
+
+
 planner_policies = st.one_of(
     st.just(ReactionPolicy()),
-    st.dictionaries(st.sampled_from([k.value for k in ReactionKey]), planner_overrides).map(
-        load_reaction_policy
-    ),
+    st.lists(st.sampled_from([k.value for k in ReactionKey]), unique=True)
+    .flatmap(lambda keys: st.fixed_dictionaries({k: planner_overrides(k) for k in keys}))
+    .map(load_reaction_policy),
 )
 
 

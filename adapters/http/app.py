@@ -6,7 +6,8 @@
 - Every error is ``{"error": {"code", "message"}}``; unknown paths are JSON 404s and wrong
   methods JSON 405s (with ``Allow``). Domain errors map to statuses in
   ``adapters.http.errors.domain_error``; anything else is a logged 500.
-- Every route but ``/healthz`` needs ``Authorization: Bearer <daemon token>``; a session's
+- Every route but ``/healthz`` and the GitHub webhook (which is signed instead:
+  ``adapters.http.webhooks``) needs ``Authorization: Bearer <daemon token>``; a session's
   hook token opens only that session's activity route (401 for a missing or unknown token,
   403 for a hook token used anywhere else).
 - Once ``DrainSwitch.begin()`` is called, every request but ``/healthz`` gets 503

@@ -7,6 +7,11 @@ into wire bodies; access, errors and draining are the app's job (``adapters.http
 Kill answers 200 with ``freed: false`` when teardown was refused after the session was
 already terminated (a workspace with uncommitted work is kept): the kill itself happened,
 and ``detail`` says what was left behind. A refusal that left the session running is a 409.
+
+A PR belongs to one session: posting an observation of a PR another live session owns is a
+409 naming the owner, and ``pr/claim`` moves it. PR URLs must be http(s) URLs of at most
+``MAX_PR_URL_LENGTH`` characters; a claimed PR number must be positive. The GitHub webhook
+route takes no bearer token: its body's signature is the check (``adapters.http.webhooks``).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import PurePath
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -28,11 +34,13 @@ from adapters.http.errors import (
     not_found,
 )
 from adapters.http.openapi import Access, Operation, Param
-from adapters.http.services import ApiServices
+from adapters.http.services import ApiServices, PRCommands
 from adapters.http.sse import EventStream, SSEResponse
+from adapters.http.webhooks import github_webhook
 from orchestrator.api import (
     API_PREFIX,
     HEAD_SEQ_HEADER,
+    MAX_PR_URL_LENGTH,
     ActivityIn,
     CleanupIn,
     CleanupOut,
@@ -42,6 +50,9 @@ from orchestrator.api import (
     HookKeyRotated,
     KillIn,
     KillOut,
+    PRClaimIn,
+    PRClaimOut,
+    PRMergeOut,
     ProjectIn,
     PruneOut,
     ReclaimedOut,
@@ -50,6 +61,7 @@ from orchestrator.api import (
     SendIn,
     SessionOut,
     SpawnIn,
+    WebhookOut,
 )
 from orchestrator.cleanup import CleanupReport, Reclaimed
 from orchestrator.domain.decide import activity_time
@@ -64,6 +76,7 @@ from orchestrator.domain.model import (
 )
 from orchestrator.domain.records import Notification, Project
 from orchestrator.lifecycle.manager import SessionView
+from orchestrator.pr_actions import PRActions
 from orchestrator.sessions import SpawnRequest
 
 HEALTH_PATH: Final = "/healthz"
@@ -103,6 +116,22 @@ def cleanup_out(report: CleanupReport) -> CleanupOut:
     )
 
 
+def check_pr_url(url: str, where: str) -> str:
+    """``url`` if it is an http(s) URL with a host of at most ``MAX_PR_URL_LENGTH``
+    characters; else a 400 naming the field."""
+    if len(url) > MAX_PR_URL_LENGTH:
+        raise bad_request(
+            f"invalid body: a PR URL is at most {MAX_PR_URL_LENGTH} characters - at `{where}`"
+        )
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise bad_request(f"invalid body: {url[:80]!r} is not an http(s) URL - at `{where}`")
+    return url
+
+
 def spawn_request(body: SpawnIn) -> SpawnRequest:
     """The engine's spawn input for a checked ``POST /sessions`` body."""
     return SpawnRequest(
@@ -121,6 +150,9 @@ class Routes:
 
     def __init__(self, services: ApiServices) -> None:
         self.s = services
+        self.pr_actions: PRCommands = services.pr_actions or PRActions(
+            services.store, services.lifecycle
+        )
         self.openapi_bytes = b""
         """The encoded OpenAPI document, set once the table is built (``create_app``)."""
 
@@ -252,6 +284,9 @@ class Routes:
     async def post_pr(self, request: Request) -> Response:
         session_id: SessionId = request.path_params["id"]
         observation = await request_body(request, PRObservation)
+        check_pr_url(observation.url, "$.url")
+        if observation.number < 0:
+            raise bad_request("invalid body: a PR number is not negative - at `$.number`")
         await self._session_exists(session_id)
         await self.s.lifecycle.apply_pr_observation(session_id, observation)
         return json_response(session_out(await self.s.lifecycle.get(session_id)))
@@ -272,6 +307,40 @@ class Routes:
         sessions = await self.s.store.list_sessions()
         live = [r.id for r in sessions if not r.lifecycle.state.is_terminal]
         return json_response(HookKeyRotated(sessions_to_restart=live))
+
+    async def claim_pr(self, request: Request) -> Response:
+        session_id: SessionId = request.path_params["id"]
+        body = await request_body(request, PRClaimIn)
+        if (body.url is None) == (body.number is None):
+            raise bad_request("invalid body: give the PR's `url` or its `number`, not both")
+        if body.url is not None:
+            check_pr_url(body.url, "$.url")
+        await self._session_exists(session_id)
+        claimed = await self.pr_actions.claim(
+            session_id, url=body.url or "", number=body.number or 0
+        )
+        view = await self.s.lifecycle.get(session_id)
+        previous = claimed.previous_owner or ""
+        return json_response(
+            PRClaimOut(session=session_out(view), url=claimed.url, previous_session=previous)
+        )
+
+    async def merge_pr(self, request: Request) -> Response:
+        session_id: SessionId = request.path_params["id"]
+        await self._session_exists(session_id)
+        merged = await self.pr_actions.merge(session_id)
+        outcome = merged.outcome
+        return json_response(
+            PRMergeOut(
+                url=merged.url,
+                head_sha=merged.head_sha,
+                merge_sha=outcome.sha,
+                message=outcome.message,
+            )
+        )
+
+    async def github_webhook(self, request: Request) -> Response:
+        return await github_webhook(self.s.github_webhooks, request)
 
     # -- notifications and events
 
@@ -376,6 +445,20 @@ class Routes:
                       "Replace the hook key: every session hook token issued so far stops "
                       "working; the agents of the listed live sessions must be restarted "
                       "to get new ones", self.rotate_tokens, response=HookKeyRotated),
+            Operation("POST", f"{p}/sessions/{{id}}/pr/claim", "claimPR",
+                      "Move a PR (by `url`, or by `number` in the project's repository) to "
+                      "the session; `previousSession` is who had it", self.claim_pr,
+                      body=PRClaimIn, response=PRClaimOut, errors=(400, 404, 409, 429)),
+            Operation("POST", f"{p}/sessions/{{id}}/pr/merge", "mergePR",
+                      "Merge the session's PR at the head commit it was last observed at, "
+                      "when that showed CI passing, approved and mergeable (409 with the "
+                      "reason otherwise, or when GitHub refuses)", self.merge_pr,
+                      response=PRMergeOut, errors=(404, 409, 503)),
+            Operation("POST", f"{p}/webhooks/github", "githubWebhook",
+                      "GitHub webhook deliveries (no token: the `X-Hub-Signature-256` HMAC "
+                      "of the body under the configured secret; 401 without it, 404 when "
+                      "no secret is configured)", self.github_webhook, access=Access.PUBLIC,
+                      response=WebhookOut, errors=(400, 401, 404, 413)),
             Operation("GET", f"{p}/notifications", "notifications",
                       "What humans were told, newest first", self.notifications,
                       response=list[Notification],

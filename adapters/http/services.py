@@ -10,6 +10,7 @@ import trio
 
 from adapters.http.auth import TokenAuthority
 from adapters.http.sse import DEFAULT_HEARTBEAT
+from adapters.http.webhooks import GitHubWebhooks
 from orchestrator.changefeed import ChangeFeed
 from orchestrator.cleanup import CleanupReport, Reclaimed
 from orchestrator.clock import SystemClock
@@ -22,6 +23,7 @@ from orchestrator.domain.model import (
 )
 from orchestrator.lifecycle.manager import SessionView
 from orchestrator.ports import Clock, Store
+from orchestrator.pr_actions import Claimed, Merged
 from orchestrator.sessions import SpawnRequest
 
 
@@ -64,6 +66,18 @@ class LifecycleCommands(Protocol):
         self, session_id: SessionId, observation: PRObservation, /
     ) -> None: ...
 
+    async def claim_pr(
+        self, session_id: SessionId, url: str, number: int, /
+    ) -> SessionId | None: ...
+
+
+class PRCommands(Protocol):
+    """Claims and on-demand merges (``orchestrator.pr_actions.PRActions``)."""
+
+    async def claim(self, session_id: SessionId, *, url: str = "", number: int = 0) -> Claimed: ...
+
+    async def merge(self, session_id: SessionId) -> Merged: ...
+
 
 class DrainSwitch:
     """Intake control: once ``begin()`` is called the API refuses new work (503) and ends
@@ -100,6 +114,10 @@ class ApiServices:
     replay_batch: int = 512
     sse_buffer: int | None = None
     """Per-stream subscriber buffer; None uses the change feed's."""
+    pr_actions: PRCommands | None = None
+    """None: claims through ``lifecycle``, and merges refused (no GitHub)."""
+    github_webhooks: GitHubWebhooks | None = None
+    """None (no webhook secret configured): the webhook route answers 404."""
 
 
-__all__ = ["ApiServices", "DrainSwitch", "LifecycleCommands", "SessionCommands"]
+__all__ = ["ApiServices", "DrainSwitch", "LifecycleCommands", "PRCommands", "SessionCommands"]

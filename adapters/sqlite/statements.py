@@ -17,6 +17,7 @@ from sqlalchemy.sql.compiler import Compiled
 from sqlalchemy.sql.expression import ClauseElement
 
 from adapters.sqlite import tables as t
+from orchestrator.domain.model import TERMINAL_STATES
 
 _POSITIONAL: Final = sqlite_dialect.dialect(paramstyle="qmark")
 _NAMED: Final = sqlite_dialect.dialect(paramstyle="named")
@@ -59,6 +60,8 @@ _OUTBOX_INSERT_COLS: Final = (
     "priority",
     "message",
     "created_at",
+    "pr_url",
+    "head_sha",
 )
 _NOTIFICATION_INSERT_COLS: Final = (
     "session_id",
@@ -131,12 +134,27 @@ ARCHIVE_PROJECT: Final = compile_sql(
 _PR_WRITE_COLS: Final = tuple(c for c in _PR_COLS if c != "write_seq")
 
 
-def _pr_upsert() -> Any:
-    next_write = sa.select(
+def _next_write_seq() -> Any:
+    return sa.select(
         sa.func.coalesce(sa.func.max(t.pr.c.write_seq), sa.literal_column("0"))
         + sa.literal_column("1")
     ).scalar_subquery()
-    stmt = sqlite_dialect.insert(t.pr).values({**_bind(*_PR_WRITE_COLS), "write_seq": next_write})
+
+
+def _owner_is_live() -> Any:
+    """Whether the session that owns the (existing) ``pr`` row has not ended."""
+    s = t.sessions
+    owner: Any = sa.literal_column("pr.session_id")  # the conflicting row, not a second pr
+    ended = sorted(TERMINAL_STATES)
+    return sa.exists().where(
+        s.c.id == owner, *(s.c.session_state != sa.literal_column(f"'{e}'") for e in ended)
+    )
+
+
+def _pr_upsert() -> Any:
+    stmt = sqlite_dialect.insert(t.pr).values(
+        {**_bind(*_PR_WRITE_COLS), "write_seq": _next_write_seq()}
+    )
     return stmt.on_conflict_do_update(
         index_elements=[t.pr.c.url],
         set_={
@@ -150,12 +168,45 @@ def _pr_upsert() -> Any:
                 "mergeability",
                 "updated_at",
                 "write_seq",
+                "head_sha",
             )
         },
+        # A PR belongs to one session: the write of another session's observation only
+        # lands once the owner has ended. Otherwise nothing changes and the row count is 0.
+        where=sa.or_(t.pr.c.session_id == stmt.excluded.session_id, ~_owner_is_live()),
     )
 
 
 UPSERT_PR: Final = compile_sql(_pr_upsert(), *_PR_WRITE_COLS)
+PR_OWNER: Final = compile_sql(
+    sa.select(t.pr.c.session_id).where(t.pr.c.url == sa.bindparam("url")), "url"
+)
+# A claim: the PR moves to the claiming session and becomes its newest (pr_cdc_claim logs it).
+CLAIM_PR: Final = compile_sql(
+    sa.update(t.pr)
+    .where(t.pr.c.url == sa.bindparam("b_url"))
+    .values(
+        session_id=sa.bindparam("session_id"),
+        updated_at=sa.bindparam("updated_at"),
+        write_seq=_next_write_seq(),
+    ),
+    "session_id",
+    "updated_at",
+    "b_url",
+)
+# A claim of a PR not seen yet: a row with nothing known but its number, until observed.
+INSERT_CLAIMED_PR: Final = compile_sql(
+    sa.insert(t.pr).values(
+        {**_bind("url", "session_id", "number", "updated_at"), "write_seq": _next_write_seq()}
+    ),
+    "url",
+    "session_id",
+    "number",
+    "updated_at",
+)
+SESSION_STATE: Final = compile_sql(
+    sa.select(t.sessions.c.session_state).where(t.sessions.c.id == sa.bindparam("b_id")), "b_id"
+)
 # created_at is the first-seen time: never updated.
 UPSERT_CHECK: Final = compile_sql(
     _upsert(
@@ -299,4 +350,18 @@ PROJECT_CHANGES_AFTER: Final = (
 MAX_SEQ: Final = "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'change_log'), 0)"
 TRIM_UPTO: Final = compile_sql(
     sa.delete(t.change_log).where(t.change_log.c.seq <= sa.bindparam("upto")), "upto"
+)
+
+# --- webhook deliveries -------------------------------------------------------------------------
+
+INSERT_DELIVERY: Final = compile_sql(
+    sqlite_dialect.insert(t.webhook_deliveries)
+    .values(_bind("delivery_id", "received_at"))
+    .on_conflict_do_nothing(index_elements=[t.webhook_deliveries.c.delivery_id]),
+    "delivery_id",
+    "received_at",
+)
+TRIM_DELIVERIES: Final = compile_sql(
+    sa.delete(t.webhook_deliveries).where(t.webhook_deliveries.c.id <= sa.bindparam("upto")),
+    "upto",
 )

@@ -68,9 +68,12 @@ from adapters.sqlite.rows import (
 from adapters.sqlite.statements import (
     ARCHIVE_PROJECT,
     CHANGES_AFTER,
+    CLAIM_PR,
     DELETE_SESSION,
     DELETE_SESSION_NOTIFICATIONS,
     DELETE_SESSION_OUTBOX,
+    INSERT_CLAIMED_PR,
+    INSERT_DELIVERY,
     INSERT_NOTIFICATION,
     INSERT_SESSION,
     MARK_DELIVERED,
@@ -78,11 +81,14 @@ from adapters.sqlite.statements import (
     MARK_NOTIFICATION_READ,
     MAX_SEQ,
     PENDING_OUTBOX_OF_SESSION,
+    PR_OWNER,
     PROJECT_CHANGES_AFTER,
     RECORD_ATTEMPT,
     RESOLVE_NOTIFICATION,
+    SESSION_STATE,
     STAMP_SESSION,
     TAKE_SESSION_NUMBER,
+    TRIM_DELIVERIES,
     UPSERT_PROJECT,
 )
 from adapters.sqlite.tables import encode_opt_ts, encode_ts
@@ -94,7 +100,12 @@ from adapters.sqlite.writes import (
     notification_row,
     session_row,
 )
-from orchestrator.domain.errors import ConflictError, StorageUnavailableError, StoreError
+from orchestrator.domain.errors import (
+    ConflictError,
+    NotFoundError,
+    StorageUnavailableError,
+    StoreError,
+)
 from orchestrator.domain.health import StoreHealth
 from orchestrator.domain.model import (
     AgentHarness,
@@ -109,6 +120,7 @@ from orchestrator.domain.model import (
     SessionId,
     SessionKind,
     SessionRecord,
+    SessionState,
 )
 from orchestrator.domain.pages import SessionPage, check_page_limit, decode_cursor
 from orchestrator.domain.prs import select_pr_facts
@@ -121,6 +133,7 @@ from orchestrator.domain.records import (
     Tracker,
 )
 from orchestrator.domain.retention import RetentionPolicy, RetentionReport
+from orchestrator.ports import WEBHOOK_DELIVERIES_KEPT
 
 _T = TypeVar("_T")
 
@@ -362,6 +375,33 @@ class SqliteStore:
         )
         return [pr_facts_from_row(r) for r in await self._read(stmt)]
 
+    async def claim_pr(
+        self, session_id: SessionId, url: str, *, number: int, now: datetime
+    ) -> SessionId | None:
+        """Make ``session_id`` the PR's owner; returns the owner it had before (None when
+        the PR is new here or was the session's already). A PR not seen yet is recorded with
+        nothing known but its number until it is observed. Raises ``NotFoundError`` for an
+        unknown session and ``ConflictError`` for one that has ended."""
+        stamp = encode_ts(now)
+
+        def op(cur: sqlite3.Cursor) -> SessionId | None:
+            state = cur.execute(SESSION_STATE, (session_id,)).fetchone()
+            if state is None:
+                raise NotFoundError(f"session {session_id!r} not found")
+            if SessionState(state[0]).is_terminal:
+                raise ConflictError(f"session {session_id} has ended: it cannot take a PR")
+            owner = cur.execute(PR_OWNER, (url,)).fetchone()
+            if owner is None:
+                cur.execute(INSERT_CLAIMED_PR, (url, session_id, number, stamp))
+                return None
+            if owner[0] == session_id:
+                return None
+            cur.execute(CLAIM_PR, (session_id, stamp, url))
+            previous: SessionId = owner[0]
+            return previous
+
+        return await self._submit(op, f"claim of PR {url!r} for {session_id!r}")
+
     async def recent_check_runs(self, pr_url: str, check_name: str, limit: int) -> list[PRCheck]:
         """The last ``limit`` runs of a check on a PR, newest first by first-seen time
         (``created_at``); equal times: the run first recorded later comes first."""
@@ -526,6 +566,26 @@ class SqliteStore:
         ``policy.batch_size`` rows, each its own writer op (live writes interleave).
         Never deletes an open outbox row or a live session's trackers."""
         return await self._janitor.apply(policy, now)
+
+    # -- webhook deliveries
+
+    async def record_webhook_delivery(
+        self, delivery_id: str, *, at: datetime, keep: int = WEBHOOK_DELIVERIES_KEPT
+    ) -> bool:
+        """Remember a delivery id; False when it was remembered already (a replay). Only the
+        newest ``keep`` ids are kept."""
+        row = (delivery_id, encode_ts(at))
+
+        def op(cur: sqlite3.Cursor) -> bool:
+            cur.execute(INSERT_DELIVERY, row)
+            if cur.rowcount == 0:
+                return False
+            newest = cur.lastrowid
+            if newest is not None and newest > keep:
+                cur.execute(TRIM_DELIVERIES, (newest - keep,))
+            return True
+
+        return await self._submit(op, "record of a webhook delivery")
 
     # -- plumbing
 

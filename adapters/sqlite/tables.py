@@ -96,6 +96,7 @@ pr = sa.Table(
     sa.Column("mergeability", sa.Text, nullable=False),
     sa.Column("updated_at", sa.Text, nullable=False),
     sa.Column("write_seq", sa.Integer, nullable=False),
+    sa.Column("head_sha", sa.Text, nullable=False),  # migration 0005
 )
 
 pr_checks = sa.Table(
@@ -153,6 +154,8 @@ outbox = sa.Table(
     sa.Column("failed_at", sa.Text),
     sa.Column("last_error", sa.Text, nullable=False),
     sa.Column("created_at", sa.Text, nullable=False),
+    sa.Column("pr_url", sa.Text, nullable=False),  # migration 0005
+    sa.Column("head_sha", sa.Text, nullable=False),  # migration 0005
 )
 
 notifications = sa.Table(
@@ -188,6 +191,14 @@ session_numbers = sa.Table(
     metadata,
     sa.Column("project_id", sa.Text, sa.ForeignKey("projects.id"), primary_key=True),
     sa.Column("last_num", sa.Integer, nullable=False),
+)
+
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("delivery_id", sa.Text, nullable=False, unique=True),
+    sa.Column("received_at", sa.Text, nullable=False),
 )
 
 schema_migrations = sa.Table(

@@ -13,6 +13,7 @@ from orchestrator.cli import (
     dashboard,
     events,
     maintenance,
+    pr,
     projects,
     sessions,
     token,
@@ -39,9 +40,11 @@ project_app = typer.Typer(help="Register and list projects.", no_args_is_help=Tr
 config_app = typer.Typer(
     help="Check the configuration file or print an example.", no_args_is_help=True
 )
+pr_app = typer.Typer(help="Claim or merge a session's pull request.", no_args_is_help=True)
 app.add_typer(project_app, name="project")
 app.add_typer(config_app, name="config")
 app.add_typer(token.app, name="token")
+app.add_typer(pr_app, name="pr")
 
 app.command()(daemon_control.start)
 app.command()(daemon_control.stop)
@@ -59,6 +62,8 @@ app.command()(events.notifications)
 app.command()(dashboard.dashboard)
 project_app.command("add")(projects.project_add)
 project_app.command("ls")(projects.project_ls)
+pr_app.command("claim")(pr.pr_claim)
+pr_app.command("merge")(pr.pr_merge)
 config_app.command("check")(config_commands.config_check)
 config_app.command("example")(config_commands.config_example)
 
@@ -88,4 +93,4 @@ def main(argv: Sequence[str] | None = None) -> None:
     app(args=None if argv is None else list(argv), prog_name="orchestrator")
 
 
-__all__ = ["app", "config_app", "main", "project_app"]
+__all__ = ["app", "config_app", "main", "pr_app", "project_app"]

@@ -52,7 +52,8 @@ class Tracker(Model, frozen=True, kw_only=True):
 class OutboxItem(Model, frozen=True, kw_only=True):
     """A reaction to deliver, committed in the same transaction as its cause.
 
-    ``dedup_key`` is unique across the outbox: the same reaction is never queued twice."""
+    ``dedup_key`` is unique across the outbox: the same reaction is never queued twice.
+    ``pr_url`` and ``head_sha`` name what an ``auto-merge`` merges ("" for the others)."""
 
     dedup_key: str
     session_id: SessionId
@@ -62,6 +63,8 @@ class OutboxItem(Model, frozen=True, kw_only=True):
     event_type: str
     priority: Priority
     message: str
+    pr_url: str = ""
+    head_sha: str = ""
 
     def event(self) -> NotificationEvent:
         return NotificationEvent(

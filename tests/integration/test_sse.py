@@ -122,11 +122,13 @@ async def log_after(api: Served, seq: int, project: str | None = None) -> list[C
 
 
 async def busy_session(api: Served, project: str = "mer") -> str:
-    """A session that went through spawn, activity and a PR with a failing check."""
+    """A session that went through spawn, activity and a PR with a failing check (a PR of
+    its own: a PR belongs to one session)."""
     sid = await api.spawn(project)
     response = await api.client.post(f"{P}/sessions/{sid}/activity", json={"state": "active"})
     assert response.status_code == 204
-    response = await api.client.post(f"{P}/sessions/{sid}/pr", json=FAILING_PR)
+    pr = {**FAILING_PR, "url": f"https://github.com/o/{sid}/pull/1"}
+    response = await api.client.post(f"{P}/sessions/{sid}/pr", json=pr)
     assert response.status_code == 200
     return sid
 
