@@ -30,11 +30,10 @@ from typing import Final
 import trio
 
 from orchestrator.backups import BackupTaken
-from orchestrator.config import DATABASE_FILE_NAME
+from orchestrator.config.schema import BACKUPS_DIR_NAME, DATABASE_FILE_NAME
 from orchestrator.domain.errors import ConflictError, InvalidInputError, OrchestratorError
 from orchestrator.runfile import PRIVATE_FILE_MODE, DataDirLock, private_dir
 
-BACKUPS_DIR_NAME: Final = "backups"
 SCHEDULED_PREFIX: Final = "orchestrator-"
 PRE_MIGRATION_PREFIX: Final = "pre-migration-"
 _SIDECARS: Final = ("-wal", "-shm", "-journal")

@@ -38,7 +38,9 @@ from orchestrator.config.schema import (
     DEFAULT_ROUTE,
     DESKTOP_NOTIFIER,
     AgentConfig,
+    BackupConfig,
     Config,
+    MetricsConfig,
     NotifiersConfig,
     ProjectConfig,
     ReaperConfig,
@@ -127,6 +129,16 @@ class _Shutdown(_Strict, frozen=True, kw_only=True):
     drain_timeout: Any = UNSET
 
 
+class _Backup(_Strict, frozen=True, kw_only=True):
+    every: Any = UNSET
+    keep: Positive | UnsetType = UNSET
+    dir: NonEmpty | UnsetType = UNSET
+
+
+class _Metrics(_Strict, frozen=True, kw_only=True):
+    address: NonEmpty | UnsetType = UNSET
+
+
 class _Api(_Strict, frozen=True, kw_only=True):
     allow_remote: bool | UnsetType = UNSET
 
@@ -145,6 +157,8 @@ class _File(_Strict, frozen=True, kw_only=True):
     reaper: _Reaper | None = None
     retention: _Retention | None = None
     shutdown: _Shutdown | None = None
+    backup: _Backup | None = None
+    metrics: _Metrics | None = None
     api: _Api | None = None
 
 
@@ -318,6 +332,31 @@ def _shutdown(raw: _Shutdown | None) -> ShutdownConfig:
     )
 
 
+def _backup(raw: _Backup | None, base: Path) -> BackupConfig:
+    section = raw or _Backup()
+    every = _duration(section.every, "backup.every")
+    if isinstance(every, timedelta) and every <= timedelta(0):
+        raise ConfigError("backup.every: must be longer than 0s")
+    directory = UNSET if section.dir is UNSET else base / Path(section.dir).expanduser()
+    return BackupConfig(**_given(every=every, keep=section.keep, dir=directory))
+
+
+def _metrics(raw: _Metrics | None) -> MetricsConfig:
+    section = raw or _Metrics()
+    if section.address is UNSET:
+        return MetricsConfig()
+    try:
+        host, _port = parse_address(section.address)
+    except ValueError as error:
+        raise ConfigError(f"metrics.address: {error}") from None
+    if not is_loopback(host):
+        raise ConfigError(
+            f'metrics.address: "{section.address}" is not a loopback address; the metrics '
+            "port has no token, so it must not be reachable from other machines"
+        )
+    return MetricsConfig(address=section.address)
+
+
 @dataclass(frozen=True, slots=True)
 class _Address:
     where: str  # the key or variable it came from, for messages
@@ -413,6 +452,8 @@ def _build(raw: object, file: Path, env: Mapping[str, str]) -> Config:
         reaper=_reaper(top.reaper),
         retention=_retention(top.retention),
         shutdown=_shutdown(top.shutdown),
+        backup=_backup(top.backup, file.parent),
+        metrics=_metrics(top.metrics),
         **_given(
             allow_remote=(top.api or _Api()).allow_remote,
             synchronous=synchronous,
