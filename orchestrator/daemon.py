@@ -37,10 +37,12 @@ from adapters.http.dashboard import DashboardServices
 from adapters.http.dashboard.security import BrowserAuth, allowed_hosts
 from adapters.http.dashboard.sqlite_reads import SqliteBoardReads, open_sqlite_board_reads
 from adapters.notifiers import DesktopNotifier, LogNotifier, RoutingNotifier, WebhookNotifier
+from adapters.sqlite.backup import SqliteBackups
 from adapters.sqlite.store import SqliteStore, open_sqlite_store
 from adapters.tmux import TmuxMessenger, TmuxRuntime, TmuxServer
 from adapters.worktree import GitWorktreeWorkspace
 from orchestrator.api import API_PREFIX, RunFile
+from orchestrator.backups import run_scheduled_backups
 from orchestrator.changefeed import ChangeFeed
 from orchestrator.clock import SystemClock
 from orchestrator.config import BUILTIN_AGENTS, Config
@@ -234,7 +236,11 @@ async def serve_daemon(
         auth = token_authority(config.data_dir)
         async with AsyncExitStack() as stack:
             store = await stack.enter_async_context(
-                open_sqlite_store(config.database_path, synchronous=config.synchronous.value)
+                open_sqlite_store(
+                    config.database_path,
+                    synchronous=config.synchronous.value,
+                    backups_dir=config.backups_dir,
+                )
             )
             http_client = await stack.enter_async_context(httpx.AsyncClient(trust_env=False))
             board = await stack.enter_async_context(open_sqlite_board_reads(config.database_path))
@@ -288,6 +294,7 @@ async def _run(
     )
     reaper = build_reaper(config, manager, runtime, clock)
     drain = DrainSwitch()
+    backups = SqliteBackups(config.database_path, config.backups_dir)
     services = ApiServices(
         store=store,
         lifecycle=manager,
@@ -297,6 +304,7 @@ async def _run(
         drain=drain,
         clock=clock,
         version=package_version(),
+        backups=backups,
     )
     daemon = Daemon(config, store, manager, dispatcher, feed, reaper, drain)
     hypercorn = HypercornConfig()
@@ -325,6 +333,14 @@ async def _run(
                             partial(reaper.run, tick=config.reaper.tick.total_seconds())
                         )
                         nursery.start_soon(_janitor, config, store, clock)
+                        nursery.start_soon(
+                            partial(
+                                run_scheduled_backups,
+                                backups,
+                                every=config.backup.every.total_seconds(),
+                                keep=config.backup.keep,
+                            )
+                        )
                         task_status.started()
 
             await root.start(run_delivery)

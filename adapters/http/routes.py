@@ -12,7 +12,7 @@ and ``detail`` says what was left behind. A refusal that left the session runnin
 from __future__ import annotations
 
 from dataclasses import asdict
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Any, Final
 
 from starlette.requests import Request
@@ -32,14 +32,20 @@ from adapters.http.services import ApiServices
 from adapters.http.sse import EventStream, SSEResponse
 from orchestrator.api import (
     API_PREFIX,
+    BACKUPS_PATH,
     HEAD_SEQ_HEADER,
+    HOOK_CHECK_PATH,
     ActivityIn,
+    BackupIn,
+    BackupOut,
     CleanupIn,
     CleanupOut,
     ErrorCode,
     EventOut,
     Health,
     HookKeyRotated,
+    HookTokenCheckIn,
+    HookTokenCheckOut,
     KillIn,
     KillOut,
     ProjectIn,
@@ -273,6 +279,26 @@ class Routes:
         live = [r.id for r in sessions if not r.lifecycle.state.is_terminal]
         return json_response(HookKeyRotated(sessions_to_restart=live))
 
+    async def check_hook_tokens(self, request: Request) -> Response:
+        body = await request_body(request, HookTokenCheckIn)
+        auth = self.s.auth
+        return json_response(
+            [
+                HookTokenCheckOut(session_id=sid, valid=auth.session_of(token) == sid)
+                for sid, token in sorted(body.tokens.items())
+            ]
+        )
+
+    # -- operations
+
+    async def backup(self, request: Request) -> Response:
+        if self.s.backups is None:
+            raise ApiError(501, ErrorCode.NOT_IMPLEMENTED, "this daemon takes no backups")
+        body = await request_body(request, BackupIn, default=BackupIn())
+        taken = await self.s.backups.take(Path(body.to) if body.to else None)
+        out = BackupOut(path=str(taken.path), size_bytes=taken.size_bytes, seconds=taken.seconds)
+        return json_response(out, 201)
+
     # -- notifications and events
 
     async def notifications(self, request: Request) -> Response:
@@ -376,6 +402,15 @@ class Routes:
                       "Replace the hook key: every session hook token issued so far stops "
                       "working; the agents of the listed live sessions must be restarted "
                       "to get new ones", self.rotate_tokens, response=HookKeyRotated),
+            Operation("POST", f"{p}{HOOK_CHECK_PATH}", "checkHookTokens",
+                      "Whether each given session hook token is valid for its session",
+                      self.check_hook_tokens, body=HookTokenCheckIn,
+                      response=list[HookTokenCheckOut], errors=(400,)),
+            Operation("POST", f"{p}{BACKUPS_PATH}", "backup",
+                      "An online, checked copy of the database (0600); `to` an absolute path "
+                      "that must not exist, else a new file in the backups directory",
+                      self.backup, status=201, body=BackupIn, body_required=False,
+                      response=BackupOut, errors=(400, 409)),
             Operation("GET", f"{p}/notifications", "notifications",
                       "What humans were told, newest first", self.notifications,
                       response=list[Notification],

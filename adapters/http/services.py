@@ -10,6 +10,7 @@ import trio
 
 from adapters.http.auth import TokenAuthority
 from adapters.http.sse import DEFAULT_HEARTBEAT
+from orchestrator.backups import Backups
 from orchestrator.changefeed import ChangeFeed
 from orchestrator.cleanup import CleanupReport, Reclaimed
 from orchestrator.clock import SystemClock
@@ -100,6 +101,8 @@ class ApiServices:
     replay_batch: int = 512
     sse_buffer: int | None = None
     """Per-stream subscriber buffer; None uses the change feed's."""
+    backups: Backups | None = None
+    """Online backups (``POST /backups``); None answers 501."""
 
 
 __all__ = ["ApiServices", "DrainSwitch", "LifecycleCommands", "SessionCommands"]

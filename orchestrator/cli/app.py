@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from orchestrator.cli import (
+    backup,
     config_commands,
     daemon_control,
     dashboard,
@@ -57,6 +58,8 @@ app.command()(maintenance.rm)
 app.command()(events.events)
 app.command()(events.notifications)
 app.command()(dashboard.dashboard)
+app.command()(backup.backup)
+app.command("restore-backup")(backup.restore_backup)
 project_app.command("add")(projects.project_add)
 project_app.command("ls")(projects.project_ls)
 config_app.command("check")(config_commands.config_check)
