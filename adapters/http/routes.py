@@ -27,6 +27,7 @@ from adapters.http.errors import (
     json_response,
     not_found,
 )
+from adapters.http.metrics import METRICS_PATH, metrics_response
 from adapters.http.openapi import Access, Operation, Param
 from adapters.http.services import ApiServices
 from adapters.http.sse import EventStream, SSEResponse
@@ -299,6 +300,11 @@ class Routes:
         out = BackupOut(path=str(taken.path), size_bytes=taken.size_bytes, seconds=taken.seconds)
         return json_response(out, 201)
 
+    async def metrics(self, request: Request) -> Response:
+        if self.s.metrics is None:
+            raise ApiError(501, ErrorCode.NOT_IMPLEMENTED, "this daemon keeps no metrics")
+        return await metrics_response(self.s.metrics)
+
     # -- notifications and events
 
     async def notifications(self, request: Request) -> Response:
@@ -343,6 +349,8 @@ class Routes:
         return [
             Operation("GET", HEALTH_PATH, "health", "Liveness (no token needed)", self.health,
                       access=Access.PUBLIC, response=Health),
+            Operation("GET", METRICS_PATH, "metrics",
+                      "Prometheus metrics in the text exposition format", self.metrics),
             Operation("GET", f"{p}/openapi.json", "openapi", "This document", self.openapi,
                       response=dict[str, Any]),
             Operation("GET", f"{p}/projects", "listProjects", "Registered projects",

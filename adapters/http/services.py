@@ -22,6 +22,7 @@ from orchestrator.domain.model import (
     TerminationReason,
 )
 from orchestrator.lifecycle.manager import SessionView
+from orchestrator.metrics import Metrics
 from orchestrator.ports import Clock, Store
 from orchestrator.sessions import SpawnRequest
 
@@ -103,6 +104,8 @@ class ApiServices:
     """Per-stream subscriber buffer; None uses the change feed's."""
     backups: Backups | None = None
     """Online backups (``POST /backups``); None answers 501."""
+    metrics: Metrics | None = None
+    """``GET /metrics``; None answers 501."""
 
 
 __all__ = ["ApiServices", "DrainSwitch", "LifecycleCommands", "SessionCommands"]
