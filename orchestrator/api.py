@@ -328,6 +328,16 @@ session's hook token, as its agent's environment holds it, is valid, as
 ``list[HookTokenCheckOut]``."""
 
 
+DATABASE_CHECK_PATH: Final = "/database/check"
+"""Under ``API_PREFIX``, ``GET`` (daemon token): ``quick_check`` of the live database, as
+``DatabaseCheckOut``."""
+
+
+class DatabaseCheckOut(Model, frozen=True, kw_only=True):
+    ok: bool
+    problem: str = ""
+
+
 class BackupIn(Model, frozen=True, kw_only=True, omit_defaults=True):
     """Where to write the backup (an absolute path that must not exist); empty: a new
     time-stamped file in the backups directory."""

@@ -36,6 +36,11 @@ class Backups(Protocol):
         """Delete all but the newest ``keep`` scheduled backups; return what went."""
         ...
 
+    async def quick_check(self) -> str | None:
+        """``quick_check`` of the live database on a connection of its own (a reader: the
+        writer goes on); None when it passes, else what is wrong."""
+        ...
+
 
 async def run_scheduled_backups(backups: Backups, *, every: float, keep: int) -> None:
     """Take a backup every ``every`` seconds (the first one ``every`` after start: a start

@@ -34,6 +34,7 @@ from adapters.http.sse import EventStream, SSEResponse
 from orchestrator.api import (
     API_PREFIX,
     BACKUPS_PATH,
+    DATABASE_CHECK_PATH,
     HEAD_SEQ_HEADER,
     HOOK_CHECK_PATH,
     ActivityIn,
@@ -41,6 +42,7 @@ from orchestrator.api import (
     BackupOut,
     CleanupIn,
     CleanupOut,
+    DatabaseCheckOut,
     ErrorCode,
     EventOut,
     Health,
@@ -300,6 +302,12 @@ class Routes:
         out = BackupOut(path=str(taken.path), size_bytes=taken.size_bytes, seconds=taken.seconds)
         return json_response(out, 201)
 
+    async def check_database(self, request: Request) -> Response:
+        if self.s.backups is None:
+            raise ApiError(501, ErrorCode.NOT_IMPLEMENTED, "this daemon cannot check its database")
+        problem = await self.s.backups.quick_check()
+        return json_response(DatabaseCheckOut(ok=problem is None, problem=problem or ""))
+
     async def metrics(self, request: Request) -> Response:
         if self.s.metrics is None:
             raise ApiError(501, ErrorCode.NOT_IMPLEMENTED, "this daemon keeps no metrics")
@@ -419,6 +427,9 @@ class Routes:
                       "that must not exist, else a new file in the backups directory",
                       self.backup, status=201, body=BackupIn, body_required=False,
                       response=BackupOut, errors=(400, 409)),
+            Operation("GET", f"{p}{DATABASE_CHECK_PATH}", "checkDatabase",
+                      "`quick_check` of the live database, beside the writer",
+                      self.check_database, response=DatabaseCheckOut),
             Operation("GET", f"{p}/notifications", "notifications",
                       "What humans were told, newest first", self.notifications,
                       response=list[Notification],

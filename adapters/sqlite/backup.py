@@ -10,18 +10,14 @@ so under steady writes it may never finish.
 Every copy is checked (``PRAGMA integrity_check``) before it gets its final name, and is
 owner-only (0600) like the database itself.
 
-Run as ``python -m adapters.sqlite.backup`` it is the offline side of the CLI (which may
-not touch SQLite itself): ``restore-backup`` and ``quick-check`` with the daemon stopped.
+``adapters.sqlite.offline`` runs the offline side (restore, check) for the CLI.
 """
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import sqlite3
-import sys
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,9 +26,9 @@ from typing import Final
 import trio
 
 from orchestrator.backups import BackupTaken
-from orchestrator.config.schema import BACKUPS_DIR_NAME, DATABASE_FILE_NAME
+from orchestrator.config.schema import BACKUPS_DIR_NAME
 from orchestrator.domain.errors import ConflictError, InvalidInputError, OrchestratorError
-from orchestrator.runfile import PRIVATE_FILE_MODE, DataDirLock, private_dir
+from orchestrator.runfile import PRIVATE_FILE_MODE, private_dir
 
 SCHEDULED_PREFIX: Final = "orchestrator-"
 PRE_MIGRATION_PREFIX: Final = "pre-migration-"
@@ -159,6 +155,9 @@ class SqliteBackups:
     async def rotate(self, keep: int) -> list[Path]:
         return await trio.to_thread.run_sync(rotate, self.directory, keep)
 
+    async def quick_check(self) -> str | None:
+        return await trio.to_thread.run_sync(quick_check, self.database)
+
 
 @dataclass(frozen=True, slots=True)
 class Restored:
@@ -193,42 +192,6 @@ def quick_check(database: Path) -> str | None:
         return None
     return backup_problem(database, quick=True)
 
-
-def _run(command: str, database: Path, data_dir: Path, file: Path | None) -> list[str]:
-    """The lines to print for ``command``; raises ``OrchestratorError`` when refused."""
-    if command == "quick-check":
-        problem = quick_check(database)
-        if problem is not None:
-            raise OrchestratorError(f"the database {database}: {problem}")
-        return [f"{database}: ok"]
-    if file is None:
-        raise InvalidInputError("restore-backup needs the backup FILE")
-    private_dir(data_dir)
-    with DataDirLock(data_dir):
-        restored = restore_backup(database, file.absolute())
-    lines = [f"kept the previous file as {aside}" for aside in restored.moved_aside]
-    return [*lines, f"restored {file} to {restored.database}"]
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``restore-backup --data-dir D FILE`` or ``quick-check --data-dir D``; exit 1 with a
-    one-line message on stderr when refused (a running daemon holds the data-dir lock)."""
-    parser = argparse.ArgumentParser(prog="python -m adapters.sqlite.backup")
-    parser.add_argument("command", choices=["restore-backup", "quick-check"])
-    parser.add_argument("--data-dir", type=Path, required=True)
-    parser.add_argument("file", type=Path, nargs="?")
-    args = parser.parse_intermixed_args(argv)
-    try:
-        lines = _run(args.command, args.data_dir / DATABASE_FILE_NAME, args.data_dir, args.file)
-    except OrchestratorError as error:
-        sys.stderr.write(f"error: {error}\n")
-        return 1
-    sys.stdout.write("".join(f"{line}\n" for line in lines))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
 
 __all__ = [
     "BACKUPS_DIR_NAME",

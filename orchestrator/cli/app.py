@@ -12,6 +12,7 @@ from orchestrator.cli import (
     config_commands,
     daemon_control,
     dashboard,
+    doctor,
     events,
     maintenance,
     projects,
@@ -60,6 +61,7 @@ app.command()(events.notifications)
 app.command()(dashboard.dashboard)
 app.command()(backup.backup)
 app.command("restore-backup")(backup.restore_backup)
+app.command()(doctor.doctor)
 project_app.command("add")(projects.project_add)
 project_app.command("ls")(projects.project_ls)
 config_app.command("check")(config_commands.config_check)

@@ -3,7 +3,7 @@
 ``backup`` asks the running daemon for an online copy (``POST /backups``): the daemon keeps
 writing while it is made. ``restore-backup`` works on the files with the daemon stopped;
 the CLI never opens the database itself, so it runs the offline restore
-(``python -m adapters.sqlite.backup``) as a child process, which takes the data-dir lock
+(``python -m adapters.sqlite.offline``) as a child process, which takes the data-dir lock
 (a daemon that starts meanwhile is refused) and says where the old database went.
 """
 
@@ -21,7 +21,7 @@ from orchestrator.cli.client import connect, look_for_daemon
 from orchestrator.cli.console import echo_json, fail, say
 from orchestrator.cli.options import DataDirOption, JsonFlag, resolve_data_dir
 
-OFFLINE_MODULE = "adapters.sqlite.backup"
+OFFLINE_MODULE = "adapters.sqlite.offline"
 """The offline side of the CLI: the SQLite work a thin client may not do itself."""
 
 __all__ = ["OFFLINE_MODULE", "backup", "offline", "restore_backup"]

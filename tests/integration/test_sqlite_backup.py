@@ -18,13 +18,13 @@ from adapters.sqlite.backup import (
     SqliteBackups,
     backup_problem,
     copy_database,
-    main,
     newest_good_backup,
     restore_backup,
     rotate,
     scheduled_backups,
 )
 from adapters.sqlite.migrate import default_directory
+from adapters.sqlite.offline import main
 from adapters.sqlite.store import SqliteStore, open_sqlite_store
 from orchestrator.backups import run_scheduled_backups
 from orchestrator.domain.errors import ConflictError, DatabaseDamagedError, InvalidInputError
@@ -179,7 +179,7 @@ async def test_the_offline_restore_refuses_while_the_daemon_holds_the_lock(
         pass
     taken = await SqliteBackups(database, tmp_path / "backups").take()
     lock = DataDirLock(tmp_path)
-    child = [sys.executable, "-m", "adapters.sqlite.backup", "restore-backup"]
+    child = [sys.executable, "-m", "adapters.sqlite.offline", "restore-backup"]
     with lock:
         refused = await trio.run_process(
             [*child, "--data-dir", str(tmp_path), str(taken.path)],
