@@ -4,6 +4,10 @@ GitHub budget becomes a gauge per resource."""
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -82,3 +86,20 @@ def test_github_budget_gauges_by_resource() -> None:
         )
     )
     assert github_remaining(snapshot) == {"core": 4200}
+
+
+async def test_the_sample_grafana_dashboard_queries_only_exported_metrics() -> None:
+    root = Path(__file__).parents[2]
+    dashboard = json.loads((root / "docs" / "grafana-dashboard.json").read_text())
+    exprs = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    used = {
+        re.sub(r"_(bucket|sum|count|total)$", "", name)
+        for expr in exprs
+        for name in re.findall(r"orchestrator_[a-z_]+", expr)
+    }
+    exported = {
+        family.name
+        for family in text_string_to_metric_families((await Metrics().render()).decode())
+    }
+    assert used
+    assert used <= exported
