@@ -26,7 +26,7 @@ from adapters.sqlite.backup import (
 from adapters.sqlite.migrate import default_directory
 from adapters.sqlite.offline import main
 from adapters.sqlite.store import SqliteStore, open_sqlite_store
-from orchestrator.backups import run_scheduled_backups
+from orchestrator.backups import BackupTaken, run_scheduled_backups
 from orchestrator.domain.errors import ConflictError, DatabaseDamagedError, InvalidInputError
 from orchestrator.domain.records import Project
 from orchestrator.runfile import DataDirLock
@@ -106,9 +106,27 @@ async def test_scheduled_backups_rotate_to_keep(tmp_path: Path) -> None:
     async with open_sqlite_store(database) as store:
         await _project(store)
         backups = SqliteBackups(database, tmp_path / "backups")
-        with trio.move_on_after(1.0):
-            await run_scheduled_backups(backups, every=0.05, keep=3)
+        rotations = 0
+
+        class Counted:
+            async def take(self, to: Path | None = None, /) -> BackupTaken:
+                return await backups.take(to)
+
+            async def rotate(self, keep: int, /) -> list[Path]:
+                nonlocal rotations
+                removed = await backups.rotate(keep)
+                rotations += 1
+                if rotations == 5:  # stop once a rotation is done, never between the two
+                    scope.cancel()
+                return removed
+
+            async def quick_check(self) -> str | None:
+                return await backups.quick_check()
+
+        with trio.CancelScope() as scope:
+            await run_scheduled_backups(Counted(), every=0.01, keep=3)
     kept = scheduled_backups(tmp_path / "backups")
+    assert rotations == 5
     assert len(kept) == 3
     assert all(backup_problem(path) is None for path in kept)
 
