@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import trio
@@ -41,6 +42,7 @@ from orchestrator.domain.model import ActivitySignal, ActivityState, ReactionKey
 from orchestrator.domain.reactions import DEFAULT_REACTIONS
 from orchestrator.domain.records import Project
 from orchestrator.lifecycle.manager import EngineLimits, LifecycleManager
+from orchestrator.metrics import CountingLifecycle, Metrics
 
 SESSIONS = 1000
 PROJECTS = 10
@@ -133,11 +135,19 @@ def run_baseline(path: Path, ids: list[str], seconds: float) -> tuple[float, lis
 # --- (b) the engine ----------------------------------------------------------------------
 
 
-async def run_engine(path: Path, producers: int, seconds: float) -> tuple[float, list[float], int]:
+async def run_engine(
+    path: Path, producers: int, seconds: float, *, metrics: bool = False
+) -> tuple[float, list[float], int]:
     async with open_sqlite_store(path, synchronous="NORMAL") as store:
         ids = [s.id for s in await store.list_sessions()]
         clock = SystemClock()
         manager = LifecycleManager(store, clock=clock, limits=EngineLimits(mailbox_size=4096))
+        # With metrics, as the daemon wires them: batches observed, signals counted.
+        signals: LifecycleManager | CountingLifecycle = manager
+        if metrics:
+            registry = Metrics()
+            store.writer.observe_batch = registry.observe_batch
+            signals = CountingLifecycle(manager, registry)
         async with trio.open_nursery() as nursery:
             await nursery.start(manager.run)
             for sid in ids:  # what a completed spawn leaves: alive, with a handle
@@ -164,7 +174,7 @@ async def run_engine(path: Path, producers: int, seconds: float) -> tuple[float,
                         started = time.perf_counter()
                         if started >= stop_at:
                             return
-                        await manager.apply_activity_signal(
+                        await signals.apply_activity_signal(
                             sid, ActivitySignal(state=state, timestamp=clock.now())
                         )
                         ended = time.perf_counter()
@@ -279,11 +289,35 @@ def main() -> None:
                 f"(b) engine, {producers:>4} producers: {rate:,.0f} signals/s  "
                 f"ratio b/a {ratio:.2f}  p50 {_pct(lat, 0.5):.2f} ms  p99 {_pct(lat, 0.99):.2f} ms"
             )
+        compare_metrics(directory, args.reps, args.seconds)
         rss = measure_rss(directory, args.rss_sessions)
         print(
             f"RSS with {rss['sessions']:,.0f} sessions after one message each: "
             f"{rss['rss_mib']:.1f} MiB ({rss['cached']:,.0f} cached)"
         )
+
+
+METRICS_PRODUCERS = 128
+
+
+def compare_metrics(directory: Path, reps: int, seconds: float) -> None:
+    """The engine with metrics off and on, interleaved per rep; the median of each rep's
+    on/off ratio (target >= 0.95)."""
+    rates: dict[bool, list[float]] = {False: [], True: []}
+    for rep in range(reps):
+        for metrics in (False, True):
+            path = _fresh_db(directory, f"metrics{rep}-{metrics}.db")
+            trio.run(_seed_file, path)
+            _settle()
+            rate, _, _ = trio.run(
+                partial(run_engine, metrics=metrics), path, METRICS_PRODUCERS, seconds
+            )
+            rates[metrics].append(rate)
+    ratio = statistics.median(on / off for off, on in zip(rates[False], rates[True], strict=True))
+    print(
+        f"(c) metrics, {METRICS_PRODUCERS} producers: off {statistics.median(rates[False]):,.0f} "
+        f"signals/s, on {statistics.median(rates[True]):,.0f} signals/s  ratio on/off {ratio:.2f}"
+    )
 
 
 async def _seed_file(path: Path) -> list[str]:

@@ -357,3 +357,49 @@ class SessionZoneOut(Model, frozen=True, kw_only=True):
     pr_number: int = 0
     pr_url: str = ""
     updated_at: datetime
+
+
+# --- operations --------------------------------------------------------------------------
+
+BACKUPS_PATH: Final = "/backups"
+"""Under ``API_PREFIX``, ``POST`` (daemon token, optional ``BackupIn``): an online backup,
+as ``BackupOut``."""
+
+HOOK_CHECK_PATH: Final = "/tokens/check"
+"""Under ``API_PREFIX``, ``POST`` (daemon token, ``HookTokenCheckIn``): whether each live
+session's hook token, as its agent's environment holds it, is valid, as
+``list[HookTokenCheckOut]``."""
+
+
+DATABASE_CHECK_PATH: Final = "/database/check"
+"""Under ``API_PREFIX``, ``GET`` (daemon token): ``quick_check`` of the live database, as
+``DatabaseCheckOut``."""
+
+
+class DatabaseCheckOut(Model, frozen=True, kw_only=True):
+    ok: bool
+    problem: str = ""
+
+
+class BackupIn(Model, frozen=True, kw_only=True, omit_defaults=True):
+    """Where to write the backup (an absolute path that must not exist); empty: a new
+    time-stamped file in the backups directory."""
+
+    to: str = ""
+
+
+class BackupOut(Model, frozen=True, kw_only=True):
+    path: str
+    size_bytes: int
+    seconds: float
+
+
+class HookTokenCheckIn(Model, frozen=True, kw_only=True):
+    """Hook tokens by session id, as found in each session's environment."""
+
+    tokens: dict[str, str]
+
+
+class HookTokenCheckOut(Model, frozen=True, kw_only=True):
+    session_id: str
+    valid: bool

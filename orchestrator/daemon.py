@@ -36,12 +36,16 @@ from adapters.http.auth import TokenAuthority, new_daemon_token, new_hook_key
 from adapters.http.dashboard import DashboardServices
 from adapters.http.dashboard.security import BrowserAuth, allowed_hosts
 from adapters.http.dashboard.sqlite_reads import SqliteBoardReads, open_sqlite_board_reads
+from adapters.http.metrics import metrics_app
 from adapters.http.webhooks import GitHubWebhooks
 from adapters.notifiers import DesktopNotifier, LogNotifier, RoutingNotifier, WebhookNotifier
+from adapters.sqlite.backup import SqliteBackups
+from adapters.sqlite.gauges import database_gauges
 from adapters.sqlite.store import SqliteStore, open_sqlite_store
 from adapters.tmux import TmuxMessenger, TmuxRuntime, TmuxServer
 from adapters.worktree import GitWorktreeWorkspace
 from orchestrator.api import API_PREFIX, RunFile
+from orchestrator.backups import run_scheduled_backups
 from orchestrator.changefeed import ChangeFeed
 from orchestrator.clock import SystemClock
 from orchestrator.config import BUILTIN_AGENTS, Config
@@ -50,6 +54,14 @@ from orchestrator.domain.model import Priority, SessionRecord
 from orchestrator.domain.records import Project
 from orchestrator.domain.text import clean_text
 from orchestrator.lifecycle.manager import LifecycleManager
+from orchestrator.metrics import (
+    CountingLifecycle,
+    CountingMessenger,
+    CountingNotifier,
+    Gauges,
+    Metrics,
+    session_counts,
+)
 from orchestrator.outbox import OutboxDispatcher
 from orchestrator.ports import Clock, Notifier, Runtime
 from orchestrator.reaper import Reaper, ReaperLifecycle
@@ -122,13 +134,18 @@ def token_authority(data_dir: Path) -> TokenAuthority:
     return TokenAuthority(new_daemon_token(), hook_key, save_hook_key=partial(write_hook_key, path))
 
 
-def build_notifier(config: Config, client: httpx.AsyncClient) -> Notifier:
-    """Log always; desktop and webhooks as the config routes them by priority."""
+def build_notifier(
+    config: Config, client: httpx.AsyncClient, metrics: Metrics | None = None
+) -> Notifier:
+    """Log always; desktop and webhooks as the config routes them by priority. With
+    ``metrics``, each counts its deliveries and failures under its name."""
     available: dict[str, Notifier] = {"log": LogNotifier()}
     if config.notifiers.desktop:
         available["desktop"] = DesktopNotifier()
     for name, hook in config.notifiers.webhooks.items():
         available[name] = WebhookNotifier(hook.url, slack=hook.slack, client=client)
+    if metrics is not None:
+        available = {n: CountingNotifier(n, each, metrics) for n, each in available.items()}
     routes: dict[Priority, Sequence[Notifier]] = {
         priority: [available[name] for name in names if name in available and name != "log"]
         for priority, names in config.routing.items()
@@ -236,7 +253,11 @@ async def serve_daemon(
         auth = token_authority(config.data_dir)
         async with AsyncExitStack() as stack:
             store = await stack.enter_async_context(
-                open_sqlite_store(config.database_path, synchronous=config.synchronous.value)
+                open_sqlite_store(
+                    config.database_path,
+                    synchronous=config.synchronous.value,
+                    backups_dir=config.backups_dir,
+                )
             )
             http_client = await stack.enter_async_context(httpx.AsyncClient(trust_env=False))
             board = await stack.enter_async_context(open_sqlite_board_reads(config.database_path))
@@ -255,10 +276,16 @@ async def _run(
     await _register_projects(config, store, clock.now())
     tmux = TmuxServer(tmux_socket_path(config.data_dir))
     runtime = TmuxRuntime(tmux)
-    messenger = TmuxMessenger(tmux)
+    metrics = Metrics()
+    store.writer.observe_batch = metrics.observe_batch
+    messenger = CountingMessenger(TmuxMessenger(tmux), metrics)
     manager = LifecycleManager(store, clock=clock, policy=config.policy)
+    counted = CountingLifecycle(manager, metrics)
     dispatcher = OutboxDispatcher(
-        store, messenger=messenger, notifier=build_notifier(config, http_client), clock=clock
+        store,
+        messenger=messenger,
+        notifier=build_notifier(config, http_client, metrics),
+        clock=clock,
     )
     feed = ChangeFeed(store)
 
@@ -288,7 +315,8 @@ async def _run(
         clock=clock,
         hook_environment=hook_environment,
     )
-    reaper = build_reaper(config, manager, runtime, clock)
+    reaper = build_reaper(config, counted, runtime, clock)
+    metrics.source = partial(_gauges, config, counted, feed, reaper)
     drain = DrainSwitch()
     secret = config.scm.github.webhook_secret
     webhooks = (
@@ -296,9 +324,10 @@ async def _run(
         if secret
         else None
     )  # kicker None: deliveries are acknowledged and dropped until an observer takes them
+    backups = SqliteBackups(config.database_path, config.backups_dir)
     services = ApiServices(
         store=store,
-        lifecycle=manager,
+        lifecycle=counted,
         sessions=sessions,
         changefeed=feed,
         auth=auth,
@@ -306,6 +335,8 @@ async def _run(
         clock=clock,
         version=package_version(),
         github_webhooks=webhooks,
+        backups=backups,
+        metrics=metrics,
     )
     daemon = Daemon(config, store, manager, dispatcher, feed, reaper, drain)
     hypercorn = HypercornConfig()
@@ -334,6 +365,16 @@ async def _run(
                             partial(reaper.run, tick=config.reaper.tick.total_seconds())
                         )
                         nursery.start_soon(_janitor, config, store, clock)
+                        if config.metrics.address:
+                            await nursery.start(_serve_metrics, config, metrics)
+                        nursery.start_soon(
+                            partial(
+                                run_scheduled_backups,
+                                backups,
+                                every=config.backup.every.total_seconds(),
+                                keep=config.backup.keep,
+                            )
+                        )
                         task_status.started()
 
             await root.start(run_delivery)
@@ -368,6 +409,37 @@ async def _run(
                 root.cancel_scope.cancel()
             finally:
                 remove_run_file(config.run_file)
+
+
+async def _gauges(
+    config: Config, lifecycle: CountingLifecycle, feed: ChangeFeed, reaper: Reaper
+) -> Gauges:
+    database = await database_gauges(config.database_path)
+    last = reaper.last_report
+    return Gauges(
+        sessions=session_counts(await lifecycle.list()),
+        outbox_backlog=database.outbox_backlog,
+        outbox_oldest_age_seconds=database.outbox_oldest_age_seconds,
+        change_log_rows=database.change_log_rows,
+        change_log_oldest_seq=database.change_log_oldest_seq,
+        database_bytes=database.database_bytes,
+        wal_bytes=database.wal_bytes,
+        sse_subscribers=feed.subscriber_count,
+        reaper_sweeps=reaper.sweeps,
+        reaper_last_sweep_seconds=0.0 if last is None else last.duration,
+    )
+
+
+async def _serve_metrics(
+    config: Config, metrics: Metrics, *, task_status: trio.TaskStatus[Sequence[str]]
+) -> None:
+    """``/metrics`` without a token on the loopback ``metrics.address``."""
+    bind = HypercornConfig()
+    bind.bind = [config.metrics.address]
+    bind.accesslog = None
+    bind.errorlog = logging.getLogger("hypercorn.error")
+    app = cast("ASGIFramework", metrics_app(metrics))
+    await serve(app, bind, task_status=task_status)
 
 
 def _dashboard(

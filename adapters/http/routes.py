@@ -17,7 +17,7 @@ route takes no bearer token: its body's signature is the check (``adapters.http.
 from __future__ import annotations
 
 from dataclasses import asdict
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -33,21 +33,30 @@ from adapters.http.errors import (
     json_response,
     not_found,
 )
+from adapters.http.metrics import METRICS_PATH, metrics_response
 from adapters.http.openapi import Access, Operation, Param
 from adapters.http.services import ApiServices, PRCommands
 from adapters.http.sse import EventStream, SSEResponse
 from adapters.http.webhooks import github_webhook
 from orchestrator.api import (
     API_PREFIX,
+    BACKUPS_PATH,
+    DATABASE_CHECK_PATH,
     HEAD_SEQ_HEADER,
+    HOOK_CHECK_PATH,
     MAX_PR_URL_LENGTH,
     ActivityIn,
+    BackupIn,
+    BackupOut,
     CleanupIn,
     CleanupOut,
+    DatabaseCheckOut,
     ErrorCode,
     EventOut,
     Health,
     HookKeyRotated,
+    HookTokenCheckIn,
+    HookTokenCheckOut,
     KillIn,
     KillOut,
     PRClaimIn,
@@ -342,6 +351,37 @@ class Routes:
     async def github_webhook(self, request: Request) -> Response:
         return await github_webhook(self.s.github_webhooks, request)
 
+    async def check_hook_tokens(self, request: Request) -> Response:
+        body = await request_body(request, HookTokenCheckIn)
+        auth = self.s.auth
+        return json_response(
+            [
+                HookTokenCheckOut(session_id=sid, valid=auth.session_of(token) == sid)
+                for sid, token in sorted(body.tokens.items())
+            ]
+        )
+
+    # -- operations
+
+    async def backup(self, request: Request) -> Response:
+        if self.s.backups is None:
+            raise ApiError(501, ErrorCode.NOT_IMPLEMENTED, "this daemon takes no backups")
+        body = await request_body(request, BackupIn, default=BackupIn())
+        taken = await self.s.backups.take(Path(body.to) if body.to else None)
+        out = BackupOut(path=str(taken.path), size_bytes=taken.size_bytes, seconds=taken.seconds)
+        return json_response(out, 201)
+
+    async def check_database(self, request: Request) -> Response:
+        if self.s.backups is None:
+            raise ApiError(501, ErrorCode.NOT_IMPLEMENTED, "this daemon cannot check its database")
+        problem = await self.s.backups.quick_check()
+        return json_response(DatabaseCheckOut(ok=problem is None, problem=problem or ""))
+
+    async def metrics(self, request: Request) -> Response:
+        if self.s.metrics is None:
+            raise ApiError(501, ErrorCode.NOT_IMPLEMENTED, "this daemon keeps no metrics")
+        return await metrics_response(self.s.metrics)
+
     # -- notifications and events
 
     async def notifications(self, request: Request) -> Response:
@@ -386,6 +426,8 @@ class Routes:
         return [
             Operation("GET", HEALTH_PATH, "health", "Liveness (no token needed)", self.health,
                       access=Access.PUBLIC, response=Health),
+            Operation("GET", METRICS_PATH, "metrics",
+                      "Prometheus metrics in the text exposition format", self.metrics),
             Operation("GET", f"{p}/openapi.json", "openapi", "This document", self.openapi,
                       response=dict[str, Any]),
             Operation("GET", f"{p}/projects", "listProjects", "Registered projects",
@@ -459,6 +501,18 @@ class Routes:
                       "of the body under the configured secret; 401 without it, 404 when "
                       "no secret is configured)", self.github_webhook, access=Access.PUBLIC,
                       response=WebhookOut, errors=(400, 401, 404, 413)),
+            Operation("POST", f"{p}{HOOK_CHECK_PATH}", "checkHookTokens",
+                      "Whether each given session hook token is valid for its session",
+                      self.check_hook_tokens, body=HookTokenCheckIn,
+                      response=list[HookTokenCheckOut], errors=(400,)),
+            Operation("POST", f"{p}{BACKUPS_PATH}", "backup",
+                      "An online, checked copy of the database (0600); `to` an absolute path "
+                      "that must not exist, else a new file in the backups directory",
+                      self.backup, status=201, body=BackupIn, body_required=False,
+                      response=BackupOut, errors=(400, 409)),
+            Operation("GET", f"{p}{DATABASE_CHECK_PATH}", "checkDatabase",
+                      "`quick_check` of the live database, beside the writer",
+                      self.check_database, response=DatabaseCheckOut),
             Operation("GET", f"{p}/notifications", "notifications",
                       "What humans were told, newest first", self.notifications,
                       response=list[Notification],

@@ -11,6 +11,7 @@ import trio
 from adapters.http.auth import TokenAuthority
 from adapters.http.sse import DEFAULT_HEARTBEAT
 from adapters.http.webhooks import GitHubWebhooks
+from orchestrator.backups import Backups
 from orchestrator.changefeed import ChangeFeed
 from orchestrator.cleanup import CleanupReport, Reclaimed
 from orchestrator.clock import SystemClock
@@ -22,6 +23,7 @@ from orchestrator.domain.model import (
     TerminationReason,
 )
 from orchestrator.lifecycle.manager import SessionView
+from orchestrator.metrics import Metrics
 from orchestrator.ports import Clock, Store
 from orchestrator.pr_actions import Claimed, Merged
 from orchestrator.sessions import SpawnRequest
@@ -118,6 +120,10 @@ class ApiServices:
     """None: claims through ``lifecycle``, and merges refused (no GitHub)."""
     github_webhooks: GitHubWebhooks | None = None
     """None (no webhook secret configured): the webhook route answers 404."""
+    backups: Backups | None = None
+    """Online backups (``POST /backups``); None answers 501."""
+    metrics: Metrics | None = None
+    """``GET /metrics``; None answers 501."""
 
 
 __all__ = ["ApiServices", "DrainSwitch", "LifecycleCommands", "PRCommands", "SessionCommands"]

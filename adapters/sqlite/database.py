@@ -9,12 +9,19 @@ import os
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import ExitStack, asynccontextmanager, contextmanager
+from functools import partial
 from importlib.resources.abc import Traversable
+from pathlib import Path
 from typing import Final
 
 import trio
 from sqlalchemy.engine import Connection
 
+from adapters.sqlite.backup import (
+    default_backups_dir,
+    newest_good_backup,
+    snapshot_before_migration,
+)
 from adapters.sqlite.faults import StorageHealth
 from adapters.sqlite.integrity import check_database_file, open_failure
 from adapters.sqlite.migrate import migrate
@@ -25,6 +32,7 @@ from adapters.sqlite.writer import (
     make_engine,
 )
 from adapters.sqlite.writes import UnitWrite
+from orchestrator.domain.errors import DatabaseDamagedError
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +55,7 @@ async def open_database(
     migrations: Traversable | None = None,
     on_commit: Callable[[], None] | None = None,
     close_timeout: float = 10.0,
+    backups_dir: Path | None = None,
 ) -> AsyncIterator[tuple[GroupWriter, Connection]]:
     """Open (creating and migrating as needed) the database at ``path``; yield the running
     writer and the read connection.
@@ -57,15 +66,24 @@ async def open_database(
 
     On exit, flushes every queued write (within ``close_timeout`` seconds) and closes both
     connections. An exception from the body comes out as itself, not wrapped in an
-    ExceptionGroup. The options are ``open_sqlite_store``'s.
+    ExceptionGroup. The options are ``open_sqlite_store``'s. Before a migration changes a
+    database that holds data, a snapshot of it goes to ``backups_dir`` (default
+    ``<its directory>/backups``); the damaged-file message names the newest good backup
+    there and the command that restores it.
     """
-    check_database_file(path)
+    backups = backups_dir or default_backups_dir(Path(path))
+    with _naming_backups(backups, Path(path).parent):
+        check_database_file(path)
     write_engine = make_engine(path, synchronous=synchronous, busy_timeout_ms=busy_timeout_ms)
     read_engine = make_engine(path, busy_timeout_ms=busy_timeout_ms, read_only=True)
     try:
         with ExitStack() as closing:
             with _one_line_open_errors(path):
-                migrate(write_engine, migrations)
+                migrate(
+                    write_engine,
+                    migrations,
+                    before_changes=partial(snapshot_before_migration, Path(path), backups),
+                )
                 raw = write_engine.raw_connection()
                 closing.callback(raw.close)
                 reader = read_engine.connect()
@@ -99,6 +117,21 @@ async def open_database(
     finally:
         read_engine.dispose()
         write_engine.dispose()
+
+
+@contextmanager
+def _naming_backups(backups: Path, data_dir: Path) -> Iterator[None]:
+    """A damaged-database error says which backup to restore, and how."""
+    try:
+        yield
+    except DatabaseDamagedError as error:
+        newest = newest_good_backup(backups)
+        if newest is None:
+            raise
+        raise DatabaseDamagedError(
+            f"{error}; the newest good backup is {newest}: with the daemon stopped, run "
+            f"`orchestrator --data-dir {data_dir} restore-backup {newest}`"
+        ) from error
 
 
 @contextmanager

@@ -17,6 +17,7 @@ import hashlib
 import importlib.resources
 import re
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.resources.abc import Traversable
@@ -108,8 +109,17 @@ def _strip_comments(text: str) -> str:
     return "\n".join(line.split("--", 1)[0] for line in text.splitlines())
 
 
-def migrate(engine: Engine, directory: Traversable | None = None) -> list[int]:
+def migrate(
+    engine: Engine,
+    directory: Traversable | None = None,
+    *,
+    before_changes: Callable[[int, int], object] | None = None,
+) -> list[int]:
     """Apply every pending migration; return the versions applied by this call.
+
+    ``before_changes(from_version, to_version)`` is called once before the first pending
+    migration of a database that already has migrations applied (one with data worth a
+    snapshot), never for a fresh database or one already up to date.
 
     Each file runs in its own ``BEGIN IMMEDIATE`` transaction together with its
     ``schema_migrations`` row (and, on a fresh database, the creation of that table), so a
@@ -119,6 +129,10 @@ def migrate(engine: Engine, directory: Traversable | None = None) -> list[int]:
     migrations = discover(directory)
     by_version = {m.version: m for m in migrations}
     applied_now: list[int] = []
+    if before_changes is not None and migrations:
+        recorded = applied_versions(engine)
+        if recorded and any(m.version not in recorded for m in migrations):
+            before_changes(max(recorded), migrations[-1].version)
     with engine.connect() as conn:
         for migration in migrations:
             with conn.begin():  # BEGIN IMMEDIATE (the engine's begin listener)

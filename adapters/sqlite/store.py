@@ -43,6 +43,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from importlib.resources.abc import Traversable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -149,6 +150,7 @@ async def open_sqlite_store(
     migrations: Traversable | None = None,
     on_commit: Callable[[], None] | None = None,
     close_timeout: float = 10.0,
+    backups_dir: Path | None = None,
 ) -> AsyncIterator[SqliteStore]:
     """Open (creating and migrating as needed) the database at ``path``.
 
@@ -166,6 +168,7 @@ async def open_sqlite_store(
         migrations=migrations,
         on_commit=on_commit,
         close_timeout=close_timeout,
+        backups_dir=backups_dir,
     ) as (writer, reader):
         yield SqliteStore(writer, reader)
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import time
 from collections import deque
 from collections.abc import Callable, Collection, Hashable, Sequence
 from typing import Any, Final, Protocol, Self, TypeVar
@@ -195,6 +196,9 @@ class GroupWriter:
         self._stopped = trio.Event()
         self.batches = 0
         self.ops = 0
+        self.observe_batch: Callable[[int, float], None] | None = None
+        """Called once per batch with its unit count and seconds from BEGIN to its end
+        (metrics: one observation per batch, never per unit)."""
         self.health = health or StorageHealth()
         # Set while a batch runs (possibly in a worker thread), read after it on the trio
         # thread: whether it committed, and the storage fault one of its ops met; and the
@@ -264,6 +268,7 @@ class GroupWriter:
                 batch = self._queue.popleft()
                 self._committed = False
                 self._changes_before = self._conn.total_changes
+                began = time.perf_counter()
                 try:
                     await self._begin()
                 except Exception as exc:  # noqa: BLE001 - handed to every caller of the batch
@@ -288,6 +293,8 @@ class GroupWriter:
                 self._report_health()
                 self.batches += 1
                 self.ops += len(batch.jobs)
+                if self.observe_batch is not None:
+                    self.observe_batch(len(batch.jobs), time.perf_counter() - began)
                 self._notify()
                 await self._let_callers_queue()
         finally:

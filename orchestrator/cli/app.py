@@ -8,9 +8,11 @@ from typing import Annotated
 import typer
 
 from orchestrator.cli import (
+    backup,
     config_commands,
     daemon_control,
     dashboard,
+    doctor,
     events,
     maintenance,
     pr,
@@ -60,6 +62,9 @@ app.command()(maintenance.rm)
 app.command()(events.events)
 app.command()(events.notifications)
 app.command()(dashboard.dashboard)
+app.command()(backup.backup)
+app.command("restore-backup")(backup.restore_backup)
+app.command()(doctor.doctor)
 project_app.command("add")(projects.project_add)
 project_app.command("ls")(projects.project_ls)
 pr_app.command("claim")(pr.pr_claim)

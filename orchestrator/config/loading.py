@@ -38,8 +38,10 @@ from orchestrator.config.schema import (
     DEFAULT_ROUTE,
     DESKTOP_NOTIFIER,
     AgentConfig,
+    BackupConfig,
     Config,
     GitHubConfig,
+    MetricsConfig,
     NotifiersConfig,
     ProjectConfig,
     ReaperConfig,
@@ -130,6 +132,16 @@ class _Shutdown(_Strict, frozen=True, kw_only=True):
     drain_timeout: Any = UNSET
 
 
+class _Backup(_Strict, frozen=True, kw_only=True):
+    every: Any = UNSET
+    keep: Positive | UnsetType = UNSET
+    dir: NonEmpty | UnsetType = UNSET
+
+
+class _Metrics(_Strict, frozen=True, kw_only=True):
+    address: NonEmpty | UnsetType = UNSET
+
+
 class _Api(_Strict, frozen=True, kw_only=True):
     allow_remote: bool | UnsetType = UNSET
 
@@ -157,6 +169,8 @@ class _File(_Strict, frozen=True, kw_only=True):
     reaper: _Reaper | None = None
     retention: _Retention | None = None
     shutdown: _Shutdown | None = None
+    backup: _Backup | None = None
+    metrics: _Metrics | None = None
     api: _Api | None = None
     scm: _Scm | None = None
 
@@ -340,6 +354,31 @@ def _scm(raw: _Scm | None) -> ScmConfig:
     )
 
 
+def _backup(raw: _Backup | None, base: Path) -> BackupConfig:
+    section = raw or _Backup()
+    every = _duration(section.every, "backup.every")
+    if isinstance(every, timedelta) and every <= timedelta(0):
+        raise ConfigError("backup.every: must be longer than 0s")
+    directory = UNSET if section.dir is UNSET else base / Path(section.dir).expanduser()
+    return BackupConfig(**_given(every=every, keep=section.keep, dir=directory))
+
+
+def _metrics(raw: _Metrics | None) -> MetricsConfig:
+    section = raw or _Metrics()
+    if section.address is UNSET:
+        return MetricsConfig()
+    try:
+        host, _port = parse_address(section.address)
+    except ValueError as error:
+        raise ConfigError(f"metrics.address: {error}") from None
+    if not is_loopback(host):
+        raise ConfigError(
+            f'metrics.address: "{section.address}" is not a loopback address; the metrics '
+            "port has no token, so it must not be reachable from other machines"
+        )
+    return MetricsConfig(address=section.address)
+
+
 @dataclass(frozen=True, slots=True)
 class _Address:
     where: str  # the key or variable it came from, for messages
@@ -436,6 +475,8 @@ def _build(raw: object, file: Path, env: Mapping[str, str]) -> Config:
         retention=_retention(top.retention),
         shutdown=_shutdown(top.shutdown),
         scm=_scm(top.scm),
+        backup=_backup(top.backup, file.parent),
+        metrics=_metrics(top.metrics),
         **_given(
             allow_remote=(top.api or _Api()).allow_remote,
             synchronous=synchronous,

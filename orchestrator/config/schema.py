@@ -22,6 +22,7 @@ from orchestrator.domain.scm import MergeMethod
 from orchestrator.runfile import RUN_FILE_NAME
 
 __all__ = [
+    "BACKUPS_DIR_NAME",
     "BUILTIN_AGENTS",
     "BUILTIN_NOTIFIERS",
     "CONFIG_FILE_NAME",
@@ -32,8 +33,10 @@ __all__ = [
     "LOG_FILE_NAME",
     "LOG_NOTIFIER",
     "AgentConfig",
+    "BackupConfig",
     "Config",
     "GitHubConfig",
+    "MetricsConfig",
     "NotifiersConfig",
     "ProjectConfig",
     "ReaperConfig",
@@ -48,6 +51,7 @@ __all__ = [
 CONFIG_FILE_NAME: Final = "orchestrator.yaml"
 DATABASE_FILE_NAME: Final = "orchestrator.db"
 LOG_FILE_NAME: Final = "daemon.log"
+BACKUPS_DIR_NAME: Final = "backups"
 
 LOG_NOTIFIER: Final = "log"
 DESKTOP_NOTIFIER: Final = "desktop"
@@ -130,6 +134,22 @@ def _default_routing() -> Mapping[Priority, tuple[str, ...]]:
     return MappingProxyType(dict.fromkeys(Priority, DEFAULT_ROUTE))
 
 
+class BackupConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """Scheduled online backups: one every ``every``, the newest ``keep`` kept, in ``dir``
+    (None: ``<data dir>/backups``)."""
+
+    every: timedelta = timedelta(hours=6)
+    keep: int = 10
+    dir: Path | None = None
+
+
+class MetricsConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """``address`` (``host:port``, loopback only) serves ``/metrics`` on a port of its own,
+    without the daemon token; empty serves it on the API port, behind the token."""
+
+    address: str = ""
+
+
 class Config(msgspec.Struct, frozen=True, kw_only=True):
     """Everything the daemon needs to start. ``config_path`` is where the file was looked
     for; ``config_loaded`` says whether it existed. ``host`` and ``port`` have no default
@@ -154,6 +174,12 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     retention: RetentionConfig = RetentionConfig()
     shutdown: ShutdownConfig = ShutdownConfig()
     scm: ScmConfig = ScmConfig()
+    backup: BackupConfig = BackupConfig()
+    metrics: MetricsConfig = MetricsConfig()
+
+    @property
+    def backups_dir(self) -> Path:
+        return self.backup.dir or self.data_dir / BACKUPS_DIR_NAME
 
     @property
     def address(self) -> str:

@@ -39,6 +39,8 @@ def test_the_example_config_loads_and_shows_every_section(
         "retention",
         "shutdown",
         "scm",
+        "backup",
+        "metrics",
     }
     config = load(text, data_dir, env)
     assert config.config_loaded
