@@ -36,6 +36,7 @@ from adapters.http.auth import TokenAuthority, new_daemon_token, new_hook_key
 from adapters.http.dashboard import DashboardServices
 from adapters.http.dashboard.security import BrowserAuth, allowed_hosts
 from adapters.http.dashboard.sqlite_reads import SqliteBoardReads, open_sqlite_board_reads
+from adapters.legacy_ao import DefaultTmuxServer, LegacyInstallationReader
 from adapters.notifiers import DesktopNotifier, LogNotifier, RoutingNotifier, WebhookNotifier
 from adapters.sqlite.store import SqliteStore, open_sqlite_store
 from adapters.tmux import TmuxMessenger, TmuxRuntime, TmuxServer
@@ -47,6 +48,7 @@ from orchestrator.config import BUILTIN_AGENTS, Config
 from orchestrator.domain.errors import OrchestratorError
 from orchestrator.domain.model import Priority, SessionRecord
 from orchestrator.domain.records import Project
+from orchestrator.importer import LegacyImporter
 from orchestrator.lifecycle.manager import LifecycleManager
 from orchestrator.outbox import OutboxDispatcher
 from orchestrator.ports import Clock, Notifier, Runtime
@@ -297,6 +299,9 @@ async def _run(
         drain=drain,
         clock=clock,
         version=package_version(),
+        importer=LegacyImporter(
+            store, LegacyInstallationReader(), DefaultTmuxServer(), clock, config.data_dir
+        ),
     )
     daemon = Daemon(config, store, manager, dispatcher, feed, reaper, drain)
     hypercorn = HypercornConfig()

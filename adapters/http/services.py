@@ -10,6 +10,7 @@ import trio
 
 from adapters.http.auth import TokenAuthority
 from adapters.http.sse import DEFAULT_HEARTBEAT
+from orchestrator.api import ImportOut
 from orchestrator.changefeed import ChangeFeed
 from orchestrator.cleanup import CleanupReport, Reclaimed
 from orchestrator.clock import SystemClock
@@ -65,6 +66,12 @@ class LifecycleCommands(Protocol):
     ) -> None: ...
 
 
+class ImportCommands(Protocol):
+    """The agent-orchestrator importer (``orchestrator.importer``)."""
+
+    async def run(self, root: str | None, *, dry_run: bool) -> ImportOut: ...
+
+
 class DrainSwitch:
     """Intake control: once ``begin()`` is called the API refuses new work (503) and ends
     its event streams. Create and flip it from the trio thread."""
@@ -100,6 +107,8 @@ class ApiServices:
     replay_batch: int = 512
     sse_buffer: int | None = None
     """Per-stream subscriber buffer; None uses the change feed's."""
+    importer: ImportCommands | None = None
+    """None: this daemon cannot import (501)."""
 
 
-__all__ = ["ApiServices", "DrainSwitch", "LifecycleCommands", "SessionCommands"]
+__all__ = ["ApiServices", "DrainSwitch", "ImportCommands", "LifecycleCommands", "SessionCommands"]

@@ -12,6 +12,7 @@ from orchestrator.cli import (
     daemon_control,
     dashboard,
     events,
+    importer,
     maintenance,
     projects,
     sessions,
@@ -42,6 +43,7 @@ config_app = typer.Typer(
 app.add_typer(project_app, name="project")
 app.add_typer(config_app, name="config")
 app.add_typer(token.app, name="token")
+app.add_typer(importer.app, name="import")
 
 app.command()(daemon_control.start)
 app.command()(daemon_control.stop)
