@@ -104,7 +104,14 @@ def _local_behaviour(path: Path, project_id: str, notes: list[str]) -> dict[str,
     return {}
 
 
-def _projects(config: Any, notes: list[str]) -> list[LegacyProject]:
+def _expand(text: str, home: Path) -> Path:
+    """``~`` is the user's home as the legacy daemon saw it (``$HOME``)."""
+    if text == "~" or text.startswith("~/"):
+        return home / text[2:]
+    return Path(text)
+
+
+def _projects(config: Any, home: Path, notes: list[str]) -> list[LegacyProject]:
     raw = config.get("projects") if isinstance(config, dict) else None
     if raw is None:
         return []
@@ -119,7 +126,7 @@ def _projects(config: Any, notes: list[str]) -> list[LegacyProject]:
             notes.append(f"config: project {key!r} is not a mapping; skipped")
             continue
         path_text = entry.get("path")
-        path = Path(str(path_text)).expanduser() if isinstance(path_text, str) else None
+        path = _expand(path_text, home) if isinstance(path_text, str) else None
         behaviour: dict[str, Any] = {}
         if path is not None and path.is_dir():
             behaviour = _local_behaviour(path, str(key), notes)
@@ -226,7 +233,7 @@ class LegacyInstallationReader:
             if candidate.is_file():
                 config, config_path = _yaml(candidate), str(candidate)
                 break
-        projects = _projects(config, notes)
+        projects = _projects(config, Path(self._env.get("HOME", "~")).expanduser(), notes)
         files: dict[str, list[LegacyFile]] = {}
 
         def add(legacy_id: str, found: list[LegacyFile]) -> None:

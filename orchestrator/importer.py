@@ -156,6 +156,7 @@ class LegacyImporter:
         taken = {s.num for s in stored.values() if s.project_id == project.id}
         sessions: list[ImportedSession] = []
         rows: list[ProvenanceRow] = []
+        wanted = {n for p in chosen if (n := session_num(p.session_id)) is not None}
         for item in chosen:
             target = item.session_id
             if stored.get(target) is not None and stored[target].project_id != project.id:
@@ -171,12 +172,14 @@ class LegacyImporter:
                 continue
             num = session_num(target)
             if num is None or num in taken:
-                num = max(taken | {0}) + 1
+                # After every number the legacy ids carry, so those keep theirs.
+                num = max(taken | wanted | {0}) + 1
             taken.add(num)
             renamed = msgspec.structs.replace(item, session_id=target)
-            imported = await self._probed(
-                map_session(renamed, project_id=project.id, num=num, now=now)
-            )
+            mapped = map_session(renamed, project_id=project.id, num=num, now=now)
+            imported, runtime = await self._probed(mapped)
+            if runtime:
+                counts.sessions[runtime] += 1
             sessions.append(imported)
             counts.dropped.update(imported.dropped)
             counts.notes.extend(imported.notes)
@@ -212,28 +215,23 @@ class LegacyImporter:
         inserted = await self._store.import_batch(batch)
         counts.sessions["imported"] += len(inserted)
 
-    async def _probed(self, imported: ImportedSession) -> ImportedSession:
+    async def _probed(self, imported: ImportedSession) -> tuple[ImportedSession, str]:
         """A live session's tmux session is looked up on the user's default server: there,
         it is adopted as it is; gone, the session is terminated as ``runtime_lost`` (it
         stays restorable from its agent conversation id) and needs no baseline."""
         record = imported.record
         handle = record.metadata.runtime_handle_id
         if record.lifecycle.state.is_terminal or record.metadata.runtime_name != "tmux":
-            return imported
+            return imported, ""
         if handle and await self._tmux.has_session(handle):
-            return msgspec.structs.replace(
-                imported, notes=(*imported.notes, f"{record.id}: live, adopted")
-            )
+            return imported, "live"
         lost = Lifecycle(
             state=SessionState.TERMINATED,
             termination_reason=TerminationReason.RUNTIME_LOST,
             harness=record.lifecycle.harness,
         )
-        return msgspec.structs.replace(
-            imported,
-            record=msgspec.structs.replace(record, lifecycle=lost),
-            trackers=(),
-        )
+        lost_record = msgspec.structs.replace(record, lifecycle=lost)
+        return msgspec.structs.replace(imported, record=lost_record, trackers=()), "runtime_lost"
 
 
 _SKIP_NOTES = {

@@ -197,7 +197,7 @@ def parse_key_value(text: str) -> dict[str, str]:
 def _decoded(value: Any) -> Any:
     """Nested values arrive as objects or as JSON strings, sometimes double-encoded."""
     for _ in range(3):
-        if isinstance(value, str) and value[:1] in ("{", "["):
+        if isinstance(value, str) and value[:1] in ("{", "[", '"'):
             try:
                 value = json.loads(value)
             except ValueError:
@@ -270,6 +270,13 @@ def _precedence(parsed: ParsedSession) -> tuple[datetime, datetime, str]:
     return (created, parsed.source.mtime, parsed.source.path)
 
 
+def archive_stamp(name: str) -> str:
+    """An archive's time as comparable digits, whichever of the three forms it has."""
+    match = ARCHIVE_NAME.match(name)
+    digits = re.sub(r"\D", "", match.group(2)) if match else ""
+    return digits.ljust(17, "0")
+
+
 def choose_sessions(parsed: list[ParsedSession]) -> tuple[list[ParsedSession], list[str]]:
     """One file per id: V2 over V1 over archives; within V1 the newest mtime of one dir
     wins, and the same id in two hash dirs keeps the id for the newest (``createdAt``,
@@ -287,7 +294,7 @@ def choose_sessions(parsed: list[ParsedSession]) -> tuple[list[ParsedSession], l
                 notes.append(f"{sid}: {kind} copy ignored, a newer generation has it")
                 continue
             if kind is SourceKind.ARCHIVE:
-                chosen[sid] = max(group, key=lambda p: p.source.name)
+                chosen[sid] = max(group, key=lambda p: archive_stamp(p.source.name))
                 continue
             by_dir: dict[str, ParsedSession] = {}
             for p in sorted(group, key=lambda p: (p.source.mtime, p.source.path)):
@@ -425,8 +432,13 @@ def map_session(
     if fields.get("project") not in (None, project_id):
         notes.append(f"project field {fields['project']!r} differs; the directory wins")
     pr = map_pr(fields)
-    state, reason, state_notes = map_state(fields, pr_merged=pr is not None and pr.merged)
+    merged = pr is not None and pr.merged
+    state, reason, state_notes = map_state(fields, pr_merged=merged)
     notes.extend(state_notes)
+    if parsed.source.kind is SourceKind.ARCHIVE and not state.is_terminal:
+        # An archive is a session that was killed or cleaned up, whatever it last said.
+        state = SessionState.TERMINATED
+        reason = TerminationReason.PR_MERGED if merged else TerminationReason.MANUALLY_KILLED
     lifecycle_obj = _lifecycle_object(fields)
     session = _sub(lifecycle_obj, "session")
     runtime = _sub(lifecycle_obj, "runtime")
