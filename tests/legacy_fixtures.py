@@ -151,7 +151,7 @@ def set_mtime(path: Path, epoch: float) -> None:
     os.utime(path, (epoch, epoch))
 
 
-def config(root: Path, projects: dict[str, dict[str, Any]], **top: Any) -> Path:
+def config(root: Path, projects: dict[str, Any], **top: Any) -> Path:
     """The global ``config.yaml`` as the legacy daemon leaves it after sanitizing."""
     body = {"port": 3000, "defaults": {"agent": "claude-code"}, "projects": projects, **top}
     return write(root / "config.yaml", yaml.safe_dump(body))
