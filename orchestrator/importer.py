@@ -23,6 +23,7 @@ import yaml
 from orchestrator.api import ImportedProjectsOut, ImportedSessionsOut, ImportOut
 from orchestrator.domain.errors import ConflictError
 from orchestrator.domain.legacy import (
+    LEGACY_TMUX_RUNTIME,
     ImportBatch,
     ImportedSession,
     LegacyInstallation,
@@ -221,7 +222,10 @@ class LegacyImporter:
         stays restorable from its agent conversation id) and needs no baseline."""
         record = imported.record
         handle = record.metadata.runtime_handle_id
-        if record.lifecycle.state.is_terminal or record.metadata.runtime_name != "tmux":
+        if (
+            record.lifecycle.state.is_terminal
+            or record.metadata.runtime_name != LEGACY_TMUX_RUNTIME
+        ):
             return imported, ""
         if handle and await self._tmux.has_session(handle):
             return imported, "live"

@@ -373,7 +373,7 @@ class Routes:
                       "projects, sessions with their PRs, and an orchestrator.yaml fragment "
                       "to review; `dryRun` only says what would be imported",
                       self.import_agent_orchestrator, body=ImportIn, body_required=False,
-                      response=ImportOut, errors=(400, 409, 501)),
+                      response=ImportOut, errors=(400, 409)),
             Operation("POST", f"{p}/sessions/{{id}}/send", "send",
                       "Type a message into the session's agent", self.send, status=204,
                       body=SendIn, errors=(404, 409)),

@@ -48,6 +48,10 @@ BARE_HASH_DIR: Final = re.compile(r"^([0-9a-f]{12})$")
 # Archive names: compact, dash and colon timestamp forms; the id may itself hold `_<digit>`.
 ARCHIVE_NAME: Final = re.compile(r"^(.+)_(\d{8}T\d{6}Z|\d{4}-\d{2}-\d{2}T[\d:.-]+Z)(?:\.json)?$")
 PROJECT_ID: Final = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$")
+# The runtime of an imported legacy tmux session: the user's default tmux server. No runtime
+# of ours has this name, so the reaper never probes it on our socket (which would declare
+# it gone and page) and nothing of ours ever destroys it.
+LEGACY_TMUX_RUNTIME: Final = "tmux-user-default"
 
 # Keys the mapping reads; every other key is counted as dropped and kept in provenance.
 _READ_KEYS: Final = frozenset(
@@ -449,6 +453,8 @@ def map_session(
     if not handle_id:
         handle_id = _text(fields, "tmuxName") or str(runtime.get("tmuxName") or "")
         runtime_name = "tmux" if handle_id else ""
+    if runtime_name == "tmux":
+        runtime_name = LEGACY_TMUX_RUNTIME
     agent = _text(fields, "agent")
     try:
         harness = AgentHarness(agent)

@@ -15,6 +15,7 @@ from adapters.legacy_ao import LegacyInstallationReader
 from adapters.memory import ManualClock, MemoryStore
 from orchestrator.api import ImportOut
 from orchestrator.domain.errors import ConflictError, InvalidInputError
+from orchestrator.domain.legacy import LEGACY_TMUX_RUNTIME
 from orchestrator.domain.model import (
     ActivityState,
     AgentHarness,
@@ -106,7 +107,10 @@ async def test_v2_worker_and_orchestrator_with_the_config_trio(tmp_path: Path) -
     assert app3.metadata.branch == "feat/INT-1234"
     assert app3.metadata.workspace_path == APP3["worktree"]
     assert app3.metadata.agent_session_id == APP3["claudeSessionUuid"]
-    assert (app3.metadata.runtime_handle_id, app3.metadata.runtime_name) == ("app-3", "tmux")
+    assert (app3.metadata.runtime_handle_id, app3.metadata.runtime_name) == (
+        "app-3",
+        LEGACY_TMUX_RUNTIME,
+    )
     assert app3.issue_id == "INT-1234"
     assert app3.created_at == datetime(2026, 4, 21, 12, tzinfo=UTC)
     facts = await store.pr_facts_for_session("app-3")
