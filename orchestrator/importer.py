@@ -160,10 +160,9 @@ class LegacyImporter:
         wanted = {n for p in chosen if (n := session_num(p.session_id)) is not None}
         for item in chosen:
             target = item.session_id
+            renamed_from = ""
             if stored.get(target) is not None and stored[target].project_id != project.id:
-                target = f"{item.session_id}__{project.id}"
-                counts.sessions["renamed"] += 1
-                counts.notes.append(f"{item.session_id}: id taken by another project; {target}")
+                target, renamed_from = f"{item.session_id}__{project.id}", item.session_id
             known = provenance.get(("session", target))
             if target in stored or known is not None:
                 counts.sessions["skipped_existing"] += 1
@@ -176,6 +175,9 @@ class LegacyImporter:
                 # After every number the legacy ids carry, so those keep theirs.
                 num = max(taken | wanted | {0}) + 1
             taken.add(num)
+            if renamed_from:
+                counts.sessions["renamed"] += 1
+                counts.notes.append(f"{renamed_from}: id taken by another project; {target}")
             renamed = msgspec.structs.replace(item, session_id=target)
             mapped = map_session(renamed, project_id=project.id, num=num, now=now)
             imported, runtime = await self._probed(mapped)

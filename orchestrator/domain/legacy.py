@@ -6,6 +6,7 @@ which wins when two describe one id, and the session row, PR row and baseline tr
 maps to. The legacy metadata has three generations (a flat ``key=value`` file, then JSON
 with the lifecycle in ``statePayload``, then JSON with ``lifecycle``) and every reader of it
 normalizes on the fly, so one directory holds mixed shapes; the rules below accept them all.
+One cohesive piece (the format's rules read best together), hence its length.
 """
 
 from __future__ import annotations

@@ -372,6 +372,9 @@ async def test_collisions_and_orchestrator_ids(tmp_path: Path) -> None:  # 16 an
     assert nums["p-orchestrator"][1] is SessionKind.ORCHESTRATOR
     assert nums["p-orchestrator-1"][1] is SessionKind.ORCHESTRATOR
     assert len({n for n, _ in nums.values()}) == len(nums)
+    again = await run(store, root)
+    assert (again.sessions.imported, again.sessions.renamed) == (0, 0)
+    assert again.sessions.skipped_existing == 5
 
 
 async def test_unknown_keys_are_counted_and_kept_in_provenance(tmp_path: Path) -> None:  # 17

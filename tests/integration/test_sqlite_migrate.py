@@ -52,6 +52,7 @@ TABLES = {
     "notifications",
     "change_log",
     "session_numbers",
+    "imported_rows",
     "schema_migrations",
 }
 TRIGGERS = {
@@ -96,7 +97,7 @@ def names(engine: Engine, kind: str) -> set[str]:
 
 
 def test_from_empty_applies_every_migration(engine: Engine) -> None:
-    assert migrate(engine) == [1, 2, 3, 4]
+    assert migrate(engine) == [1, 2, 3, 4, 5]
     assert names(engine, "table") == TABLES
     assert names(engine, "trigger") == TRIGGERS
     assert applied_versions(engine) == {
@@ -104,6 +105,7 @@ def test_from_empty_applies_every_migration(engine: Engine) -> None:
         2: ("0002_session_agent.sql", discover()[1].checksum),
         3: ("0003_retention.sql", discover()[2].checksum),
         4: ("0004_session_removal.sql", discover()[3].checksum),
+        5: ("0005_import_provenance.sql", discover()[4].checksum),
     }
 
 
@@ -151,7 +153,7 @@ def test_a_version_2_database_upgrades_its_read_and_resolved_notifications(
                 " created_at, read, resolved) VALUES ('mer-1', 'mer', 't', 'info', 'm', ?, ?, ?)",
                 (stamp, read, resolved),
             )
-    assert migrate(engine) == [3, 4]
+    assert migrate(engine) == [3, 4, 5]
     with engine.connect() as conn:
         rows = conn.exec_driver_sql(
             "SELECT read, resolved, read_at, resolved_at FROM notifications ORDER BY id"
