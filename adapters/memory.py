@@ -29,6 +29,7 @@ from orchestrator.domain.errors import (
     TransientError,
 )
 from orchestrator.domain.health import StoreHealth
+from orchestrator.domain.legacy import ImportBatch, ProvenanceRow
 from orchestrator.domain.model import (
     ActivitySource,
     ActivityState,
@@ -176,6 +177,7 @@ class _Tables:
         default_factory=dict
     )
     change_log: list[ChangeEvent] = field(default_factory=list)
+    provenance: dict[tuple[str, str], ProvenanceRow] = field(default_factory=dict)
     last_session_num: dict[ProjectId, int] = field(default_factory=dict)
     deliveries: dict[str, None] = field(default_factory=dict)  # insertion order: oldest first
     next_seq: int = 1
@@ -443,6 +445,48 @@ class MemoryStore:
                 _session_payload(new),
                 new.updated_at,
             )
+
+    # -- imports
+
+    async def import_batch(self, batch: ImportBatch) -> tuple[SessionId, ...]:
+        """One project's import, all or nothing; existing rows are never touched."""
+        inserted: list[SessionId] = []
+
+        def apply(t: _Tables) -> None:
+            inserted.clear()
+            t.projects.setdefault(batch.project.id, batch.project)
+            for imported in batch.sessions:
+                record = imported.record
+                if record.id in t.sessions:
+                    continue
+                if any(
+                    s.project_id == record.project_id and s.num == record.num
+                    for s in t.sessions.values()
+                ):
+                    raise StoreError(f"UNIQUE constraint failed: sessions num of {record.id!r}")
+                t.sessions[record.id] = record
+                self._log(
+                    t,
+                    record.project_id,
+                    record.id,
+                    ChangeType.SESSION_CREATED,
+                    _session_payload(record),
+                    record.updated_at,
+                )
+                if imported.pr is not None and imported.pr.url not in t.prs:
+                    self._write_pr(t, record.id, imported.pr, batch.at)
+                mine = t.trackers.setdefault(record.id, {})
+                for tracker in imported.trackers:
+                    mine[tracker.key] = tracker
+                inserted.append(record.id)
+            for row in batch.provenance:
+                t.provenance.setdefault((row.target_kind, row.target_id), row)
+
+        self._write(apply)
+        return tuple(inserted)
+
+    async def list_provenance(self) -> list[ProvenanceRow]:
+        return [self._t.provenance[k] for k in sorted(self._t.provenance)]
 
     # -- PRs
 

@@ -156,6 +156,53 @@ class PRClaimIn(Model, frozen=True, kw_only=True, omit_defaults=True):
 # --- responses ---------------------------------------------------------------------
 
 
+class ImportIn(Model, frozen=True, kw_only=True, omit_defaults=True):
+    """``POST /api/v1/import/agent-orchestrator``: ``from`` is the legacy data dir
+    (``~/.agent-orchestrator`` when empty)."""
+
+    from_: str = msgspec.field(default="", name="from")
+    dry_run: bool = False
+
+
+class ImportedProjectsOut(Model, frozen=True, kw_only=True):
+    imported: int = 0
+    skipped: int = 0
+    conflicts: int = 0
+
+
+class ImportedSessionsOut(Model, frozen=True, kw_only=True):
+    """``live``: a legacy tmux session still runs and was adopted; ``runtime_lost``: it
+    was gone, so the session is terminated and restorable; ``changed_since``: stored from
+    an earlier run whose source has changed since (never re-applied)."""
+
+    imported: int = 0
+    skipped_existing: int = 0
+    renamed: int = 0
+    terminal: int = 0
+    live: int = 0
+    runtime_lost: int = 0
+    skipped_empty: int = 0
+    skipped_corrupt: int = 0
+    skipped_tmp_lock: int = 0
+    changed_since: int = 0
+
+
+class ImportOut(Model, frozen=True, kw_only=True):
+    """What an import did (or, with ``dryRun``, would do). ``configFragment`` is the
+    ``orchestrator.yaml`` fragment to review and merge, written to ``fragmentPath``."""
+
+    dry_run: bool
+    legacy_root: str
+    config_path: str = ""
+    projects: ImportedProjectsOut = ImportedProjectsOut()
+    sessions: ImportedSessionsOut = ImportedSessionsOut()
+    prs: int = 0
+    dropped: dict[str, int] = msgspec.field(default_factory=dict)
+    notes: list[str] = msgspec.field(default_factory=list)
+    config_fragment: str = ""
+    fragment_path: str = ""
+
+
 class SessionOut(Model, frozen=True, kw_only=True):
     """A session as clients see it: the record plus its derived status and PR facts."""
 

@@ -38,6 +38,7 @@ from adapters.http.dashboard.security import BrowserAuth, allowed_hosts
 from adapters.http.dashboard.sqlite_reads import SqliteBoardReads, open_sqlite_board_reads
 from adapters.http.metrics import metrics_app
 from adapters.http.webhooks import GitHubWebhooks
+from adapters.legacy_ao import DefaultTmuxServer, LegacyInstallationReader
 from adapters.notifiers import DesktopNotifier, LogNotifier, RoutingNotifier, WebhookNotifier
 from adapters.sqlite.backup import SqliteBackups
 from adapters.sqlite.gauges import database_gauges
@@ -53,6 +54,7 @@ from orchestrator.domain.errors import OrchestratorError
 from orchestrator.domain.model import Priority, SessionRecord
 from orchestrator.domain.records import Project
 from orchestrator.domain.text import clean_text
+from orchestrator.importer import LegacyImporter
 from orchestrator.lifecycle.manager import LifecycleManager
 from orchestrator.metrics import (
     CountingLifecycle,
@@ -337,6 +339,9 @@ async def _run(
         github_webhooks=webhooks,
         backups=backups,
         metrics=metrics,
+        importer=LegacyImporter(
+            store, LegacyInstallationReader(), DefaultTmuxServer(), clock, config.data_dir
+        ),
     )
     daemon = Daemon(config, store, manager, dispatcher, feed, reaper, drain)
     hypercorn = HypercornConfig()

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Final, Protocol
 
 from orchestrator.domain.health import StoreHealth
+from orchestrator.domain.legacy import ImportBatch, LegacyInstallation, ProvenanceRow
 from orchestrator.domain.model import (
     AgentHarness,
     Model,
@@ -112,6 +113,33 @@ class SessionStore(Protocol):
         the PR that speaks for it, in a bounded number of queries whatever the page size.
         ``next_cursor`` continues the listing; a bad cursor raises ``InvalidInputError``."""
         ...
+
+
+class ImportStore(Protocol):
+    """Writes of an agent-orchestrator import (orchestrator/importer.py)."""
+
+    async def import_batch(self, batch: ImportBatch) -> tuple[SessionId, ...]:
+        """Write one project's batch in one transaction: the project, sessions, PR rows and
+        trackers that do not exist yet (existing rows are never updated), and provenance.
+        Returns the ids of the sessions inserted."""
+        ...
+
+    async def list_provenance(self) -> list[ProvenanceRow]: ...
+
+
+class LegacySource(Protocol):
+    """Reads an agent-orchestrator installation, read-only (adapters/legacy_ao.py).
+    ``root`` None means its default place. Raises ``InvalidInputError`` for a config it
+    cannot parse."""
+
+    async def read(self, root: str | None) -> LegacyInstallation: ...
+
+
+class LegacyRuntimeProbe(Protocol):
+    """Whether a legacy tmux session exists on the user's default tmux server; it only
+    asks, and never changes anything there."""
+
+    async def has_session(self, name: str) -> bool: ...
 
 
 class PRReader(Protocol):

@@ -57,6 +57,8 @@ from orchestrator.api import (
     HookKeyRotated,
     HookTokenCheckIn,
     HookTokenCheckOut,
+    ImportIn,
+    ImportOut,
     KillIn,
     KillOut,
     PRClaimIn,
@@ -269,6 +271,13 @@ class Routes:
         report = await self.s.sessions.cleanup(session_id=body.session_id, dry_run=body.dry_run)
         return json_response(cleanup_out(report))
 
+    async def import_agent_orchestrator(self, request: Request) -> Response:
+        if self.s.importer is None:
+            raise ApiError(501, ErrorCode.NOT_IMPLEMENTED, "this daemon cannot import")
+        body = await request_body(request, ImportIn, default=ImportIn())
+        report = await self.s.importer.run(body.from_ or None, dry_run=body.dry_run)
+        return json_response(report)
+
     async def send(self, request: Request) -> Response:
         session_id: SessionId = request.path_params["id"]
         body = await request_body(request, SendIn)
@@ -470,6 +479,12 @@ class Routes:
                       "lost, and prune git's records of worktrees whose directories are gone; "
                       "`dryRun` only says what would go", self.cleanup, body=CleanupIn,
                       body_required=False, response=CleanupOut, errors=(404, 409)),
+            Operation("POST", f"{p}/import/agent-orchestrator", "importAgentOrchestrator",
+                      "Import an agent-orchestrator installation (read-only on its files): "
+                      "projects, sessions with their PRs, and an orchestrator.yaml fragment "
+                      "to review; `dryRun` only says what would be imported",
+                      self.import_agent_orchestrator, body=ImportIn, body_required=False,
+                      response=ImportOut, errors=(400, 409)),
             Operation("POST", f"{p}/sessions/{{id}}/send", "send",
                       "Type a message into the session's agent", self.send, status=204,
                       body=SendIn, errors=(404, 409)),

@@ -11,6 +11,7 @@ import trio
 from adapters.http.auth import TokenAuthority
 from adapters.http.sse import DEFAULT_HEARTBEAT
 from adapters.http.webhooks import GitHubWebhooks
+from orchestrator.api import ImportOut
 from orchestrator.backups import Backups
 from orchestrator.changefeed import ChangeFeed
 from orchestrator.cleanup import CleanupReport, Reclaimed
@@ -81,6 +82,12 @@ class PRCommands(Protocol):
     async def merge(self, session_id: SessionId) -> Merged: ...
 
 
+class ImportCommands(Protocol):
+    """The agent-orchestrator importer (``orchestrator.importer``)."""
+
+    async def run(self, root: str | None, *, dry_run: bool) -> ImportOut: ...
+
+
 class DrainSwitch:
     """Intake control: once ``begin()`` is called the API refuses new work (503) and ends
     its event streams. Create and flip it from the trio thread."""
@@ -124,6 +131,15 @@ class ApiServices:
     """Online backups (``POST /backups``); None answers 501."""
     metrics: Metrics | None = None
     """``GET /metrics``; None answers 501."""
+    importer: ImportCommands | None = None
+    """None: this daemon cannot import (501)."""
 
 
-__all__ = ["ApiServices", "DrainSwitch", "LifecycleCommands", "PRCommands", "SessionCommands"]
+__all__ = [
+    "ApiServices",
+    "DrainSwitch",
+    "ImportCommands",
+    "LifecycleCommands",
+    "PRCommands",
+    "SessionCommands",
+]

@@ -52,6 +52,7 @@ from sqlalchemy.engine import Connection
 
 from adapters.sqlite import tables as t
 from adapters.sqlite.database import open_database
+from adapters.sqlite.imports import LIST_PROVENANCE, ImportWrite, provenance_from_row
 from adapters.sqlite.pages import pr_facts_query, read_session_page
 from adapters.sqlite.reader import Reader
 from adapters.sqlite.retention import SqliteJanitor
@@ -108,6 +109,7 @@ from orchestrator.domain.errors import (
     StoreError,
 )
 from orchestrator.domain.health import StoreHealth
+from orchestrator.domain.legacy import ImportBatch, ProvenanceRow
 from orchestrator.domain.model import (
     AgentHarness,
     CheckStatus,
@@ -591,6 +593,17 @@ class SqliteStore:
         return await self._submit(op, "record of a webhook delivery")
 
     # -- plumbing
+
+    # -- imports (adapters/sqlite/imports.py)
+
+    async def import_batch(self, batch: ImportBatch) -> tuple[SessionId, ...]:
+        """Write one project's import in one transaction; existing rows are never touched.
+        Returns the ids of the sessions inserted."""
+        write = ImportWrite(batch)
+        return await self._submit(write, f"import of project {batch.project.id!r}")
+
+    async def list_provenance(self) -> list[ProvenanceRow]:
+        return [provenance_from_row(r) for r in await self._read_driver(LIST_PROVENANCE, ())]
 
     async def _submit(self, op: Callable[[sqlite3.Cursor], _T], what: str) -> _T:
         try:

@@ -201,6 +201,18 @@ webhook_deliveries = sa.Table(
     sa.Column("received_at", sa.Text, nullable=False),
 )
 
+# Where each imported row came from (migrations/0006_import_provenance.sql).
+imported_rows = sa.Table(
+    "imported_rows",
+    metadata,
+    sa.Column("source_path", sa.Text, nullable=False),
+    sa.Column("target_kind", sa.Text, primary_key=True),
+    sa.Column("target_id", sa.Text, primary_key=True),
+    sa.Column("sha256", sa.Text, nullable=False),
+    sa.Column("imported_at", sa.Text, nullable=False),
+    sa.Column("raw", sa.Text, nullable=False),
+)
+
 schema_migrations = sa.Table(
     "schema_migrations",
     metadata,

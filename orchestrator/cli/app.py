@@ -14,6 +14,7 @@ from orchestrator.cli import (
     dashboard,
     doctor,
     events,
+    importer,
     maintenance,
     pr,
     projects,
@@ -47,6 +48,7 @@ app.add_typer(project_app, name="project")
 app.add_typer(config_app, name="config")
 app.add_typer(token.app, name="token")
 app.add_typer(pr_app, name="pr")
+app.add_typer(importer.app, name="import")
 
 app.command()(daemon_control.start)
 app.command()(daemon_control.stop)

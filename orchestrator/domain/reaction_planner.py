@@ -90,6 +90,8 @@ _CHECK_PASSED: Final = CheckStatus.PASSED
 _CHECK_FAILED: Final = CheckStatus.FAILED
 
 ENTRY_TRACKER: Final = "entry"
+# Set by an import on each imported PR (orchestrator/domain/legacy.py).
+BASELINE_PREFIX: Final = "baseline:"
 
 
 def terminal_reaction(reason: TerminationReason) -> ReactionKey | None:
@@ -306,6 +308,11 @@ def plan_in_full(
         if feedback_allowed:
             _plan_ci(planner, observation, check_history)
             _plan_review(planner, observation)
+        if planner.trackers.pop(f"{BASELINE_PREFIX}{observation.url}", None) is not None:
+            # An imported PR's first observation: remember what it shows, send nothing.
+            _plan_entry(planner, after, pr)
+            planner.outbox.clear()
+            return planner.plan()
         if policy.auto_merges:
             merge = auto_merge_item(session_id, project_id, observation, policy)
             if merge is not None:

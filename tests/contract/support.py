@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 import msgspec
 
+from orchestrator.domain.legacy import ImportBatch, ProvenanceRow
 from orchestrator.domain.model import (
     Activity,
     ActivityState,
@@ -62,6 +63,10 @@ class ContractStore(Store, Protocol):
     async def get_outbox_entry(self, entry_id: int) -> OutboxEntry | None: ...
 
     async def list_outbox(self) -> list[OutboxEntry]: ...
+
+    async def import_batch(self, batch: ImportBatch) -> tuple[str, ...]: ...
+
+    async def list_provenance(self) -> list[ProvenanceRow]: ...
 
 
 def at(seconds: float) -> datetime:

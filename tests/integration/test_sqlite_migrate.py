@@ -53,6 +53,7 @@ TABLES = {
     "change_log",
     "session_numbers",
     "webhook_deliveries",
+    "imported_rows",
     "schema_migrations",
 }
 TRIGGERS = {
