@@ -345,3 +345,14 @@ class PRObservationSink(Protocol):
     async def observe_pr(self, session_id: SessionId, observation: PRObservation) -> None:
         """Apply one observation to a session's actor; returns once it is durable."""
         ...
+
+
+class SCMSessionReader(Protocol):
+    """What the SCM observer reads of the store: which sessions are live, on which
+    branch, in which project, and which PRs each already has."""
+
+    async def list_sessions(self, project_id: ProjectId | None = None) -> list[SessionRecord]: ...
+
+    async def list_projects(self, *, include_archived: bool = False) -> list[Project]: ...
+
+    async def list_pr_facts(self, session_id: SessionId) -> list[PRFacts]: ...
