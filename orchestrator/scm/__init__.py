@@ -2,7 +2,7 @@
 GitHub about them, and handing what changed to the sessions (``observer``)."""
 
 from orchestrator.scm.observer import KickTarget, SCMObserver
-from orchestrator.scm.refresh import observation_digest
+from orchestrator.scm.refresh import LifecycleSink, observation_digest
 from orchestrator.scm.settings import ObserverSettings
 
-__all__ = ["KickTarget", "ObserverSettings", "SCMObserver", "observation_digest"]
+__all__ = ["KickTarget", "LifecycleSink", "ObserverSettings", "SCMObserver", "observation_digest"]

@@ -8,12 +8,13 @@ import hashlib
 import logging
 import math
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 import msgspec
 import trio
 
 from orchestrator.domain.errors import ConflictError, OrchestratorError
-from orchestrator.domain.model import PRObservation, PRState
+from orchestrator.domain.model import PRObservation, PRState, SessionId
 from orchestrator.domain.scm import (
     ChecksSnapshot,
     NotModified,
@@ -301,3 +302,20 @@ class PRRefresher:
     def failed(self, what: str, error: BaseException) -> None:
         self._t.last_error = f"{what}: {error}"
         log.warning("GitHub observer: %s failed: %s", what, error)
+
+
+class AppliesPRObservations(Protocol):
+    async def apply_pr_observation(
+        self, session_id: SessionId, observation: PRObservation
+    ) -> None: ...
+
+
+class LifecycleSink:
+    """The lifecycle manager as the observer's ``PRObservationSink``: each observation is
+    one ordinary PR turn, acknowledged once durable."""
+
+    def __init__(self, lifecycle: AppliesPRObservations) -> None:
+        self._lifecycle = lifecycle
+
+    async def observe_pr(self, session_id: SessionId, observation: PRObservation) -> None:
+        await self._lifecycle.apply_pr_observation(session_id, observation)

@@ -113,12 +113,15 @@ class TrackedPR:
 
     @property
     def uses_statuses(self) -> bool:
-        """Whether the head's combined status needs a guard: it carried statuses last
-        time, or this head was never looked at (CI may post statuses only)."""
-        if self.status_sha != self.head_sha:
-            return True
+        """Whether the head's combined status needs a guard: a CI that posts only commit
+        statuses changes no check run, so it is guarded while this head is new, while it
+        carries statuses, and while its CI has not settled (such a CI may yet post)."""
         detail = self.detail
-        return detail is not None and any(c.kind is CheckKind.STATUS for c in detail.checks)
+        if self.status_sha != self.head_sha or detail is None:
+            return True
+        if any(c.kind is CheckKind.STATUS for c in detail.checks):
+            return True
+        return pr_ci(detail) in (CIState.UNKNOWN, CIState.PENDING)
 
     def guard_interval(self, settings: ObserverSettings) -> float:
         """Fast while CI runs or GitHub computes mergeability, slow once settled, slower
