@@ -39,10 +39,15 @@ from orchestrator.config.schema import (
     DESKTOP_NOTIFIER,
     AgentConfig,
     Config,
+    GitHubBudgetConfig,
+    GitHubConfig,
+    GitHubLogTailConfig,
+    GitHubPollConfig,
     NotifiersConfig,
     ProjectConfig,
     ReaperConfig,
     RetentionConfig,
+    ScmConfig,
     ShutdownConfig,
     Synchronous,
     WebhookConfig,
@@ -50,6 +55,7 @@ from orchestrator.config.schema import (
 from orchestrator.domain.errors import ConfigError
 from orchestrator.domain.model import Priority
 from orchestrator.domain.reactions import DURATION_HINT, load_reaction_policy, parse_duration
+from orchestrator.domain.scm_rules import parse_full_name
 
 __all__ = ["load_config"]
 
@@ -84,6 +90,7 @@ class _Project(_Strict, frozen=True, kw_only=True):
     path: NonEmpty
     repo_origin_url: str | UnsetType = UNSET
     display_name: str | UnsetType = UNSET
+    github: NonEmpty | UnsetType = UNSET
 
 
 class _Agent(_Strict, frozen=True, kw_only=True):
@@ -131,6 +138,44 @@ class _Api(_Strict, frozen=True, kw_only=True):
     allow_remote: bool | UnsetType = UNSET
 
 
+class _GitHubPoll(_Strict, frozen=True, kw_only=True):
+    repo: Any = UNSET
+    pending: Any = UNSET
+    settled: Any = UNSET
+    draft: Any = UNSET
+    max_age: Any = UNSET
+
+
+class _GitHubLogTail(_Strict, frozen=True, kw_only=True):
+    lines: Annotated[int, msgspec.Meta(ge=1, le=1000)] | UnsetType = UNSET
+    max_bytes: Annotated[int, msgspec.Meta(ge=256, le=1 << 20)] | UnsetType = UNSET
+
+
+class _GitHubBudget(_Strict, frozen=True, kw_only=True):
+    background_reserve: Any = UNSET  # a count or "N%": checked by hand
+    kick_reserve: Any = UNSET
+    max_concurrency: Annotated[int, msgspec.Meta(ge=1, le=16)] | UnsetType = UNSET
+
+
+class _GitHub(_Strict, frozen=True, kw_only=True):
+    enabled: bool | UnsetType = UNSET
+    api_url: NonEmpty | UnsetType = UNSET
+    graphql_url: NonEmpty | UnsetType = UNSET
+    host: NonEmpty | UnsetType = UNSET
+    token_env: NonEmpty | UnsetType = UNSET
+    batch_size: Annotated[int, msgspec.Meta(ge=1, le=25)] | UnsetType = UNSET
+    kick_debounce: Any = UNSET
+    webhook_secret: str | UnsetType = UNSET
+    poll: _GitHubPoll | None = None
+    review_interval: Any = UNSET
+    log_tail: _GitHubLogTail | None = None
+    budget: _GitHubBudget | None = None
+
+
+class _Scm(_Strict, frozen=True, kw_only=True):
+    github: _GitHub | None = None
+
+
 class _File(_Strict, frozen=True, kw_only=True):
     """The top level. A section left out, or written empty, is None: all its defaults."""
 
@@ -146,6 +191,7 @@ class _File(_Strict, frozen=True, kw_only=True):
     retention: _Retention | None = None
     shutdown: _Shutdown | None = None
     api: _Api | None = None
+    scm: _Scm | None = None
 
 
 # --- one value at a time ---------------------------------------------------------------------
@@ -224,10 +270,19 @@ def _projects(raw: object, base: Path) -> dict[str, ProjectConfig]:
         _slug(name, where, "project id")
         project = _convert(value, _Project, where)
         path = Path(project.path).expanduser()
+        github = project.github
+        if github is not UNSET and parse_full_name(github) is None:
+            raise ConfigError(
+                f"{where}.github: {quote(github)} is not a repository like owner/name"
+            )
         projects[name] = ProjectConfig(
             id=name,
             path=path if path.is_absolute() else (base / path).absolute(),
-            **_given(repo_origin_url=project.repo_origin_url, display_name=project.display_name),
+            **_given(
+                repo_origin_url=project.repo_origin_url,
+                display_name=project.display_name,
+                github=github,
+            ),
         )
     return projects
 
@@ -316,6 +371,96 @@ def _shutdown(raw: _Shutdown | None) -> ShutdownConfig:
     return ShutdownConfig(
         **_given(drain_timeout=_duration(section.drain_timeout, "shutdown.drainTimeout"))
     )
+
+
+_ENV_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_HOST: Final = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
+_PERCENT: Final = re.compile(r"(\d+(?:\.\d+)?)\s*%")
+_RESERVE_HINT: Final = 'a number of requests (like 500) or a share of the limit (like "10%")'
+
+
+def _http_url(raw: str | UnsetType, where: str) -> str | UnsetType:
+    if raw is UNSET:
+        return UNSET
+    parts = urlsplit(raw)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ConfigError(f"{where}: expected an absolute http(s) URL, got {quote(raw)}")
+    return raw.rstrip("/")
+
+
+def _reserve(raw: object, where: str) -> float | UnsetType:
+    """A request count (an integer) or a percentage of the limit; a share is kept below 1,
+    a count at 1 or more, which is how the rate budget tells them apart."""
+    if raw is UNSET:
+        return UNSET
+    if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
+        return float(raw) if raw >= 1 else 0.0
+    match = _PERCENT.fullmatch(raw.strip()) if isinstance(raw, str) else None
+    if match is None:
+        raise ConfigError(f"{where}: {quote(raw)} is not {_RESERVE_HINT}")
+    share = float(match[1]) / 100
+    if share >= 1:
+        raise ConfigError(f"{where}: {quote(raw)} must be below 100%")
+    return share
+
+
+def _github_host(api_url: str) -> str:
+    """Where repositories live for an API base: ``github.com`` for ``api.github.com``, the
+    Enterprise host itself for ``https://HOST/api/v3``."""
+    host = (urlsplit(api_url).hostname or "").lower()
+    return "github.com" if host == "api.github.com" else host
+
+
+def _github(raw: _Scm | None) -> ScmConfig:
+    section = (raw.github if raw is not None else None) or _GitHub()
+    where = "scm.github"
+    poll = section.poll or _GitHubPoll()
+    tail = section.log_tail or _GitHubLogTail()
+    budget = section.budget or _GitHubBudget()
+    api_url = _http_url(section.api_url, f"{where}.apiUrl")
+    host = section.host
+    if host is not UNSET and not _HOST.fullmatch(host):
+        raise ConfigError(f"{where}.host: {quote(host)} is not a host name")
+    if host is UNSET and api_url is not UNSET:
+        host = _github_host(api_url)
+    token_env = section.token_env
+    if token_env is not UNSET and not _ENV_NAME.fullmatch(token_env):
+        raise ConfigError(
+            f"{where}.tokenEnv: {quote(token_env)} is not an environment variable name"
+        )
+    github = GitHubConfig(
+        poll=GitHubPollConfig(
+            **_given(
+                repo=_duration(poll.repo, f"{where}.poll.repo"),
+                pending=_duration(poll.pending, f"{where}.poll.pending"),
+                settled=_duration(poll.settled, f"{where}.poll.settled"),
+                draft=_duration(poll.draft, f"{where}.poll.draft"),
+                max_age=_duration(poll.max_age, f"{where}.poll.maxAge"),
+            )
+        ),
+        log_tail=GitHubLogTailConfig(**_given(lines=tail.lines, max_bytes=tail.max_bytes)),
+        budget=GitHubBudgetConfig(
+            **_given(
+                background_reserve=_reserve(
+                    budget.background_reserve, f"{where}.budget.backgroundReserve"
+                ),
+                kick_reserve=_reserve(budget.kick_reserve, f"{where}.budget.kickReserve"),
+                max_concurrency=budget.max_concurrency,
+            )
+        ),
+        **_given(
+            enabled=section.enabled,
+            api_url=api_url,
+            graphql_url=_http_url(section.graphql_url, f"{where}.graphqlUrl"),
+            host=host.lower() if isinstance(host, str) else host,
+            token_env=token_env,
+            batch_size=section.batch_size,
+            kick_debounce=_duration(section.kick_debounce, f"{where}.kickDebounce"),
+            webhook_secret=section.webhook_secret,
+            review_interval=_duration(section.review_interval, f"{where}.reviewInterval"),
+        ),
+    )
+    return ScmConfig(github=github)
 
 
 @dataclass(frozen=True, slots=True)
@@ -413,6 +558,7 @@ def _build(raw: object, file: Path, env: Mapping[str, str]) -> Config:
         reaper=_reaper(top.reaper),
         retention=_retention(top.retention),
         shutdown=_shutdown(top.shutdown),
+        scm=_github(top.scm),
         **_given(
             allow_remote=(top.api or _Api()).allow_remote,
             synchronous=synchronous,
