@@ -31,6 +31,11 @@ from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve
 
 from adapters.agents import agent_for, session_environment
+from adapters.github.auth import ENV_CHAIN, TokenChain
+from adapters.github.budget import RateBudget
+from adapters.github.client import GitHubClient
+from adapters.github.etags import LruETagStore
+from adapters.github.provider import GitHubProvider
 from adapters.http.app import ApiServices, DrainSwitch, create_app
 from adapters.http.auth import TokenAuthority
 from adapters.notifiers import DesktopNotifier, LogNotifier, RoutingNotifier, WebhookNotifier
@@ -49,6 +54,7 @@ from orchestrator.outbox import OutboxDispatcher
 from orchestrator.ports import Clock, Notifier, Runtime
 from orchestrator.reaper import Reaper, ReaperLifecycle
 from orchestrator.runfile import DataDirLock, remove_run_file, write_run_file
+from orchestrator.scm import LifecycleSink, ObserverSettings, SCMObserver
 from orchestrator.sessions import ReconcileReport, RuntimeInventory, SessionManager
 
 if TYPE_CHECKING:
@@ -115,6 +121,71 @@ async def reconcile_at_boot(
     )
 
 
+@dataclass(frozen=True)
+class GitHubParts:
+    """The GitHub side of the daemon: one client (one rate budget) for every call."""
+
+    client: GitHubClient
+    provider: GitHubProvider
+    etags: LruETagStore
+
+
+def build_github(config: Config) -> GitHubParts:
+    """The client, budget, token chain and provider ``scm.github`` describes. Nothing is
+    resolved or sent here: the token is looked up on the observer's first round."""
+    github = config.scm.github
+    etags = LruETagStore()
+    tokens = TokenChain(
+        env_names=(github.token_env, *ENV_CHAIN) if github.token_env else ENV_CHAIN,
+        hostname=None if github.host == "github.com" else github.host,
+        on_change=etags.clear,  # validators may not carry over to another token
+    )
+    budget = RateBudget(
+        max_concurrency=github.budget.max_concurrency,
+        background_reserve=github.budget.background_reserve,
+        kick_reserve=github.budget.kick_reserve,
+    )
+    client = GitHubClient(
+        tokens, budget, api_url=github.api_url, graphql_url=github.graphql_url or None
+    )
+    provider = GitHubProvider(
+        client,
+        batch_size=github.batch_size,
+        log_tail_lines=github.log_tail.lines,
+        log_tail_bytes=github.log_tail.max_bytes,
+    )
+    return GitHubParts(client, provider, etags)
+
+
+def build_scm_observer(
+    config: Config, github: GitHubParts, store: SqliteStore, manager: LifecycleManager, clock: Clock
+) -> SCMObserver:
+    """The GitHub observer over the daemon's store and engine, paced as configured."""
+    section = config.scm.github
+    poll = section.poll
+    settings = ObserverSettings(
+        repo_interval=poll.repo.total_seconds(),
+        pending_interval=poll.pending.total_seconds(),
+        settled_interval=poll.settled.total_seconds(),
+        draft_interval=poll.draft.total_seconds(),
+        max_age=poll.max_age.total_seconds(),
+        review_interval=section.review_interval.total_seconds(),
+        kick_debounce=section.kick_debounce.total_seconds(),
+        batch_size=section.batch_size,
+        host=section.host,
+    )
+    return SCMObserver(
+        github.provider,
+        LifecycleSink(manager),
+        store,
+        github.etags,
+        clock,
+        settings,
+        explicit_repos={p.id: p.github for p in config.projects.values() if p.github},
+        disabled_reason="" if section.enabled else "switched off (scm.github.enabled: false)",
+    )
+
+
 @dataclass
 class _Address:
     """Where the API listens; known only once hypercorn has bound its socket."""
@@ -136,6 +207,7 @@ class Daemon:
     feed: ChangeFeed
     reaper: Reaper
     drain: DrainSwitch
+    observer: SCMObserver | None = None
     address: str = ""
 
 
@@ -191,13 +263,16 @@ async def serve_daemon(
                 open_sqlite_store(config.database_path, synchronous=config.synchronous.value)
             )
             http_client = await stack.enter_async_context(httpx.AsyncClient(trust_env=False))
-            await _run(config, store, http_client, task_status)
+            github = build_github(config)
+            stack.push_async_callback(github.client.aclose)
+            await _run(config, store, http_client, github, task_status)
 
 
 async def _run(
     config: Config,
     store: SqliteStore,
     http_client: httpx.AsyncClient,
+    github: GitHubParts,
     task_status: trio.TaskStatus[Daemon],
 ) -> None:
     clock = SystemClock()
@@ -239,6 +314,7 @@ async def _run(
         hook_environment=hook_environment,
     )
     reaper = build_reaper(config, manager, runtime, clock)
+    observer = build_scm_observer(config, github, store, manager, clock)
     drain = DrainSwitch()
     services = ApiServices(
         store=store,
@@ -249,8 +325,9 @@ async def _run(
         drain=drain,
         clock=clock,
         version=package_version(),
+        scm=observer,
     )
-    daemon = Daemon(config, store, manager, dispatcher, feed, reaper, drain)
+    daemon = Daemon(config, store, manager, dispatcher, feed, reaper, drain, observer)
     hypercorn = HypercornConfig()
     hypercorn.bind = [f"{config.host}:{config.port}"]
     hypercorn.graceful_timeout = 1.0
@@ -277,6 +354,7 @@ async def _run(
                             partial(reaper.run, tick=config.reaper.tick.total_seconds())
                         )
                         nursery.start_soon(_janitor, config, store, clock)
+                        await nursery.start(observer.run)
                         task_status.started()
 
             await root.start(run_delivery)
@@ -372,8 +450,11 @@ def run_daemon(config: Config) -> int:
 
 __all__ = [
     "Daemon",
+    "GitHubParts",
+    "build_github",
     "build_notifier",
     "build_reaper",
+    "build_scm_observer",
     "reconcile_at_boot",
     "run_daemon",
     "serve_daemon",

@@ -19,6 +19,7 @@ from orchestrator.domain.model import (
     SessionId,
     TerminationReason,
 )
+from orchestrator.domain.scm import PRRef, RepoRef, SCMObserverStatus
 from orchestrator.lifecycle.manager import SessionView
 from orchestrator.ports import Clock, Store
 from orchestrator.sessions import SpawnRequest
@@ -56,6 +57,14 @@ class LifecycleCommands(Protocol):
     ) -> None: ...
 
 
+class SCMCommands(Protocol):
+    """The GitHub observer's side of the API (``orchestrator.scm.SCMObserver``)."""
+
+    def status(self) -> SCMObserverStatus: ...
+
+    def kick(self, target: SessionId | RepoRef | PRRef, /) -> bool: ...
+
+
 class DrainSwitch:
     """Intake control: once ``begin()`` is called the API refuses new work (503) and ends
     its event streams. Create and flip it from the trio thread."""
@@ -91,6 +100,8 @@ class ApiServices:
     replay_batch: int = 512
     sse_buffer: int | None = None
     """Per-stream subscriber buffer; None uses the change feed's."""
+    scm: SCMCommands | None = None
+    """The GitHub observer; None in a daemon (or test) without one."""
 
 
-__all__ = ["ApiServices", "DrainSwitch", "LifecycleCommands", "SessionCommands"]
+__all__ = ["ApiServices", "DrainSwitch", "LifecycleCommands", "SCMCommands", "SessionCommands"]

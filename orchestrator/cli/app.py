@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from orchestrator.cli import config_commands, daemon_control, events, projects, sessions
+from orchestrator.cli import config_commands, daemon_control, events, projects, scm, sessions
 from orchestrator.cli.client import cli_version
 
 app = typer.Typer(
@@ -23,6 +23,7 @@ config_app = typer.Typer(
 )
 app.add_typer(project_app, name="project")
 app.add_typer(config_app, name="config")
+app.add_typer(scm.scm_app, name="scm")
 
 app.command()(daemon_control.start)
 app.command()(daemon_control.stop)
