@@ -63,6 +63,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("orchestrator.daemon")
 
 JANITOR_INTERVAL = 600.0
+ETAG_CAPACITY = 8192  # validators kept: a listing per repository, two guards per open PR
 _MAX_SOCKET_PATH = 100
 
 
@@ -134,7 +135,7 @@ def build_github(config: Config) -> GitHubParts:
     """The client, budget, token chain and provider ``scm.github`` describes. Nothing is
     resolved or sent here: the token is looked up on the observer's first round."""
     github = config.scm.github
-    etags = LruETagStore()
+    etags = LruETagStore(ETAG_CAPACITY)
     tokens = TokenChain(
         env_names=(github.token_env, *ENV_CHAIN) if github.token_env else ENV_CHAIN,
         hostname=None if github.host == "github.com" else github.host,

@@ -32,7 +32,7 @@ from datetime import datetime
 
 import trio
 
-from orchestrator.domain.model import ProjectId, PRState, SessionId
+from orchestrator.domain.model import ProjectId, SessionId
 from orchestrator.domain.scm import (
     NotModified,
     ObserverState,
@@ -121,7 +121,9 @@ class SCMObserver:
             except Exception as error:
                 self._t.last_error = f"{type(error).__name__}: {error}"
                 log.exception("GitHub observer: round failed; trying again later")
-                self._sessions_due = trio.current_time() + self._settings.repo_interval
+                # Whatever failed may be due again at once: pause rather than spin.
+                await trio.sleep(self._settings.pending_interval)
+                continue
             await self._sleep_until_due()
 
     async def _sleep_until_due(self) -> None:
@@ -294,7 +296,6 @@ class SCMObserver:
                 url=summary.url,
                 head_sha=summary.head_sha,
                 updated_at=summary.updated_at,
-                draft=summary.state is PRState.DRAFT,
                 guard_due=now,
             )
             repo.waiting_on.add(key)

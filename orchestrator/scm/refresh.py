@@ -126,6 +126,8 @@ class PRRefresher:
             self._etags.put(key, etag)
             pr.fingerprints[key] = fingerprint
         pr.pending.clear()
+        for key in [k for k in pr.fingerprints if k[-1] != pr.head_sha]:
+            del pr.fingerprints[key]  # an old head's: never asked about again
 
     # --- details, reviews, log tails, delivery ------------------------------------------
 

@@ -90,7 +90,6 @@ class TrackedPR:
     url: str = ""
     head_sha: str = ""
     updated_at: datetime | None = None
-    draft: bool = False
     detail: PRDetail | None = None
     review: ReviewSnapshot | None = None
     dirty: bool = True
