@@ -53,6 +53,7 @@ from adapters.github.etags import LruETagStore
 from adapters.github.provider import GitHubProvider
 from adapters.sqlite.store import open_sqlite_store
 from orchestrator.clock import TrioClock
+from orchestrator.config.schema import GitHubConfig
 from orchestrator.daemon import ETAG_CAPACITY
 from orchestrator.domain.model import PRObservation, SessionId, SpawnOutcome
 from orchestrator.domain.records import Project
@@ -65,17 +66,7 @@ from tests.fakes.github.requestlog import LoggedRequest, RequestLog
 EPOCH = 1_780_000_000.0
 OURS, NAIVE = "ghp_bench_ours_000000000000000000000000", "ghp_bench_naive_00000000000000000000000"
 NAIVE_TICK = 30.0
-SETTINGS = ObserverSettings(  # the config file's defaults (orchestrator/config/schema.py)
-    repo_interval=30,
-    pending_interval=15,
-    settled_interval=60,
-    draft_interval=120,
-    max_age=300,
-    review_interval=120,
-    kick_debounce=2,
-    batch_size=25,
-    host="github.com",
-)
+SETTINGS = ObserverSettings.of(GitHubConfig())  # the config file's defaults
 TARGET_STEADY = 1.0
 TARGET_RATIO = 100.0
 TARGET_P99_MS = (SETTINGS.settled_interval + 2) * 1000

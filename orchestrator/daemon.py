@@ -163,25 +163,13 @@ def build_scm_observer(
 ) -> SCMObserver:
     """The GitHub observer over the daemon's store and engine, paced as configured."""
     section = config.scm.github
-    poll = section.poll
-    settings = ObserverSettings(
-        repo_interval=poll.repo.total_seconds(),
-        pending_interval=poll.pending.total_seconds(),
-        settled_interval=poll.settled.total_seconds(),
-        draft_interval=poll.draft.total_seconds(),
-        max_age=poll.max_age.total_seconds(),
-        review_interval=section.review_interval.total_seconds(),
-        kick_debounce=section.kick_debounce.total_seconds(),
-        batch_size=section.batch_size,
-        host=section.host,
-    )
     return SCMObserver(
         github.provider,
         LifecycleSink(manager),
         store,
         github.etags,
         clock,
-        settings,
+        ObserverSettings.of(section),
         explicit_repos={p.id: p.github for p in config.projects.values() if p.github},
         disabled_reason="" if section.enabled else "switched off (scm.github.enabled: false)",
     )

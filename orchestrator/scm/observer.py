@@ -26,6 +26,7 @@ sent as an observation; it is retried later. Only ports are used: the provider, 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 from datetime import datetime
@@ -178,25 +179,16 @@ class SCMObserver:
         return bool(repos or prs)
 
     def status(self) -> SCMObserverStatus:
-        c = self._t.counters
         return SCMObserverStatus(
             state=self._state,
             reason=self._reason,
             auth=self._auth,
             repos=len(self._repos),
             prs=len(self._prs),
-            rounds=c.rounds,
             last_round_at=self._last_round_at,
-            guards=c.guards,
-            not_modified=c.not_modified,
-            details=c.details,
-            reviews=c.reviews,
-            log_tails=c.log_tails,
-            observations=c.observations,
-            delivery_failures=c.delivery_failures,
-            rate_limited=c.rate_limited,
             last_error=self._t.last_error,
             budget=self._provider.rate_budget(),
+            **dataclasses.asdict(self._t.counters),
         )
 
     # --- one round ----------------------------------------------------------------------

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from orchestrator.config.schema import GitHubConfig
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ObserverSettings:
@@ -42,3 +44,19 @@ class ObserverSettings:
             raise ValueError("observer intervals must be positive")
         if self.batch_size < 1:
             raise ValueError("the batch size must be at least 1")
+
+    @classmethod
+    def of(cls, github: GitHubConfig) -> ObserverSettings:
+        """The settings the config's ``scm.github`` section gives."""
+        poll = github.poll
+        return cls(
+            repo_interval=poll.repo.total_seconds(),
+            pending_interval=poll.pending.total_seconds(),
+            settled_interval=poll.settled.total_seconds(),
+            draft_interval=poll.draft.total_seconds(),
+            max_age=poll.max_age.total_seconds(),
+            review_interval=github.review_interval.total_seconds(),
+            kick_debounce=github.kick_debounce.total_seconds(),
+            batch_size=github.batch_size,
+            host=github.host,
+        )

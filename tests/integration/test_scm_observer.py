@@ -23,6 +23,7 @@ from adapters.github.provider import GitHubProvider
 from adapters.github.retry import RetryPolicy
 from adapters.memory import MemoryStore
 from orchestrator.clock import TrioClock
+from orchestrator.config.schema import GitHubConfig
 from orchestrator.domain.errors import StoreError
 from orchestrator.domain.model import (
     ESCALATED_EVENT_TYPE,
@@ -48,17 +49,7 @@ Clock = trio.testing.MockClock
 
 EPOCH = 1_780_000_000.0
 TOKEN = "ghp_observer_tests_0000000000000000"
-SETTINGS = ObserverSettings(
-    repo_interval=30,
-    pending_interval=15,
-    settled_interval=60,
-    draft_interval=120,
-    max_age=300,
-    review_interval=120,
-    kick_debounce=2,
-    batch_size=25,
-    host="github.com",
-)
+SETTINGS = ObserverSettings.of(GitHubConfig())  # the config file's defaults
 REPO = RepoRef(owner="acme", name="app")
 HOUR = 3600.0
 
@@ -145,6 +136,15 @@ class Rig:
         return self.fake.world.open_pr(
             self.repo, head_ref=session.metadata.branch, author=self.alice, draft=draft
         )
+
+    async def watched_pr(self, settle: float = 0.0) -> tuple[SessionRecord, PullRequest]:
+        """A session whose PR the observer has found and delivered once; then ``settle``
+        seconds more."""
+        session = await self.spawn()
+        pr = self.open_pr(session)
+        await self.sink.wait_for(1)
+        await self.settle(settle)
+        return session, pr
 
     def messages(self, session: SessionRecord) -> list[str]:
         return self.engine.messenger.messages_for(session.id)
@@ -283,9 +283,7 @@ async def test_a_failing_actions_check_nudges_with_name_url_and_clean_log_tail(
     autojump_clock: Clock,
 ) -> None:
     async with observing() as rig:
-        session = await rig.spawn()
-        pr = rig.open_pr(session)
-        await rig.sink.wait_for(1)
+        session, pr = await rig.watched_pr()
         run = rig.world.add_check_run(pr, "test", conclusion="failure")
         await rig.sink.wait_for(2, within=SETTINGS.settled_interval + 2)
         await rig.engine.deliver()
@@ -345,10 +343,7 @@ async def test_ci_that_posts_only_commit_statuses_is_seen_before_the_backstop(
     autojump_clock: Clock,
 ) -> None:
     async with observing() as rig:
-        session = await rig.spawn()
-        pr = rig.open_pr(session)
-        await rig.sink.wait_for(1)
-        await rig.settle(120)
+        session, pr = await rig.watched_pr(120)
         rig.world.set_status(pr, "jenkins", "failure", target_url="https://ci.example/7")
         posted = trio.current_time()
         await rig.sink.wait_until(lambda seen: seen[-1].ci is CIState.FAILING)
@@ -365,9 +360,7 @@ async def test_new_review_comments_nudge_once_with_only_the_new_ones(
     autojump_clock: Clock,
 ) -> None:
     async with observing() as rig:
-        session = await rig.spawn()
-        pr = rig.open_pr(session)
-        await rig.sink.wait_for(1)
+        session, pr = await rig.watched_pr()
         rig.world.add_review_thread(pr, rig.bob, path="app.py", line=3, body="Rename this.")
         await rig.settle(SETTINGS.repo_interval + 2)
         (first,) = rig.messages(session)
@@ -396,10 +389,7 @@ async def test_a_resolved_thread_is_seen_while_the_review_is_open(autojump_clock
 
 async def test_a_conflict_nudges(autojump_clock: Clock) -> None:
     async with observing() as rig:
-        session = await rig.spawn()
-        pr = rig.open_pr(session)
-        await rig.sink.wait_for(1)
-        await rig.settle(60)
+        session, pr = await rig.watched_pr(60)
         rig.world.set_mergeable(pr, conflicting=True)
         await rig.settle(SETTINGS.max_age + 2)
         facts = await rig.store.pr_facts_for_session(session.id)
@@ -410,9 +400,7 @@ async def test_a_conflict_nudges(autojump_clock: Clock) -> None:
 
 async def test_a_merged_pr_ends_the_session_and_is_no_longer_polled(autojump_clock: Clock) -> None:
     async with observing() as rig:
-        session = await rig.spawn()
-        pr = rig.open_pr(session)
-        await rig.sink.wait_for(1)
+        session, pr = await rig.watched_pr()
         rig.world.merge(pr)
         await rig.settle(SETTINGS.repo_interval + 2)
         record = await rig.store.get_session(session.id)
@@ -533,10 +521,7 @@ async def test_a_restarted_observer_redelivers_once_and_nudges_no_one_again(
 
 async def test_kicks_within_the_debounce_make_one_early_poll(autojump_clock: Clock) -> None:
     async with observing() as rig:
-        session = await rig.spawn()
-        pr = rig.open_pr(session)
-        await rig.sink.wait_for(1)
-        await rig.settle(5)
+        session, pr = await rig.watched_pr(5)
         rig.fake.log.clear()
         rig.world.add_check_run(pr, "test", conclusion="failure")
         for _ in range(3):
@@ -554,10 +539,7 @@ async def test_a_secondary_limit_with_retry_after_sends_nothing_until_then(
     autojump_clock: Clock,
 ) -> None:
     async with observing() as rig:
-        session = await rig.spawn()
-        rig.open_pr(session)
-        await rig.sink.wait_for(1)
-        await rig.settle(5)
+        await rig.watched_pr(5)
         rig.fake.faults.inject("/repos/acme/app/pulls", SecondaryLimit(retry_after=60))
         for _ in range(2 * int(SETTINGS.repo_interval)):
             if rig.requests("/repos/acme/app/pulls", status=403):
@@ -578,10 +560,7 @@ async def test_background_polling_stops_at_the_reserve_while_a_kick_still_passes
     autojump_clock: Clock,
 ) -> None:
     async with observing() as rig:
-        session = await rig.spawn()
-        pr = rig.open_pr(session)
-        await rig.sink.wait_for(1)
-        await rig.settle(5)
+        session, pr = await rig.watched_pr(5)
         # The agents' own calls drain the shared bucket below the background reserve (10%).
         rig.world.consume(rig.alice, "core", 4700)
         await trio.sleep(SETTINGS.settled_interval + 1)  # one answer tells the budget
@@ -613,9 +592,7 @@ async def test_without_a_token_the_observer_is_disabled_and_says_why(
 
 async def test_status_counts_what_the_observer_did(autojump_clock: Clock) -> None:
     async with observing() as rig:
-        session = await rig.spawn()
-        rig.open_pr(session)
-        await rig.sink.wait_for(1)
+        await rig.watched_pr()
         await rig.settle(SETTINGS.settled_interval * 2)
         status = rig.observer.status()
         assert status.state is ObserverState.RUNNING
@@ -637,6 +614,4 @@ async def test_projects_name_their_repository_by_https_or_ssh_origin(
                 id="app", path="/repos/app", repo_origin_url=origin, registered_at=datetime.now(UTC)
             )
         )
-        session = await rig.spawn()
-        rig.open_pr(session)
-        await rig.sink.wait_for(1)
+        await rig.watched_pr()

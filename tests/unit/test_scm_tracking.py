@@ -4,8 +4,12 @@ partial review snapshot adds to what is known."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+import msgspec
 import pytest
 
+from orchestrator.config.schema import GitHubConfig, GitHubPollConfig
 from orchestrator.domain.model import CheckStatus, PRState, ReviewDecision
 from orchestrator.domain.scm import (
     CheckKind,
@@ -21,17 +25,7 @@ from orchestrator.scm import ObserverSettings
 from orchestrator.scm.tracking import TrackedPR
 
 REPO = RepoRef(owner="acme", name="app")
-SETTINGS = ObserverSettings(
-    repo_interval=30,
-    pending_interval=15,
-    settled_interval=60,
-    draft_interval=120,
-    max_age=300,
-    review_interval=120,
-    kick_debounce=2,
-    batch_size=25,
-    host="github.com",
-)
+SETTINGS = ObserverSettings.of(GitHubConfig())  # the config file's defaults
 
 
 @pytest.mark.parametrize(
@@ -115,17 +109,38 @@ STATUS = SCMCheck(
 @pytest.mark.parametrize(
     ("found", "interval"),
     [
-        (None, 15),  # never read: look soon
-        (detail(checks=(RUNNING,), rollup="PENDING"), 15),
-        (detail(checks=(PASSED,), rollup="SUCCESS", mergeable="UNKNOWN"), 15),
-        (detail(checks=(PASSED,), rollup="SUCCESS"), 60),
-        (detail(state=PRState.DRAFT, checks=(RUNNING,), rollup="PENDING"), 120),
+        (None, SETTINGS.pending_interval),  # never read: look soon
+        (detail(checks=(RUNNING,), rollup="PENDING"), SETTINGS.pending_interval),
+        (
+            detail(checks=(PASSED,), rollup="SUCCESS", mergeable="UNKNOWN"),
+            SETTINGS.pending_interval,
+        ),
+        (detail(checks=(PASSED,), rollup="SUCCESS"), SETTINGS.settled_interval),
+        (
+            detail(state=PRState.DRAFT, checks=(RUNNING,), rollup="PENDING"),
+            SETTINGS.draft_interval,
+        ),
     ],
 )
 def test_guards_run_faster_while_ci_runs_and_slower_for_drafts(
     found: PRDetail | None, interval: float
 ) -> None:
     assert tracked(found).guard_interval(SETTINGS) == interval
+
+
+def test_settings_are_the_configs_in_seconds() -> None:
+    github = msgspec.structs.replace(
+        GitHubConfig(),
+        poll=GitHubPollConfig(repo=timedelta(minutes=1), max_age=timedelta(minutes=10)),
+        review_interval=timedelta(minutes=3),
+        batch_size=10,
+        host="ghe.example.com",
+    )
+    settings = ObserverSettings.of(github)
+    assert (settings.repo_interval, settings.max_age, settings.pending_interval) == (60, 600, 15)
+    assert (settings.review_interval, settings.kick_debounce) == (180, 2)
+    assert (settings.batch_size, settings.host) == (10, "ghe.example.com")
+    assert (SETTINGS.settled_interval, SETTINGS.draft_interval) == (60, 120)
 
 
 def guarded(pr: TrackedPR) -> bool:
