@@ -14,7 +14,7 @@ from rich.text import Text
 
 from orchestrator.api import ScmRefreshOut, ScmStatusOut
 from orchestrator.cli.client import connect
-from orchestrator.cli.console import echo_json, out, say
+from orchestrator.cli.console import echo_json, out, say, shown
 from orchestrator.cli.options import JsonFlag, SessionArg
 from orchestrator.cli.render import ago, table
 from orchestrator.domain.scm import ObserverState
@@ -40,9 +40,9 @@ def scm_status(*, as_json: JsonFlag = False) -> None:
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column(overflow="fold")
-    state = Text(status.state.value, style=_STATE_STYLES.get(status.state, ""))
+    state = shown(status.state.value, _STATE_STYLES.get(status.state, ""))
     if status.reason:
-        state += Text(f" ({status.reason})")
+        state += shown(f" ({status.reason})")
     auth = status.auth
     token = f"from {auth.source}" if auth.available else (auth.reason or "none")
     c = status
@@ -62,12 +62,12 @@ def scm_status(*, as_json: JsonFlag = False) -> None:
     if budget.blocked_until:
         rows.append(("secondary limit", _until(budget.blocked_until)))
     for key, value in rows:
-        grid.add_row(Text(key), value if isinstance(value, Text) else Text(value))
+        grid.add_row(Text(key), value if isinstance(value, Text) else shown(value))
     out().print(grid)
     buckets = table("RESOURCE", "REMAINING", "LIMIT", "RESETS", "BLOCKED")
     for bucket in budget.resources:
         buckets.add_row(
-            Text(bucket.resource),
+            shown(bucket.resource),
             Text("-" if bucket.remaining is None else str(bucket.remaining)),
             Text("-" if bucket.limit is None else str(bucket.limit)),
             Text(f"{bucket.reset_at.astimezone():%H:%M:%S}" if bucket.reset_at else "-"),

@@ -23,7 +23,6 @@ from orchestrator.domain.model import (
     SessionId,
     SessionKind,
 )
-from orchestrator.domain.reactions import clean_text
 from orchestrator.domain.scm import (
     BranchClaim,
     CheckKind,
@@ -34,6 +33,7 @@ from orchestrator.domain.scm import (
     ReviewSnapshot,
     SCMCheck,
 )
+from orchestrator.domain.text import clean_text
 
 # --- check status and CI summary ---------------------------------------------------------
 

@@ -42,6 +42,7 @@ from tests.http_harness import FakeSessions
 
 P = API_PREFIX
 TOKEN = "scm-api-daemon-token-0123456789abcdef"
+AUTH = TokenAuthority(TOKEN)  # one hook key for the app and the test's hook tokens
 
 
 class StubObserver:
@@ -58,6 +59,7 @@ class StubObserver:
             prs=2,
             not_modified=40,
             guards=41,
+            last_error="GitHub said \x1b[31mno\x07\u202e",
             budget=RateBudgetSnapshot(
                 resources=(
                     RateResourceState(
@@ -85,7 +87,7 @@ async def served(observer: StubObserver | None) -> AsyncIterator[tuple[httpx.Asy
             lifecycle=engine.manager,
             sessions=FakeSessions(engine),
             changefeed=ChangeFeed(store),
-            auth=TokenAuthority(TOKEN),
+            auth=AUTH,
             drain=DrainSwitch(),
             clock=engine.clock,
             scm=observer,
@@ -163,7 +165,7 @@ async def test_an_agents_turn_end_kicks_its_prs() -> None:
     observer = StubObserver()
     async with served(observer) as (client, engine):
         sid = await session(client, engine)
-        hook = {"Authorization": f"Bearer {TokenAuthority(TOKEN).session_token(sid)}"}
+        hook = {"Authorization": f"Bearer {AUTH.session_token(sid)}"}
         for state in ("active", "waiting_input"):
             response = await client.post(
                 f"{P}/sessions/{sid}/activity", json={"state": state}, headers=hook
@@ -201,6 +203,8 @@ async def test_the_cli_shows_the_status_and_asks_for_a_refresh(tmp_path: Path) -
         assert "2 PRs in 1 repositories" in shown
         assert "41 (40 unchanged, free)" in shown
         assert "4990" in shown
+        assert "GitHub said no" in shown
+        assert not [ch for ch in ("\x1b", "\x07", "\u202e") if ch in shown]
         code, raw = await trio.to_thread.run_sync(invoke, "scm", "status", "--json")
         assert code == 0
         assert msgspec.json.decode(raw, type=ScmStatusOut).guards == 41
