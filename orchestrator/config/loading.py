@@ -13,7 +13,6 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Any, Final, TypeVar
@@ -24,6 +23,8 @@ import yaml
 from msgspec import UNSET, UnsetType
 
 from orchestrator.api import DEFAULT_ADDRESS
+from orchestrator.config.fields import NonEmpty, Strict, duration, given
+from orchestrator.config.github import ScmSection, load_scm
 from orchestrator.config.locations import (
     ENV_ADDR,
     config_path,
@@ -39,22 +40,17 @@ from orchestrator.config.schema import (
     DESKTOP_NOTIFIER,
     AgentConfig,
     Config,
-    GitHubBudgetConfig,
-    GitHubConfig,
-    GitHubLogTailConfig,
-    GitHubPollConfig,
     NotifiersConfig,
     ProjectConfig,
     ReaperConfig,
     RetentionConfig,
-    ScmConfig,
     ShutdownConfig,
     Synchronous,
     WebhookConfig,
 )
 from orchestrator.domain.errors import ConfigError
 from orchestrator.domain.model import Priority
-from orchestrator.domain.reactions import DURATION_HINT, load_reaction_policy, parse_duration
+from orchestrator.domain.reactions import load_reaction_policy
 from orchestrator.domain.scm_rules import parse_full_name
 
 __all__ = ["load_config"]
@@ -71,112 +67,67 @@ _RESTORE_PLACEHOLDERS: Final = frozenset({"agent_session_id"})
 # --- what the user may write ---------------------------------------------------------------
 
 
-class _Strict(
-    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, rename="camel"
-):
-    """Unknown keys are errors, keys are camelCase, a key left out is UNSET."""
-
-
-NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
 Positive = Annotated[int, msgspec.Meta(ge=1)]
 Argv = Annotated[list[str], msgspec.Meta(min_length=1)]
 
 
-class _Database(_Strict, frozen=True, kw_only=True):
+class _Database(Strict, frozen=True, kw_only=True):
     synchronous: Any = UNSET  # YAML reads a bare OFF as false: checked by hand
 
 
-class _Project(_Strict, frozen=True, kw_only=True):
+class _Project(Strict, frozen=True, kw_only=True):
     path: NonEmpty
     repo_origin_url: str | UnsetType = UNSET
     display_name: str | UnsetType = UNSET
     github: NonEmpty | UnsetType = UNSET
 
 
-class _Agent(_Strict, frozen=True, kw_only=True):
+class _Agent(Strict, frozen=True, kw_only=True):
     command: Argv
     restore_command: Argv | UnsetType | None = UNSET
     env: dict[str, str] | UnsetType = UNSET
 
 
-class _Desktop(_Strict, frozen=True, kw_only=True):
+class _Desktop(Strict, frozen=True, kw_only=True):
     enabled: bool | UnsetType = UNSET
 
 
-class _Webhook(_Strict, frozen=True, kw_only=True):
+class _Webhook(Strict, frozen=True, kw_only=True):
     url: NonEmpty
     slack: bool | UnsetType = UNSET
 
 
-class _Notifiers(_Strict, frozen=True, kw_only=True):
+class _Notifiers(Strict, frozen=True, kw_only=True):
     desktop: _Desktop | None = None
     webhooks: Any = None  # a mapping of names, checked entry by entry
 
 
-class _Routing(_Strict, frozen=True, kw_only=True):
+class _Routing(Strict, frozen=True, kw_only=True):
     urgent: list[str] | None = None
     action: list[str] | None = None
     info: list[str] | None = None
 
 
-class _Reaper(_Strict, frozen=True, kw_only=True):
+class _Reaper(Strict, frozen=True, kw_only=True):
     tick: Any = UNSET  # durations are checked by hand, for a message that shows the format
     probe_timeout: Any = UNSET
     concurrency: Positive | UnsetType = UNSET
 
 
-class _Retention(_Strict, frozen=True, kw_only=True):
+class _Retention(Strict, frozen=True, kw_only=True):
     change_log_max_age: Any = UNSET
     change_log_max_rows: Positive | UnsetType = UNSET
 
 
-class _Shutdown(_Strict, frozen=True, kw_only=True):
+class _Shutdown(Strict, frozen=True, kw_only=True):
     drain_timeout: Any = UNSET
 
 
-class _Api(_Strict, frozen=True, kw_only=True):
+class _Api(Strict, frozen=True, kw_only=True):
     allow_remote: bool | UnsetType = UNSET
 
 
-class _GitHubPoll(_Strict, frozen=True, kw_only=True):
-    repo: Any = UNSET
-    pending: Any = UNSET
-    settled: Any = UNSET
-    draft: Any = UNSET
-    max_age: Any = UNSET
-
-
-class _GitHubLogTail(_Strict, frozen=True, kw_only=True):
-    lines: Annotated[int, msgspec.Meta(ge=1, le=1000)] | UnsetType = UNSET
-    max_bytes: Annotated[int, msgspec.Meta(ge=256, le=1 << 20)] | UnsetType = UNSET
-
-
-class _GitHubBudget(_Strict, frozen=True, kw_only=True):
-    background_reserve: Any = UNSET  # a count or "N%": checked by hand
-    kick_reserve: Any = UNSET
-    max_concurrency: Annotated[int, msgspec.Meta(ge=1, le=16)] | UnsetType = UNSET
-
-
-class _GitHub(_Strict, frozen=True, kw_only=True):
-    enabled: bool | UnsetType = UNSET
-    api_url: NonEmpty | UnsetType = UNSET
-    graphql_url: NonEmpty | UnsetType = UNSET
-    host: NonEmpty | UnsetType = UNSET
-    token_env: NonEmpty | UnsetType = UNSET
-    batch_size: Annotated[int, msgspec.Meta(ge=1, le=25)] | UnsetType = UNSET
-    kick_debounce: Any = UNSET
-    webhook_secret: str | UnsetType = UNSET
-    poll: _GitHubPoll | None = None
-    review_interval: Any = UNSET
-    log_tail: _GitHubLogTail | None = None
-    budget: _GitHubBudget | None = None
-
-
-class _Scm(_Strict, frozen=True, kw_only=True):
-    github: _GitHub | None = None
-
-
-class _File(_Strict, frozen=True, kw_only=True):
+class _File(Strict, frozen=True, kw_only=True):
     """The top level. A section left out, or written empty, is None: all its defaults."""
 
     address: str | None = None
@@ -191,17 +142,12 @@ class _File(_Strict, frozen=True, kw_only=True):
     retention: _Retention | None = None
     shutdown: _Shutdown | None = None
     api: _Api | None = None
-    scm: _Scm | None = None
+    scm: ScmSection | None = None
 
 
 # --- one value at a time ---------------------------------------------------------------------
 
 _T = TypeVar("_T")
-
-
-def _given(**values: object) -> dict[str, Any]:
-    """The values the file set, as keyword arguments: the rest keep the schema's defaults."""
-    return {name: value for name, value in values.items() if value is not UNSET}
 
 
 def _convert(raw: object, kind: type[_T], where: str) -> _T:
@@ -218,19 +164,6 @@ def _mapping(raw: object, where: str, what: str) -> dict[str, object]:
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{where}: expected a mapping of {what}, got {describe(raw)}")
     return {str(key): value for key, value in raw.items()}
-
-
-def _duration(raw: object, where: str) -> timedelta | UnsetType:
-    if raw is UNSET:
-        return UNSET
-    if not isinstance(raw, str):
-        raise ConfigError(f"{where}: {quote(raw)} is not {DURATION_HINT}")
-    try:
-        return parse_duration(raw)
-    except ValueError:
-        if raw.strip() and re.fullmatch(r"[0dhms]+", raw.strip()):
-            raise ConfigError(f"{where}: {quote(raw)} must be longer than zero") from None
-        raise ConfigError(f"{where}: {quote(raw)} is not {DURATION_HINT}") from None
 
 
 def _slug(name: str, where: str, what: str) -> str:
@@ -278,7 +211,7 @@ def _projects(raw: object, base: Path) -> dict[str, ProjectConfig]:
         projects[name] = ProjectConfig(
             id=name,
             path=path if path.is_absolute() else (base / path).absolute(),
-            **_given(
+            **given(
                 repo_origin_url=project.repo_origin_url,
                 display_name=project.display_name,
                 github=github,
@@ -302,7 +235,7 @@ def _agents(raw: object) -> dict[str, AgentConfig]:
                 agent.restore_command, _RESTORE_PLACEHOLDERS, f"{where}.restoreCommand"
             )
         env = agent.env if agent.env is UNSET else MappingProxyType(dict(agent.env))
-        agents[name] = AgentConfig(command=command, **_given(restore_command=restore, env=env))
+        agents[name] = AgentConfig(command=command, **given(restore_command=restore, env=env))
     return agents
 
 
@@ -320,9 +253,9 @@ def _notifiers(raw: _Notifiers | None) -> NotifiersConfig:
         parts = urlsplit(hook.url)
         if parts.scheme not in {"http", "https"} or not parts.hostname:
             raise ConfigError(f"{where}.url: expected an absolute http(s) URL")
-        webhooks[name] = WebhookConfig(url=hook.url, **_given(slack=hook.slack))
+        webhooks[name] = WebhookConfig(url=hook.url, **given(slack=hook.slack))
     desktop = section.desktop.enabled if section.desktop is not None else UNSET
-    return NotifiersConfig(webhooks=MappingProxyType(webhooks), **_given(desktop=desktop))
+    return NotifiersConfig(webhooks=MappingProxyType(webhooks), **given(desktop=desktop))
 
 
 def _routing(
@@ -348,9 +281,9 @@ def _routing(
 def _reaper(raw: _Reaper | None) -> ReaperConfig:
     section = raw or _Reaper()
     return ReaperConfig(
-        **_given(
-            tick=_duration(section.tick, "reaper.tick"),
-            probe_timeout=_duration(section.probe_timeout, "reaper.probeTimeout"),
+        **given(
+            tick=duration(section.tick, "reaper.tick"),
+            probe_timeout=duration(section.probe_timeout, "reaper.probeTimeout"),
             concurrency=section.concurrency,
         )
     )
@@ -359,8 +292,8 @@ def _reaper(raw: _Reaper | None) -> ReaperConfig:
 def _retention(raw: _Retention | None) -> RetentionConfig:
     section = raw or _Retention()
     return RetentionConfig(
-        **_given(
-            change_log_max_age=_duration(section.change_log_max_age, "retention.changeLogMaxAge"),
+        **given(
+            change_log_max_age=duration(section.change_log_max_age, "retention.changeLogMaxAge"),
             change_log_max_rows=section.change_log_max_rows,
         )
     )
@@ -369,98 +302,8 @@ def _retention(raw: _Retention | None) -> RetentionConfig:
 def _shutdown(raw: _Shutdown | None) -> ShutdownConfig:
     section = raw or _Shutdown()
     return ShutdownConfig(
-        **_given(drain_timeout=_duration(section.drain_timeout, "shutdown.drainTimeout"))
+        **given(drain_timeout=duration(section.drain_timeout, "shutdown.drainTimeout"))
     )
-
-
-_ENV_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_HOST: Final = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
-_PERCENT: Final = re.compile(r"(\d+(?:\.\d+)?)\s*%")
-_RESERVE_HINT: Final = 'a number of requests (like 500) or a share of the limit (like "10%")'
-
-
-def _http_url(raw: str | UnsetType, where: str) -> str | UnsetType:
-    if raw is UNSET:
-        return UNSET
-    parts = urlsplit(raw)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise ConfigError(f"{where}: expected an absolute http(s) URL, got {quote(raw)}")
-    return raw.rstrip("/")
-
-
-def _reserve(raw: object, where: str) -> float | UnsetType:
-    """A request count (an integer) or a percentage of the limit; a share is kept below 1,
-    a count at 1 or more, which is how the rate budget tells them apart."""
-    if raw is UNSET:
-        return UNSET
-    if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
-        return float(raw) if raw >= 1 else 0.0
-    match = _PERCENT.fullmatch(raw.strip()) if isinstance(raw, str) else None
-    if match is None:
-        raise ConfigError(f"{where}: {quote(raw)} is not {_RESERVE_HINT}")
-    share = float(match[1]) / 100
-    if share >= 1:
-        raise ConfigError(f"{where}: {quote(raw)} must be below 100%")
-    return share
-
-
-def _github_host(api_url: str) -> str:
-    """Where repositories live for an API base: ``github.com`` for ``api.github.com``, the
-    Enterprise host itself for ``https://HOST/api/v3``."""
-    host = (urlsplit(api_url).hostname or "").lower()
-    return "github.com" if host == "api.github.com" else host
-
-
-def _github(raw: _Scm | None) -> ScmConfig:
-    section = (raw.github if raw is not None else None) or _GitHub()
-    where = "scm.github"
-    poll = section.poll or _GitHubPoll()
-    tail = section.log_tail or _GitHubLogTail()
-    budget = section.budget or _GitHubBudget()
-    api_url = _http_url(section.api_url, f"{where}.apiUrl")
-    host = section.host
-    if host is not UNSET and not _HOST.fullmatch(host):
-        raise ConfigError(f"{where}.host: {quote(host)} is not a host name")
-    if host is UNSET and api_url is not UNSET:
-        host = _github_host(api_url)
-    token_env = section.token_env
-    if token_env is not UNSET and not _ENV_NAME.fullmatch(token_env):
-        raise ConfigError(
-            f"{where}.tokenEnv: {quote(token_env)} is not an environment variable name"
-        )
-    github = GitHubConfig(
-        poll=GitHubPollConfig(
-            **_given(
-                repo=_duration(poll.repo, f"{where}.poll.repo"),
-                pending=_duration(poll.pending, f"{where}.poll.pending"),
-                settled=_duration(poll.settled, f"{where}.poll.settled"),
-                draft=_duration(poll.draft, f"{where}.poll.draft"),
-                max_age=_duration(poll.max_age, f"{where}.poll.maxAge"),
-            )
-        ),
-        log_tail=GitHubLogTailConfig(**_given(lines=tail.lines, max_bytes=tail.max_bytes)),
-        budget=GitHubBudgetConfig(
-            **_given(
-                background_reserve=_reserve(
-                    budget.background_reserve, f"{where}.budget.backgroundReserve"
-                ),
-                kick_reserve=_reserve(budget.kick_reserve, f"{where}.budget.kickReserve"),
-                max_concurrency=budget.max_concurrency,
-            )
-        ),
-        **_given(
-            enabled=section.enabled,
-            api_url=api_url,
-            graphql_url=_http_url(section.graphql_url, f"{where}.graphqlUrl"),
-            host=host.lower() if isinstance(host, str) else host,
-            token_env=token_env,
-            batch_size=section.batch_size,
-            kick_debounce=_duration(section.kick_debounce, f"{where}.kickDebounce"),
-            webhook_secret=section.webhook_secret,
-            review_interval=_duration(section.review_interval, f"{where}.reviewInterval"),
-        ),
-    )
-    return ScmConfig(github=github)
 
 
 @dataclass(frozen=True, slots=True)
@@ -558,8 +401,8 @@ def _build(raw: object, file: Path, env: Mapping[str, str]) -> Config:
         reaper=_reaper(top.reaper),
         retention=_retention(top.retention),
         shutdown=_shutdown(top.shutdown),
-        scm=_github(top.scm),
-        **_given(
+        scm=load_scm(top.scm),
+        **given(
             allow_remote=(top.api or _Api()).allow_remote,
             synchronous=synchronous,
             default_agent=top.default_agent,
