@@ -172,9 +172,15 @@ class SCMObserver:
         for repo in repos:
             repo.due, repo.kicked = min(repo.due, due), True
         for pr in prs:
-            pr.guard_due, pr.review_due = min(pr.guard_due, due), min(pr.review_due, due)
-            pr.review_wanted = pr.kicked = True
-            pr.not_before = min(pr.not_before, due)
+            pr.guard_due, pr.not_before, pr.kicked = (
+                min(pr.guard_due, due),
+                min(pr.not_before, due),
+                True,
+            )
+            if pr.wants_review_polls():
+                # The agent may have answered or resolved threads, which only a review
+                # read shows; a new comment moves the PR in the listing anyway.
+                pr.review_due = min(pr.review_due, due)
         self._wake.set()
         return bool(repos or prs)
 
@@ -196,6 +202,7 @@ class SCMObserver:
     async def poll_once(self) -> None:
         """One round: whatever is due now, in order (see the module docstring)."""
         now = trio.current_time()
+        self._t.round_failures = 0
         if not await self._authorised(now):
             return
         if now >= self._sessions_due:
@@ -216,6 +223,12 @@ class SCMObserver:
             pr.kicked = pr.kicked and pr.dirty  # a kick lasts until its PR is delivered
         self._t.counters.rounds += 1
         self._last_round_at = self._clock.now()
+        if self._t.round_failures:
+            log.warning(
+                "GitHub observer: %d calls failed this round, retried later (last: %s)",
+                self._t.round_failures,
+                self._t.last_error,
+            )
 
     async def _authorised(self, now: float) -> bool:
         if now < self._auth_due and self._state is ObserverState.DISABLED:

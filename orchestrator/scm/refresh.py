@@ -87,10 +87,8 @@ class PRRefresher:
             )
             if pr.uses_statuses:
                 key = status_key(repo, sha)
-                changed = await self._guard(pr, key, self._provider.commit_status, priority) or (
-                    changed
-                )
-                pr.status_sha = sha
+                statuses = await self._guard(pr, key, self._provider.commit_status, priority)
+                changed, pr.status_sha = changed or statuses, sha
         except SCMRateLimited as limited:
             pr.not_before = self.limited(limited)
             return
@@ -235,6 +233,7 @@ class PRRefresher:
         failure. None while a tail is still to come (the PR stays dirty)."""
         head = detail.head_sha
         pr.tails = {k: v for k, v in pr.tails.items() if k[1] == head}
+        pr.tail_failures = {k: n for k, n in pr.tail_failures.items() if k[1] == head}
         wanted = [c for c in latest_per_name(detail.checks, head) if wants_log_tail(c)]
         missing = False
         for check in wanted:
@@ -302,8 +301,11 @@ class PRRefresher:
         return trio.current_time() + max(1.0, wait if math.isfinite(wait) else 60.0)
 
     def failed(self, what: str, error: BaseException) -> None:
+        """Note a failed call; the round logs one line for all of them (GitHub being down
+        fails every PR's call, which must not flood the log)."""
         self._t.last_error = f"{what}: {error}"
-        log.warning("GitHub observer: %s failed: %s", what, error)
+        self._t.round_failures += 1
+        log.debug("GitHub observer: %s failed: %s", what, error)
 
 
 class AppliesPRObservations(Protocol):

@@ -188,7 +188,7 @@ class Counters:
 class Tracking:
     """Everything the observer holds: watched repositories and tracked PRs by key, the
     live sessions and whose each PR URL is (per the store), the (PR URL, session) pairs
-    the store refused, and the counters."""
+    the store refused, the counters, and the failures of the round under way."""
 
     repos: dict[str, TrackedRepo] = field(default_factory=dict)
     prs: dict[PRKey, TrackedPR] = field(default_factory=dict)
@@ -197,3 +197,4 @@ class Tracking:
     refused: set[tuple[str, SessionId]] = field(default_factory=set)
     counters: Counters = field(default_factory=Counters)
     last_error: str = ""
+    round_failures: int = 0
