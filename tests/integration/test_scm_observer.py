@@ -18,6 +18,7 @@ from orchestrator.domain.model import (
     TerminationReason,
 )
 from orchestrator.domain.records import Project
+from tests.fakes.github import ErrorStatus
 from tests.integration.scm_rig import (
     HOUR,
     SETTINGS,
@@ -138,6 +139,26 @@ async def test_a_rerun_failing_on_the_same_commit_sends_nothing_and_reads_no_log
         assert len(rig.messages(session)) == 1
         assert len(rig.requests("/repos/acme/app/actions/jobs/*/logs")) == 1
         assert len(rig.sink.delivered) >= 2  # the re-run was seen, and changed nothing
+
+
+async def test_a_log_that_cannot_be_read_is_named_unavailable_after_three_tries(
+    autojump_clock: Clock,
+) -> None:
+    async with observing() as rig:
+        session, pr = await rig.watched_pr()
+        logs = "/repos/acme/app/actions/jobs/*/logs"
+        rig.fake.faults.inject(logs, ErrorStatus(404), times=None)
+        rig.world.add_check_run(pr, "test", conclusion="failure")
+        for _ in range(int(SETTINGS.max_age)):
+            if len(rig.requests(logs)) == 2:
+                break
+            await trio.sleep(1)
+        await rig.engine.deliver()
+        assert rig.messages(session) == []  # the nudge waits for its tail
+        await rig.settle(HOUR)
+        (message,) = rig.messages(session)
+        assert "\n\nFailing output:\nlog unavailable: " in message
+        assert len(rig.requests(logs)) == 3
 
 
 async def test_three_failing_commits_escalate_once_then_silence_until_green(
