@@ -299,7 +299,7 @@ async def run(sessions: int, minutes: float, naive_minutes: float, warmup: float
     p50, p99 = percentile(lat, 0.50), percentile(lat, 0.99)
     print(
         f"change-to-commit over {len(lat)} changes ({superseded} superseded by a push before seen): "
-        f"p50 {p50:.0f} ms, p99 {p99:.0f} ms (target <= {TARGET_P99_MS} ms)"
+        f"p50 {p50:.0f} ms, p99 {p99:.0f} ms (target <= {TARGET_P99_MS:.0f} ms)"
     )
     verdicts = [
         ("steady <= 1 per PR-hour", ours_per["steady"] <= TARGET_STEADY),

@@ -4,7 +4,8 @@ serves until SIGTERM/SIGINT, then drains in order under one deadline (docs/desig
 
 This is the only module of ``orchestrator/`` that imports ``adapters/``. It is also where
 the configured values reach the engine: what the config file sets (reaper tick, probe
-timeout and concurrency, retention, drain deadline) has no default below the config layer.
+timeout and concurrency, retention, drain deadline, the GitHub observer) has no default below
+the config layer.
 """
 
 from __future__ import annotations
