@@ -1188,6 +1188,7 @@ class FakeSCMProvider:
         self.budget = RateBudgetSnapshot()
         self.calls: list[str] = []
         self.merged: list[tuple[PRRef, str, MergeMethod]] = []
+        self.default_branch = "main"  # what listings report as every repository's
         self._failures: dict[str, list[BaseException]] = {}
 
     # -- scenario helpers
@@ -1218,8 +1219,7 @@ class FakeSCMProvider:
     def _of_repo(self, repo: RepoRef) -> list[PRDetail]:
         return [d for (name, _), d in self.prs.items() if name == repo.full_name.lower()]
 
-    @staticmethod
-    def _summary(detail: PRDetail) -> PRSummary:
+    def _summary(self, detail: PRDetail) -> PRSummary:
         return PRSummary(
             node_id=detail.node_id,
             number=detail.number,
@@ -1232,6 +1232,7 @@ class FakeSCMProvider:
             base_ref=detail.base_ref,
             author=detail.author,
             updated_at=detail.updated_at,
+            default_branch=self.default_branch,
         )
 
     # -- SCMProvider

@@ -28,6 +28,7 @@ from orchestrator.domain.model import (
     SessionStatus,
     TerminationReason,
 )
+from orchestrator.domain.scm import SCMObserverStatus
 from orchestrator.domain.zones import Zone
 
 API_PREFIX: Final = "/api/v1"
@@ -217,6 +218,19 @@ class SessionOut(Model, frozen=True, kw_only=True):
     pr: PRFacts
     created_at: datetime
     updated_at: datetime
+
+
+# ``GET /scm/status`` answers ``orchestrator.domain.scm.SCMObserverStatus`` itself.
+ScmStatusOut = SCMObserverStatus
+
+
+class ScmRefreshOut(Model, frozen=True, kw_only=True):
+    """``POST /sessions/{id}/scm/refresh`` (202): the session's PRs will be polled after a
+    short debounce. ``watching`` is false when nothing is watched for the session yet (no
+    PR found so far): its sessions are then re-read, in case its branch is new."""
+
+    session_id: str
+    watching: bool
 
 
 class KillOut(Model, frozen=True, kw_only=True):

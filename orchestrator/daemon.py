@@ -4,7 +4,8 @@ serves until SIGTERM/SIGINT, then drains in order under one deadline (docs/desig
 
 This is the only module of ``orchestrator/`` that imports ``adapters/``. It is also where
 the configured values reach the engine: what the config file sets (reaper tick, probe
-timeout and concurrency, retention, drain deadline) has no default below the config layer.
+timeout and concurrency, retention, drain deadline, the GitHub observer) has no default below
+the config layer.
 """
 
 from __future__ import annotations
@@ -31,6 +32,11 @@ from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve
 
 from adapters.agents import agent_for, session_environment
+from adapters.github.auth import ENV_CHAIN, TokenChain
+from adapters.github.budget import RateBudget
+from adapters.github.client import GitHubClient
+from adapters.github.etags import LruETagStore
+from adapters.github.provider import GitHubProvider
 from adapters.http.app import ApiServices, DrainSwitch, create_app
 from adapters.http.auth import TokenAuthority, new_daemon_token, new_hook_key
 from adapters.http.dashboard import DashboardServices
@@ -66,6 +72,7 @@ from orchestrator.metrics import (
 )
 from orchestrator.outbox import OutboxDispatcher
 from orchestrator.ports import Clock, Notifier, Runtime
+from orchestrator.pr_actions import ObserverKicker, PRActions, SCMMerger
 from orchestrator.reaper import Reaper, ReaperLifecycle
 from orchestrator.runfile import (
     HOOK_KEY_NAME,
@@ -78,6 +85,7 @@ from orchestrator.runfile import (
     write_hook_key,
     write_run_file,
 )
+from orchestrator.scm import LifecycleSink, ObserverSettings, SCMObserver
 from orchestrator.sessions import ReconcileReport, RuntimeInventory, SessionManager
 
 if TYPE_CHECKING:
@@ -86,6 +94,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("orchestrator.daemon")
 
 JANITOR_INTERVAL = 600.0
+ETAG_CAPACITY = 8192  # validators kept: a listing per repository, two guards per open PR
 _MAX_SOCKET_PATH = 100
 WORKTREES_DIR_NAME = "worktrees"
 _SQLITE_SIDECARS = ("-wal", "-shm", "-journal")
@@ -180,6 +189,59 @@ async def reconcile_at_boot(
     )
 
 
+@dataclass(frozen=True)
+class GitHubParts:
+    """The GitHub side of the daemon: one client (one rate budget) for every call."""
+
+    client: GitHubClient
+    provider: GitHubProvider
+    etags: LruETagStore
+
+
+def build_github(config: Config) -> GitHubParts:
+    """The client, budget, token chain and provider ``scm.github`` describes. Nothing is
+    resolved or sent here: the token is looked up on the observer's first round."""
+    github = config.scm.github
+    etags = LruETagStore(ETAG_CAPACITY)
+    tokens = TokenChain(
+        env_names=(github.token_env, *ENV_CHAIN) if github.token_env else ENV_CHAIN,
+        hostname=None if github.host == "github.com" else github.host,
+        on_change=etags.clear,  # validators may not carry over to another token
+    )
+    budget = RateBudget(
+        max_concurrency=github.budget.max_concurrency,
+        background_reserve=github.budget.background_reserve,
+        kick_reserve=github.budget.kick_reserve,
+    )
+    client = GitHubClient(
+        tokens, budget, api_url=github.api_url, graphql_url=github.graphql_url or None
+    )
+    provider = GitHubProvider(
+        client,
+        batch_size=github.batch_size,
+        log_tail_lines=github.log_tail.lines,
+        log_tail_bytes=github.log_tail.max_bytes,
+    )
+    return GitHubParts(client, provider, etags)
+
+
+def build_scm_observer(
+    config: Config, github: GitHubParts, store: SqliteStore, manager: LifecycleManager, clock: Clock
+) -> SCMObserver:
+    """The GitHub observer over the daemon's store and engine, paced as configured."""
+    section = config.scm.github
+    return SCMObserver(
+        github.provider,
+        LifecycleSink(manager),
+        store,
+        github.etags,
+        clock,
+        ObserverSettings.of(section),
+        explicit_repos={p.id: p.github for p in config.projects.values() if p.github},
+        disabled_reason="" if section.enabled else "switched off (scm.github.enabled: false)",
+    )
+
+
 @dataclass
 class _Address:
     """Where the API listens; known only once hypercorn has bound its socket."""
@@ -201,6 +263,7 @@ class Daemon:
     feed: ChangeFeed
     reaper: Reaper
     drain: DrainSwitch
+    observer: SCMObserver | None = None
     address: str = ""
 
 
@@ -263,7 +326,9 @@ async def serve_daemon(
             )
             http_client = await stack.enter_async_context(httpx.AsyncClient(trust_env=False))
             board = await stack.enter_async_context(open_sqlite_board_reads(config.database_path))
-            await _run(config, store, http_client, auth, task_status, board)
+            github = build_github(config)
+            stack.push_async_callback(github.client.aclose)
+            await _run(config, store, http_client, auth, github, task_status, board)
 
 
 async def _run(
@@ -271,6 +336,7 @@ async def _run(
     store: SqliteStore,
     http_client: httpx.AsyncClient,
     auth: TokenAuthority,
+    github: GitHubParts,
     task_status: trio.TaskStatus[Daemon],
     board: SqliteBoardReads,
 ) -> None:
@@ -283,11 +349,13 @@ async def _run(
     messenger = CountingMessenger(TmuxMessenger(tmux), metrics)
     manager = LifecycleManager(store, clock=clock, policy=config.policy)
     counted = CountingLifecycle(manager, metrics)
+    merger = SCMMerger(github.provider, config.scm.github.merge_method)
     dispatcher = OutboxDispatcher(
         store,
         messenger=messenger,
         notifier=build_notifier(config, http_client, metrics),
         clock=clock,
+        merger=merger,
     )
     feed = ChangeFeed(store)
 
@@ -319,13 +387,15 @@ async def _run(
     )
     reaper = build_reaper(config, counted, runtime, clock)
     metrics.source = partial(_gauges, config, counted, feed, reaper)
+    observer = build_scm_observer(config, github, store, manager, clock)
     drain = DrainSwitch()
+    kicker = ObserverKicker(observer)
     secret = config.scm.github.webhook_secret
     webhooks = (
-        GitHubWebhooks(secret=secret.encode(), kicker=None, deliveries=store, clock=clock)
+        GitHubWebhooks(secret=secret.encode(), kicker=kicker, deliveries=store, clock=clock)
         if secret
         else None
-    )  # kicker None: deliveries are acknowledged and dropped until an observer takes them
+    )
     backups = SqliteBackups(config.database_path, config.backups_dir)
     services = ApiServices(
         store=store,
@@ -336,14 +406,16 @@ async def _run(
         drain=drain,
         clock=clock,
         version=package_version(),
+        pr_actions=PRActions(store, manager, merger=merger, kicker=kicker),
         github_webhooks=webhooks,
         backups=backups,
         metrics=metrics,
         importer=LegacyImporter(
             store, LegacyInstallationReader(), DefaultTmuxServer(), clock, config.data_dir
         ),
+        scm=observer,
     )
-    daemon = Daemon(config, store, manager, dispatcher, feed, reaper, drain)
+    daemon = Daemon(config, store, manager, dispatcher, feed, reaper, drain, observer)
     hypercorn = HypercornConfig()
     hypercorn.bind = [f"{config.host}:{config.port}"]
     hypercorn.graceful_timeout = 1.0
@@ -380,6 +452,7 @@ async def _run(
                                 keep=config.backup.keep,
                             )
                         )
+                        await nursery.start(observer.run)
                         task_status.started()
 
             await root.start(run_delivery)
@@ -529,8 +602,11 @@ def run_daemon(config: Config) -> int:
 
 __all__ = [
     "Daemon",
+    "GitHubParts",
+    "build_github",
     "build_notifier",
     "build_reaper",
+    "build_scm_observer",
     "keep_data_dir_private",
     "reconcile_at_boot",
     "run_daemon",

@@ -505,3 +505,14 @@ class PRMerger(Protocol):
         """A refusal is ``MergeOutcome(merged=False, message=<the host's reason>)``; raises
         ``SCMError`` subclasses (``SCMUnavailable`` is transient) for calls that failed."""
         ...
+
+
+class SCMSessionReader(Protocol):
+    """What the SCM observer reads of the store: which sessions are live, on which
+    branch, in which project, and which PRs each already has."""
+
+    async def list_sessions(self, project_id: ProjectId | None = None) -> list[SessionRecord]: ...
+
+    async def list_projects(self, *, include_archived: bool = False) -> list[Project]: ...
+
+    async def list_pr_facts(self, session_id: SessionId) -> list[PRFacts]: ...

@@ -25,6 +25,7 @@ class RestUser(_Wire, frozen=True, kw_only=True):
 
 class RestRepoName(_Wire, frozen=True, kw_only=True):
     full_name: str = ""
+    default_branch: str = ""
 
 
 class RestBranch(_Wire, frozen=True, kw_only=True):
@@ -104,6 +105,7 @@ def summary_from_rest(pull: RestPull) -> PRSummary:
         author=user.login,
         author_is_bot=user.type == "Bot",
         updated_at=pull.updated_at,
+        default_branch=pull.base.repo.default_branch if pull.base.repo else "",
     )
 
 

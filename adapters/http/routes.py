@@ -69,6 +69,8 @@ from orchestrator.api import (
     ReclaimedOut,
     RestoreIn,
     ResyncOut,
+    ScmRefreshOut,
+    ScmStatusOut,
     SendIn,
     SessionOut,
     SpawnIn,
@@ -79,6 +81,7 @@ from orchestrator.domain.decide import activity_time
 from orchestrator.domain.errors import ConflictError
 from orchestrator.domain.model import (
     ActivitySignal,
+    ActivityState,
     PRFacts,
     PRObservation,
     ProjectId,
@@ -86,11 +89,18 @@ from orchestrator.domain.model import (
     SessionStatus,
 )
 from orchestrator.domain.records import Notification, Project
+from orchestrator.domain.scm import ObserverState, SCMObserverStatus
 from orchestrator.lifecycle.manager import SessionView
 from orchestrator.pr_actions import PRActions
 from orchestrator.sessions import SpawnRequest
 
 HEALTH_PATH: Final = "/healthz"
+# Activity that ends an agent's turn: it may have pushed or answered a review, so its PRs
+# are worth a look before the next scheduled poll.
+TURN_ENDED: Final = frozenset({ActivityState.READY, ActivityState.IDLE})
+NO_OBSERVER: Final = SCMObserverStatus(
+    state=ObserverState.DISABLED, reason="this daemon runs no GitHub observer"
+)
 DEFAULT_NOTIFICATION_LIMIT: Final = 100
 MAX_NOTIFICATION_LIMIT: Final = 1000
 
@@ -297,6 +307,8 @@ class Routes:
             agent_session_id=body.agent_session_id,
         )
         await self.s.lifecycle.apply_activity_signal(session_id, signal)
+        if self.s.scm is not None and body.state in TURN_ENDED:
+            self.s.scm.kick(session_id)
         return Response(status_code=204)
 
     async def post_pr(self, request: Request) -> Response:
@@ -313,6 +325,21 @@ class Routes:
         session_id: SessionId = request.path_params["id"]
         await self._session_exists(session_id)
         return json_response(await self.s.store.list_pr_facts(session_id))
+
+    # -- GitHub
+
+    async def scm_status(self, request: Request) -> Response:
+        scm = self.s.scm
+        return json_response(scm.status() if scm is not None else NO_OBSERVER)
+
+    async def scm_refresh(self, request: Request) -> Response:
+        session_id: SessionId = request.path_params["id"]
+        await self._session_exists(session_id)
+        status = self.s.scm.status() if self.s.scm is not None else NO_OBSERVER
+        if self.s.scm is None or status.state is ObserverState.DISABLED:
+            raise ConflictError(f"the GitHub observer is disabled: {status.reason}")
+        watching = self.s.scm.kick(session_id)
+        return json_response(ScmRefreshOut(session_id=session_id, watching=watching), 202)
 
     # -- tokens
 
@@ -498,6 +525,13 @@ class Routes:
             Operation("GET", f"{p}/sessions/{{id}}/pr", "listPRs",
                       "Facts of every PR of the session, most recently updated first",
                       self.list_prs, response=list[PRFacts], errors=(404,)),
+            Operation("GET", f"{p}/scm/status", "scmStatus",
+                      "The GitHub observer: state, what it watches, its counters and the "
+                      "shared rate budget", self.scm_status, response=ScmStatusOut),
+            Operation("POST", f"{p}/sessions/{{id}}/scm/refresh", "scmRefresh",
+                      "Poll the session's PRs on GitHub now (after a short debounce, under "
+                      "the rate budget)", self.scm_refresh, status=202,
+                      response=ScmRefreshOut, errors=(404, 409)),
             Operation("POST", f"{p}/tokens/rotate", "rotateTokens",
                       "Replace the hook key: every session hook token issued so far stops "
                       "working; the agents of the listed live sessions must be restarted "

@@ -23,6 +23,7 @@ from orchestrator.domain.model import (
     SessionId,
     TerminationReason,
 )
+from orchestrator.domain.scm import PRRef, RepoRef, SCMObserverStatus
 from orchestrator.lifecycle.manager import SessionView
 from orchestrator.metrics import Metrics
 from orchestrator.ports import Clock, Store
@@ -88,6 +89,14 @@ class ImportCommands(Protocol):
     async def run(self, root: str | None, *, dry_run: bool) -> ImportOut: ...
 
 
+class SCMCommands(Protocol):
+    """The GitHub observer's side of the API (``orchestrator.scm.SCMObserver``)."""
+
+    def status(self) -> SCMObserverStatus: ...
+
+    def kick(self, target: SessionId | RepoRef | PRRef, /) -> bool: ...
+
+
 class DrainSwitch:
     """Intake control: once ``begin()`` is called the API refuses new work (503) and ends
     its event streams. Create and flip it from the trio thread."""
@@ -134,6 +143,9 @@ class ApiServices:
     importer: ImportCommands | None = None
     """None: this daemon cannot import (501)."""
 
+    scm: SCMCommands | None = None
+    """The GitHub observer; None in a daemon (or test) without one."""
+
 
 __all__ = [
     "ApiServices",
@@ -141,5 +153,6 @@ __all__ = [
     "ImportCommands",
     "LifecycleCommands",
     "PRCommands",
+    "SCMCommands",
     "SessionCommands",
 ]

@@ -18,6 +18,7 @@ from orchestrator.cli import (
     maintenance,
     pr,
     projects,
+    scm,
     sessions,
     token,
 )
@@ -46,6 +47,7 @@ config_app = typer.Typer(
 pr_app = typer.Typer(help="Claim or merge a session's pull request.", no_args_is_help=True)
 app.add_typer(project_app, name="project")
 app.add_typer(config_app, name="config")
+app.add_typer(scm.scm_app, name="scm")
 app.add_typer(token.app, name="token")
 app.add_typer(pr_app, name="pr")
 app.add_typer(importer.app, name="import")

@@ -16,8 +16,9 @@ way the user wrote it, e.g. ``…/orchestrator.yaml: reaper.tick: "5 seconds" is
 duration like "90s", …``. ``example_config()`` is a commented file with every section.
 
 The parts: ``schema`` (the typed ``Config`` and every default), ``locations`` (data dir,
-config file, address), ``loading`` (YAML → ``Config``), ``messages`` (errors that name the
-key) and ``example`` (the commented example, package data ``example.yaml``).
+config file, address), ``loading`` (YAML → ``Config``) with ``fields`` (its strict structs
+and durations) and ``github`` (the ``scm.github`` section), ``messages`` (errors that name
+the key) and ``example`` (the commented example, package data ``example.yaml``).
 """
 
 from __future__ import annotations

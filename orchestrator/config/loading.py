@@ -24,6 +24,8 @@ import yaml
 from msgspec import UNSET, UnsetType
 
 from orchestrator.api import DEFAULT_ADDRESS
+from orchestrator.config.fields import NonEmpty, Strict, duration, given
+from orchestrator.config.github import ScmSection, load_scm
 from orchestrator.config.locations import (
     ENV_ADDR,
     config_path,
@@ -40,21 +42,19 @@ from orchestrator.config.schema import (
     AgentConfig,
     BackupConfig,
     Config,
-    GitHubConfig,
     MetricsConfig,
     NotifiersConfig,
     ProjectConfig,
     ReaperConfig,
     RetentionConfig,
-    ScmConfig,
     ShutdownConfig,
     Synchronous,
     WebhookConfig,
 )
 from orchestrator.domain.errors import ConfigError
 from orchestrator.domain.model import Priority
-from orchestrator.domain.reactions import DURATION_HINT, load_reaction_policy, parse_duration
-from orchestrator.domain.scm import MergeMethod
+from orchestrator.domain.reactions import load_reaction_policy
+from orchestrator.domain.scm_rules import parse_full_name
 
 __all__ = ["load_config"]
 
@@ -70,92 +70,77 @@ _RESTORE_PLACEHOLDERS: Final = frozenset({"agent_session_id"})
 # --- what the user may write ---------------------------------------------------------------
 
 
-class _Strict(
-    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, rename="camel"
-):
-    """Unknown keys are errors, keys are camelCase, a key left out is UNSET."""
-
-
-NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
 Positive = Annotated[int, msgspec.Meta(ge=1)]
 Argv = Annotated[list[str], msgspec.Meta(min_length=1)]
 
 
-class _Database(_Strict, frozen=True, kw_only=True):
+class _Database(Strict, frozen=True, kw_only=True):
     synchronous: Any = UNSET  # YAML reads a bare OFF as false: checked by hand
 
 
-class _Project(_Strict, frozen=True, kw_only=True):
+class _Project(Strict, frozen=True, kw_only=True):
     path: NonEmpty
     repo_origin_url: str | UnsetType = UNSET
     display_name: str | UnsetType = UNSET
+    github: NonEmpty | UnsetType = UNSET
 
 
-class _Agent(_Strict, frozen=True, kw_only=True):
+class _Agent(Strict, frozen=True, kw_only=True):
     command: Argv
     restore_command: Argv | UnsetType | None = UNSET
     env: dict[str, str] | UnsetType = UNSET
 
 
-class _Desktop(_Strict, frozen=True, kw_only=True):
+class _Desktop(Strict, frozen=True, kw_only=True):
     enabled: bool | UnsetType = UNSET
 
 
-class _Webhook(_Strict, frozen=True, kw_only=True):
+class _Webhook(Strict, frozen=True, kw_only=True):
     url: NonEmpty
     slack: bool | UnsetType = UNSET
 
 
-class _Notifiers(_Strict, frozen=True, kw_only=True):
+class _Notifiers(Strict, frozen=True, kw_only=True):
     desktop: _Desktop | None = None
     webhooks: Any = None  # a mapping of names, checked entry by entry
 
 
-class _Routing(_Strict, frozen=True, kw_only=True):
+class _Routing(Strict, frozen=True, kw_only=True):
     urgent: list[str] | None = None
     action: list[str] | None = None
     info: list[str] | None = None
 
 
-class _Reaper(_Strict, frozen=True, kw_only=True):
+class _Reaper(Strict, frozen=True, kw_only=True):
     tick: Any = UNSET  # durations are checked by hand, for a message that shows the format
     probe_timeout: Any = UNSET
     concurrency: Positive | UnsetType = UNSET
 
 
-class _Retention(_Strict, frozen=True, kw_only=True):
+class _Retention(Strict, frozen=True, kw_only=True):
     change_log_max_age: Any = UNSET
     change_log_max_rows: Positive | UnsetType = UNSET
 
 
-class _Shutdown(_Strict, frozen=True, kw_only=True):
+class _Shutdown(Strict, frozen=True, kw_only=True):
     drain_timeout: Any = UNSET
 
 
-class _Backup(_Strict, frozen=True, kw_only=True):
+class _Backup(Strict, frozen=True, kw_only=True):
     every: Any = UNSET
     keep: Positive | UnsetType = UNSET
     dir: NonEmpty | UnsetType = UNSET
 
 
-class _Metrics(_Strict, frozen=True, kw_only=True):
+class _Metrics(Strict, frozen=True, kw_only=True):
     address: NonEmpty | UnsetType = UNSET
 
 
-class _Api(_Strict, frozen=True, kw_only=True):
+class _Api(Strict, frozen=True, kw_only=True):
     allow_remote: bool | UnsetType = UNSET
 
 
-class _GitHub(_Strict, frozen=True, kw_only=True):
-    webhook_secret: str | UnsetType = UNSET
-    merge_method: MergeMethod | UnsetType = UNSET
-
-
-class _Scm(_Strict, frozen=True, kw_only=True):
-    github: _GitHub | None = None
-
-
-class _File(_Strict, frozen=True, kw_only=True):
+class _File(Strict, frozen=True, kw_only=True):
     """The top level. A section left out, or written empty, is None: all its defaults."""
 
     address: str | None = None
@@ -172,17 +157,12 @@ class _File(_Strict, frozen=True, kw_only=True):
     backup: _Backup | None = None
     metrics: _Metrics | None = None
     api: _Api | None = None
-    scm: _Scm | None = None
+    scm: ScmSection | None = None
 
 
 # --- one value at a time ---------------------------------------------------------------------
 
 _T = TypeVar("_T")
-
-
-def _given(**values: object) -> dict[str, Any]:
-    """The values the file set, as keyword arguments: the rest keep the schema's defaults."""
-    return {name: value for name, value in values.items() if value is not UNSET}
 
 
 def _convert(raw: object, kind: type[_T], where: str) -> _T:
@@ -199,19 +179,6 @@ def _mapping(raw: object, where: str, what: str) -> dict[str, object]:
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{where}: expected a mapping of {what}, got {describe(raw)}")
     return {str(key): value for key, value in raw.items()}
-
-
-def _duration(raw: object, where: str) -> timedelta | UnsetType:
-    if raw is UNSET:
-        return UNSET
-    if not isinstance(raw, str):
-        raise ConfigError(f"{where}: {quote(raw)} is not {DURATION_HINT}")
-    try:
-        return parse_duration(raw)
-    except ValueError:
-        if raw.strip() and re.fullmatch(r"[0dhms]+", raw.strip()):
-            raise ConfigError(f"{where}: {quote(raw)} must be longer than zero") from None
-        raise ConfigError(f"{where}: {quote(raw)} is not {DURATION_HINT}") from None
 
 
 def _slug(name: str, where: str, what: str) -> str:
@@ -251,10 +218,19 @@ def _projects(raw: object, base: Path) -> dict[str, ProjectConfig]:
         _slug(name, where, "project id")
         project = _convert(value, _Project, where)
         path = Path(project.path).expanduser()
+        github = project.github
+        if github is not UNSET and parse_full_name(github) is None:
+            raise ConfigError(
+                f"{where}.github: {quote(github)} is not a repository like owner/name"
+            )
         projects[name] = ProjectConfig(
             id=name,
             path=path if path.is_absolute() else (base / path).absolute(),
-            **_given(repo_origin_url=project.repo_origin_url, display_name=project.display_name),
+            **given(
+                repo_origin_url=project.repo_origin_url,
+                display_name=project.display_name,
+                github=github,
+            ),
         )
     return projects
 
@@ -274,7 +250,7 @@ def _agents(raw: object) -> dict[str, AgentConfig]:
                 agent.restore_command, _RESTORE_PLACEHOLDERS, f"{where}.restoreCommand"
             )
         env = agent.env if agent.env is UNSET else MappingProxyType(dict(agent.env))
-        agents[name] = AgentConfig(command=command, **_given(restore_command=restore, env=env))
+        agents[name] = AgentConfig(command=command, **given(restore_command=restore, env=env))
     return agents
 
 
@@ -292,9 +268,9 @@ def _notifiers(raw: _Notifiers | None) -> NotifiersConfig:
         parts = urlsplit(hook.url)
         if parts.scheme not in {"http", "https"} or not parts.hostname:
             raise ConfigError(f"{where}.url: expected an absolute http(s) URL")
-        webhooks[name] = WebhookConfig(url=hook.url, **_given(slack=hook.slack))
+        webhooks[name] = WebhookConfig(url=hook.url, **given(slack=hook.slack))
     desktop = section.desktop.enabled if section.desktop is not None else UNSET
-    return NotifiersConfig(webhooks=MappingProxyType(webhooks), **_given(desktop=desktop))
+    return NotifiersConfig(webhooks=MappingProxyType(webhooks), **given(desktop=desktop))
 
 
 def _routing(
@@ -320,9 +296,9 @@ def _routing(
 def _reaper(raw: _Reaper | None) -> ReaperConfig:
     section = raw or _Reaper()
     return ReaperConfig(
-        **_given(
-            tick=_duration(section.tick, "reaper.tick"),
-            probe_timeout=_duration(section.probe_timeout, "reaper.probeTimeout"),
+        **given(
+            tick=duration(section.tick, "reaper.tick"),
+            probe_timeout=duration(section.probe_timeout, "reaper.probeTimeout"),
             concurrency=section.concurrency,
         )
     )
@@ -331,8 +307,8 @@ def _reaper(raw: _Reaper | None) -> ReaperConfig:
 def _retention(raw: _Retention | None) -> RetentionConfig:
     section = raw or _Retention()
     return RetentionConfig(
-        **_given(
-            change_log_max_age=_duration(section.change_log_max_age, "retention.changeLogMaxAge"),
+        **given(
+            change_log_max_age=duration(section.change_log_max_age, "retention.changeLogMaxAge"),
             change_log_max_rows=section.change_log_max_rows,
         )
     )
@@ -341,26 +317,17 @@ def _retention(raw: _Retention | None) -> RetentionConfig:
 def _shutdown(raw: _Shutdown | None) -> ShutdownConfig:
     section = raw or _Shutdown()
     return ShutdownConfig(
-        **_given(drain_timeout=_duration(section.drain_timeout, "shutdown.drainTimeout"))
-    )
-
-
-def _scm(raw: _Scm | None) -> ScmConfig:
-    section = (raw or _Scm()).github or _GitHub()
-    return ScmConfig(
-        github=GitHubConfig(
-            **_given(webhook_secret=section.webhook_secret, merge_method=section.merge_method)
-        )
+        **given(drain_timeout=duration(section.drain_timeout, "shutdown.drainTimeout"))
     )
 
 
 def _backup(raw: _Backup | None, base: Path) -> BackupConfig:
     section = raw or _Backup()
-    every = _duration(section.every, "backup.every")
+    every = duration(section.every, "backup.every")
     if isinstance(every, timedelta) and every <= timedelta(0):
         raise ConfigError("backup.every: must be longer than 0s")
     directory = UNSET if section.dir is UNSET else base / Path(section.dir).expanduser()
-    return BackupConfig(**_given(every=every, keep=section.keep, dir=directory))
+    return BackupConfig(**given(every=every, keep=section.keep, dir=directory))
 
 
 def _metrics(raw: _Metrics | None) -> MetricsConfig:
@@ -474,10 +441,10 @@ def _build(raw: object, file: Path, env: Mapping[str, str]) -> Config:
         reaper=_reaper(top.reaper),
         retention=_retention(top.retention),
         shutdown=_shutdown(top.shutdown),
-        scm=_scm(top.scm),
+        scm=load_scm(top.scm),
         backup=_backup(top.backup, file.parent),
         metrics=_metrics(top.metrics),
-        **_given(
+        **given(
             allow_remote=(top.api or _Api()).allow_remote,
             synchronous=synchronous,
             default_agent=top.default_agent,

@@ -30,12 +30,16 @@ __all__ = [
     "DEFAULT_AGENT",
     "DEFAULT_ROUTE",
     "DESKTOP_NOTIFIER",
+    "GITHUB_API_URL",
     "LOG_FILE_NAME",
     "LOG_NOTIFIER",
     "AgentConfig",
     "BackupConfig",
     "Config",
+    "GitHubBudgetConfig",
     "GitHubConfig",
+    "GitHubLogTailConfig",
+    "GitHubPollConfig",
     "MetricsConfig",
     "NotifiersConfig",
     "ProjectConfig",
@@ -78,6 +82,8 @@ class ProjectConfig(msgspec.Struct, frozen=True, kw_only=True):
     path: Path
     repo_origin_url: str = ""
     display_name: str = ""
+    github: str = ""
+    """``owner/name`` on GitHub, when the origin URL does not say (or says otherwise)."""
 
 
 class AgentConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -118,12 +124,55 @@ class ShutdownConfig(msgspec.Struct, frozen=True, kw_only=True):
     drain_timeout: timedelta = timedelta(seconds=10)
 
 
-class GitHubConfig(msgspec.Struct, frozen=True, kw_only=True):
-    """``webhook_secret`` verifies GitHub's webhook deliveries (empty: the webhook route is
-    off); ``merge_method`` is how an auto-merge or ``orchestrator pr merge`` merges."""
+GITHUB_API_URL: Final = "https://api.github.com"
 
+
+class GitHubPollConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """How often the observer asks: each repository's open-PR listing (``repo``), a PR's
+    CI guards while CI runs (``pending``), once settled (``settled``) and while a draft
+    (``draft``), and the unconditional detail backstop (``max_age``)."""
+
+    repo: timedelta = timedelta(seconds=30)
+    pending: timedelta = timedelta(seconds=15)
+    settled: timedelta = timedelta(seconds=60)
+    draft: timedelta = timedelta(seconds=120)
+    max_age: timedelta = timedelta(minutes=5)
+
+
+class GitHubLogTailConfig(msgspec.Struct, frozen=True, kw_only=True):
+    lines: int = 30
+    max_bytes: int = 8192
+
+
+class GitHubBudgetConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """Reserves of GitHub's rate limit left to the agents sharing the token: background
+    polling stops at ``background_reserve``, a kick at ``kick_reserve``. Below 1 a
+    fraction of the limit, else a number of requests."""
+
+    background_reserve: float = 0.10
+    kick_reserve: float = 0.02
+    max_concurrency: int = 2
+
+
+class GitHubConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """The GitHub observer. ``host`` is where repositories live (their web URLs);
+    ``graphql_url`` empty means next to ``api_url``; ``token_env`` names a variable read
+    before the usual ones; ``webhook_secret`` verifies GitHub's webhook deliveries;
+    ``merge_method`` is how an auto-merge or ``orchestrator pr merge`` merges."""
+
+    enabled: bool = True
+    api_url: str = GITHUB_API_URL
+    graphql_url: str = ""
+    host: str = "github.com"
+    token_env: str = ""
+    batch_size: int = 25
+    kick_debounce: timedelta = timedelta(seconds=2)
     webhook_secret: str = ""
     merge_method: MergeMethod = MergeMethod.SQUASH
+    poll: GitHubPollConfig = GitHubPollConfig()
+    review_interval: timedelta = timedelta(minutes=2)
+    log_tail: GitHubLogTailConfig = GitHubLogTailConfig()
+    budget: GitHubBudgetConfig = GitHubBudgetConfig()
 
 
 class ScmConfig(msgspec.Struct, frozen=True, kw_only=True):

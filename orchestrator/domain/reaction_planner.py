@@ -429,7 +429,7 @@ def _plan_ci(
         planner.trackers[key] = msgspec.structs.replace(
             tracker, seen=seen, attempts=tracker.attempts + 1
         )
-        message = ci_nudge_message(config.message, check.log_tail)
+        message = ci_nudge_message(config.message, check.log_tail, check=check.name, url=check.url)
         planner.emit(_REACTION_CI_FAILED, tracker.first_at, check_key, message)
 
 

@@ -50,9 +50,14 @@ def clean_log_tail(log: str, max_chars: int = LOG_TAIL_MAX_CHARS) -> str:
     return tail[newline + 1 :] if 0 <= newline < len(tail) - 1 else tail
 
 
-def ci_nudge_message(message: str, log_tail: str) -> str:
-    """The configured CI message followed by the failing check's cleaned log tail."""
-    return message + CI_OUTPUT_HEADER + clean_log_tail(log_tail)
+def ci_nudge_message(message: str, log_tail: str, *, check: str = "", url: str = "") -> str:
+    """The configured CI message, which check failed and where to see it, then the failing
+    check's cleaned log tail."""
+    named = ""
+    if check:
+        named = f"\n\nFailing check: {clean_text(check)}"
+        named += f" ({clean_text(url)})" if url else ""
+    return message + named + CI_OUTPUT_HEADER + clean_log_tail(log_tail)
 
 
 def format_comment(comment: PRComment) -> str:

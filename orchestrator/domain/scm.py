@@ -121,6 +121,7 @@ class PRSummary(Model, frozen=True, kw_only=True):
     author: str = ""
     author_is_bot: bool = False
     updated_at: datetime | None = None
+    default_branch: str = ""  # the base repository's, when the listing names it
 
 
 class PRDetail(Model, frozen=True, kw_only=True):
@@ -251,3 +252,34 @@ class BranchClaim(Model, frozen=True, kw_only=True):
     branch: str
     repo: RepoRef
     kind: SessionKind = SessionKind.WORKER
+
+
+class ObserverState(StrEnum):
+    STARTING = "starting"  # not polled yet
+    RUNNING = "running"
+    DISABLED = "disabled"  # no token, or switched off: see ``reason``
+
+
+class SCMObserverStatus(Model, frozen=True, kw_only=True):
+    """What the GitHub observer is doing, for ``GET /api/v1/scm/status``. Counters are
+    since the daemon started: ``guards`` conditional requests (``not_modified`` of them
+    answered 304, free on GitHub's rate limit), ``details`` PRs fetched in batches,
+    ``observations`` delivered to sessions (durable)."""
+
+    state: ObserverState
+    reason: str = ""
+    auth: SCMAuthState = SCMAuthState(available=False, reason="not resolved yet")
+    repos: int = 0
+    prs: int = 0
+    rounds: int = 0
+    last_round_at: datetime | None = None
+    guards: int = 0
+    not_modified: int = 0
+    details: int = 0
+    reviews: int = 0
+    log_tails: int = 0
+    observations: int = 0
+    delivery_failures: int = 0
+    rate_limited: int = 0
+    last_error: str = ""
+    budget: RateBudgetSnapshot = RateBudgetSnapshot()

@@ -27,6 +27,7 @@ from orchestrator.domain.scm import (
     BranchClaim,
     CheckKind,
     PRDetail,
+    PRRef,
     PRSummary,
     RepoRef,
     ReviewSnapshot,
@@ -286,6 +287,35 @@ def parse_repo_url(url: str) -> RepoRef | None:
     if match is None:
         return None
     return parse_full_name(match["path"], host=match["host"])
+
+
+_PR_URL: Final = re.compile(
+    r"^https?://(?P<host>[\w.-]+)(?::\d+)?/(?P<owner>[\w.-]+)/(?P<name>[\w.-]+)/pull/(?P<number>\d+)/?$"
+)
+
+
+def parse_pr_url(url: str) -> PRRef | None:
+    """The PR a web URL names (``https://host/o/r/pull/7``), or None for any other URL."""
+    match = _PR_URL.match(url.strip())
+    if match is None:
+        return None
+    repo = parse_full_name(f"{match['owner']}/{match['name']}", host=match["host"])
+    number = int(match["number"])
+    return PRRef(repo=repo, number=number) if repo is not None and number > 0 else None
+
+
+def project_repo(
+    origin_url: str, explicit: str = "", *, host: str = "github.com"
+) -> RepoRef | None:
+    """The GitHub repository of a project on ``host``: ``explicit`` (``owner/name``) when
+    given, else its origin URL's. None when neither names a repository on that host, so a
+    project on another forge is never polled."""
+    if explicit:
+        return parse_full_name(explicit, host=host)
+    repo = parse_repo_url(origin_url) if origin_url else None
+    if repo is None or repo.host != host.lower():
+        return None
+    return repo
 
 
 # --- log tails ---------------------------------------------------------------------------

@@ -319,7 +319,19 @@ def test_ci_nudge_carries_the_cleaned_log_tail() -> None:
     assert kinds(sent) == [(ReactionAction.SEND_TO_AGENT, "reaction.ci-failed")]
     assert sent[0].message == (
         "CI is failing on your PR. Review the output below and push a fix."
+        "\n\nFailing check: test"
         "\n\nFailing output:\nFAIL x"
+    )
+
+
+def test_ci_nudge_names_the_check_and_links_its_run() -> None:
+    s = Session()
+    check = msgspec.structs.replace(
+        failing("c1", "E boom", name="lint"), url="https://ci.example/runs/7"
+    )
+    sent = s.pr(observation(ci=CIState.FAILING, checks=[check]))
+    assert "\n\nFailing check: lint (https://ci.example/runs/7)\n\nFailing output:\nE boom" in (
+        sent[0].message
     )
 
 

@@ -47,10 +47,11 @@ def test_the_example_config_loads_and_shows_every_section(
     assert "my-agent" in config.agents
     assert config.routing[Priority.URGENT] == ("log", "desktop", "team-slack")
     defaults = load_config(env={"ORCHESTRATOR_DATA_DIR": str(data_dir / "empty")})
-    assert (config.reaper, config.retention, config.shutdown) == (
+    assert (config.reaper, config.retention, config.shutdown, config.scm) == (
         defaults.reaper,
         defaults.retention,
         defaults.shutdown,
+        defaults.scm,
     )
 
 
