@@ -4,7 +4,8 @@ serves until SIGTERM/SIGINT, then drains in order under one deadline (docs/desig
 
 This is the only module of ``orchestrator/`` that imports ``adapters/``. It is also where
 the configured values reach the engine: what the config file sets (reaper tick, probe
-timeout and concurrency, retention, drain deadline) has no default below the config layer.
+timeout and concurrency, retention, drain deadline, the cleanup after a merge) has no
+default below the config layer.
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("orchestrator.daemon")
 
 JANITOR_INTERVAL = 600.0
+SPAWN_STARTUP_CHECK = 1.0
+"""Seconds a spawn watches its new pane: an agent that exits within them fails the spawn."""
 _MAX_SOCKET_PATH = 100
 
 
@@ -237,7 +240,9 @@ async def _run(
         messenger=messenger,
         clock=clock,
         hook_environment=hook_environment,
+        startup_check=SPAWN_STARTUP_CHECK,
     )
+    manager.clean_up_merged_sessions(sessions.clean_up_merged, after=config.cleanup.after_merge)
     reaper = build_reaper(config, manager, runtime, clock)
     drain = DrainSwitch()
     services = ApiServices(

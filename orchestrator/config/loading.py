@@ -38,6 +38,7 @@ from orchestrator.config.schema import (
     DEFAULT_ROUTE,
     DESKTOP_NOTIFIER,
     AgentConfig,
+    CleanupConfig,
     Config,
     NotifiersConfig,
     ProjectConfig,
@@ -127,6 +128,10 @@ class _Shutdown(_Strict, frozen=True, kw_only=True):
     drain_timeout: Any = UNSET
 
 
+class _Cleanup(_Strict, frozen=True, kw_only=True):
+    after_merge: Any = UNSET  # a duration, or "never"
+
+
 class _Api(_Strict, frozen=True, kw_only=True):
     allow_remote: bool | UnsetType = UNSET
 
@@ -145,6 +150,7 @@ class _File(_Strict, frozen=True, kw_only=True):
     reaper: _Reaper | None = None
     retention: _Retention | None = None
     shutdown: _Shutdown | None = None
+    cleanup: _Cleanup | None = None
     api: _Api | None = None
 
 
@@ -318,6 +324,16 @@ def _shutdown(raw: _Shutdown | None) -> ShutdownConfig:
     )
 
 
+def _cleanup(raw: _Cleanup | None) -> CleanupConfig:
+    after = (raw or _Cleanup()).after_merge
+    if isinstance(after, str) and after.strip() == "never":
+        return CleanupConfig(after_merge=None)
+    try:
+        return CleanupConfig(**_given(after_merge=_duration(after, "cleanup.afterMerge")))
+    except ConfigError as error:
+        raise ConfigError(f'{error}, or "never"') from None
+
+
 @dataclass(frozen=True, slots=True)
 class _Address:
     where: str  # the key or variable it came from, for messages
@@ -413,6 +429,7 @@ def _build(raw: object, file: Path, env: Mapping[str, str]) -> Config:
         reaper=_reaper(top.reaper),
         retention=_retention(top.retention),
         shutdown=_shutdown(top.shutdown),
+        cleanup=_cleanup(top.cleanup),
         **_given(
             allow_remote=(top.api or _Api()).allow_remote,
             synchronous=synchronous,

@@ -31,6 +31,7 @@ __all__ = [
     "LOG_FILE_NAME",
     "LOG_NOTIFIER",
     "AgentConfig",
+    "CleanupConfig",
     "Config",
     "NotifiersConfig",
     "ProjectConfig",
@@ -111,6 +112,13 @@ class ShutdownConfig(msgspec.Struct, frozen=True, kw_only=True):
     drain_timeout: timedelta = timedelta(seconds=10)
 
 
+class CleanupConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """How long after its PR merged a session's agent is stopped and its worktree removed
+    (the branch stays; uncommitted work is never deleted). None (``never``) keeps both."""
+
+    after_merge: timedelta | None = timedelta(minutes=5)
+
+
 def _default_routing() -> Mapping[Priority, tuple[str, ...]]:
     return MappingProxyType(dict.fromkeys(Priority, DEFAULT_ROUTE))
 
@@ -138,6 +146,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     reaper: ReaperConfig = ReaperConfig()
     retention: RetentionConfig = RetentionConfig()
     shutdown: ShutdownConfig = ShutdownConfig()
+    cleanup: CleanupConfig = CleanupConfig()
 
     @property
     def address(self) -> str:

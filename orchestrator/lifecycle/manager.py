@@ -6,8 +6,10 @@ outbox rows — as one unit. The call returns when that unit is durable (docs/de
 D-10); delivery is the outbox dispatcher's job. Sessions never wait on each other: each
 has its own queue.
 
-Deadlines (an entry reaction's ``escalateAfter``, the detecting quarantine's cap) live in
-one timer task holding a heap; a due deadline becomes a timer message for its session.
+Deadlines (an entry reaction's ``escalateAfter``, the detecting quarantine's cap, a merged
+session's cleanup) live in one timer task holding a heap; a due deadline becomes a timer
+message for its session, or for a merged session's cleanup a call of the cleanup the
+session manager registered (it drives tmux and git, which a turn never does).
 """
 
 from __future__ import annotations
@@ -16,15 +18,15 @@ import heapq
 import itertools
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Final
 
 import msgspec
 import trio
 
-from orchestrator.domain import decide
+from orchestrator.domain import decide, endings
 from orchestrator.domain.errors import (
     ConflictError,
     NotFoundError,
@@ -62,6 +64,7 @@ from orchestrator.lifecycle.actor import SessionActor
 from orchestrator.lifecycle.messages import (
     ActivitySignalled,
     KillRequested,
+    MergeCleaned,
     Message,
     PRObserved,
     Restored,
@@ -83,6 +86,15 @@ _TRIGGER_KILL: Final = Trigger.KILL
 _TRIGGER_TIMER: Final = Trigger.TIMER
 _TIMER_ESCALATION: Final = TimerKind.ESCALATION
 _TIMER_DETECTING: Final = TimerKind.DETECTING
+_TIMER_CLEANUP: Final = TimerKind.CLEANUP
+_ENDED: Final = frozenset({"ended"})
+
+CLEANUP_RETRY: Final = timedelta(minutes=1)
+"""How long after a failed merge cleanup (tmux or git failing) it is tried again."""
+
+MergeCleanup = Callable[[SessionId], Awaitable[None]]
+"""Stops a merged session's runtime and removes its workspace, then reports it with
+``LifecycleManager.on_merge_cleaned``."""
 _CHECK_FAILED: Final = CheckStatus.FAILED
 
 
@@ -107,7 +119,7 @@ class EngineLimits:
     overload_wait: float = 0.05
 
 
-_COMMANDS = (SpawnCompleted, Restored, KillRequested)
+_COMMANDS = (SpawnCompleted, Restored, KillRequested, MergeCleaned)
 
 
 class LifecycleManager:
@@ -134,6 +146,14 @@ class LifecycleManager:
         self._idle.set()
         self.unknown_observations = 0
         self.stale_observations = 0  # probes dropped: begun before a runtime restart
+        self._merge_cleanup: MergeCleanup | None = None
+        self._cleanup_after: timedelta | None = None
+
+    def clean_up_merged_sessions(self, cleanup: MergeCleanup, *, after: timedelta | None) -> None:
+        """Have ``cleanup`` run for each merged session ``after`` it ended (None: never).
+        Call before ``arm_timers``, so a cleanup a restart interrupted is scheduled again."""
+        self._merge_cleanup = cleanup
+        self._cleanup_after = after
 
     # --- running ----------------------------------------------------------------------
 
@@ -145,10 +165,15 @@ class LifecycleManager:
             await self._run_timers()
 
     async def arm_timers(self) -> int:
-        """Load every running session so pending deadlines survive a restart. Returns the
-        number of sessions loaded."""
+        """Load every running session, and every merged one awaiting its cleanup, so pending
+        deadlines survive a restart. Returns the number of sessions loaded."""
         sessions = await self._store.list_sessions()
-        running = [s for s in sessions if not s.lifecycle.state.is_terminal]
+        cleanups = self._merge_cleanup is not None and self._cleanup_after is not None
+        running = [
+            s
+            for s in sessions
+            if not s.lifecycle.state.is_terminal or (cleanups and endings.awaits_merge_cleanup(s))
+        ]
         for session in running:
             actor = self._actors.setdefault(session.id, SessionActor(session.id))
             if actor.busy or actor.loaded:
@@ -187,9 +212,22 @@ class LifecycleManager:
         return await self._command(session_id, Restored(outcome=outcome))
 
     async def on_kill_requested(
-        self, session_id: SessionId, reason: TerminationReason = TerminationReason.NONE
+        self,
+        session_id: SessionId,
+        reason: TerminationReason = TerminationReason.NONE,
+        *,
+        exit_status: int | None = None,
+        last_output: str = "",
     ) -> SessionRecord:
-        return await self._command(session_id, KillRequested(reason=reason))
+        """End the session; ``exit_status`` and ``last_output`` are what its pane showed of
+        an agent that already exited (a spawn that failed that way), if anything."""
+        message = KillRequested(reason=reason, exit_status=exit_status, last_output=last_output)
+        return await self._command(session_id, message)
+
+    async def on_merge_cleaned(self, session_id: SessionId, *, kept: str = "") -> SessionRecord:
+        """A merged session's cleanup ran: it becomes ``done``. ``kept`` says why its
+        workspace was kept, if it was; the human is told."""
+        return await self._command(session_id, MergeCleaned(kept=kept))
 
     # --- reads ---------------------------------------------------------------------------
 
@@ -290,6 +328,7 @@ class LifecycleManager:
         now = self._clock.now()
         before = record.lifecycle
         metadata = record.metadata
+        ended = record.ended  # only turns that can end or restart the session move it
         observation: PRObservation | None = None
         plan: ReactionPlan | None = None
         match message:
@@ -299,10 +338,14 @@ class LifecycleManager:
                     log.debug("dropped a probe of %s begun before its runtime restarted", record.id)
                     return record
                 step, trigger = decide.on_runtime_observed(before, facts), _TRIGGER_RUNTIME
+                ended = endings.ended_after(
+                    ended, step, now, exit_status=facts.exit_status, last_output=facts.last_output
+                )
             case ActivitySignalled(signal=signal):
                 step, trigger = decide.on_activity_signalled(before, signal), _TRIGGER_ACTIVITY
             case PRObserved(observation=observation):
                 step, trigger = decide.on_pr_observed(before, observation), _TRIGGER_PR
+                ended = endings.ended_after(ended, step, now)
             case SpawnCompleted(outcome=outcome):
                 if before.state.is_terminal:
                     raise ConflictError(f"session {record.id} ended before its spawn completed")
@@ -312,9 +355,20 @@ class LifecycleManager:
                 if not before.state.is_terminal:
                     raise ConflictError(f"session {record.id} is not restorable (not terminal)")
                 step, metadata = decide.on_spawn_completed(before, metadata, outcome)
-                trigger = _TRIGGER_SPAWN
-            case KillRequested(reason=reason):
+                trigger, ended = _TRIGGER_SPAWN, None
+            case KillRequested(reason=reason, exit_status=exit_status, last_output=last_output):
                 step, trigger = decide.on_kill_requested(before, reason), _TRIGGER_KILL
+                ended = endings.ended_after(
+                    ended, step, now, exit_status=exit_status, last_output=last_output
+                )
+            case MergeCleaned(kept=kept):
+                step, trigger = decide.on_merge_cleaned(before), _TRIGGER_TIMER
+                kept_notice = (
+                    (endings.workspace_kept_notice(record.id, record.project_id, ended, kept),)
+                    if kept and step.is_changed
+                    else ()
+                )
+                plan = ReactionPlan(outbox=kept_notice)
             case TimerFired(kind=kind, due=due):
                 now, trigger = max(now, due), _TRIGGER_TIMER
                 if kind is _TIMER_ESCALATION:
@@ -347,10 +401,16 @@ class LifecycleManager:
         changed = step.changed
         if metadata is not record.metadata and metadata != record.metadata:
             changed = changed | {"metadata"}
+        if ended is not record.ended:
+            changed = changed | _ENDED
+            if ended is not None:  # this turn ended the session: the page says how
+                plan = endings.with_exit_detail(plan, ended, step.after.termination_reason)
         if not changed and observation is None and plan.is_empty:
             return record  # nothing to write: no-op signals never reach the writer
         next_record = (
-            msgspec.structs.replace(record, lifecycle=step.after, metadata=metadata, updated_at=now)
+            msgspec.structs.replace(
+                record, lifecycle=step.after, metadata=metadata, ended=ended, updated_at=now
+            )
             if changed
             else None
         )
@@ -384,6 +444,8 @@ class LifecycleManager:
             self._arm_escalation(actor)
         if not changed.isdisjoint(("state", "detecting")):
             self._arm_detecting(actor, step.after)
+        if "ended" in changed or trigger is _TRIGGER_TIMER:
+            self._arm_cleanup(actor)
         return record
 
     async def _check_history(
@@ -409,12 +471,17 @@ class LifecycleManager:
         """Hand the session's current deadlines to the timer heap."""
         self._arm_escalation(actor)
         self._arm_detecting(actor, actor.current.lifecycle)
+        self._arm_cleanup(actor)
 
     def _arm_escalation(self, actor: SessionActor) -> None:
         self._arm(actor, _TIMER_ESCALATION, entry_escalation_deadline(actor.trackers, self._policy))
 
     def _arm_detecting(self, actor: SessionActor, lifecycle: Lifecycle) -> None:
         self._arm(actor, _TIMER_DETECTING, decide.detecting_deadline(lifecycle))
+
+    def _arm_cleanup(self, actor: SessionActor) -> None:
+        after = self._cleanup_after if self._merge_cleanup is not None else None
+        self._arm(actor, _TIMER_CLEANUP, endings.merge_cleanup_deadline(actor.current, after))
 
     def _arm(self, actor: SessionActor, kind: TimerKind, when: datetime | None) -> None:
         scheduled = actor.scheduled
@@ -464,6 +531,9 @@ class LifecycleManager:
                 if due != when:
                     self._queue(actor, kind, due)  # the deadline moved later: wait for it
                     continue
+                if kind is _TIMER_CLEANUP:
+                    self._timer_nursery.start_soon(self._clean_up, actor)
+                    continue
                 self._timer_nursery.start_soon(
                     self._fire, session_id, TimerFired(kind=kind, due=due)
                 )
@@ -473,6 +543,26 @@ class LifecycleManager:
             await self._turn(session_id, timer)
         except (OverloadedError, StoreError) as error:
             log.warning("timer %s for %s not applied: %s", timer.kind, session_id, error)
+
+    async def _clean_up(self, actor: SessionActor) -> None:
+        """Run the registered merge cleanup, outside any turn (it reports back with a turn
+        of its own). A failure is tried again after ``CLEANUP_RETRY``; a drain leaves it to
+        the next start, which schedules it again from the stored record."""
+        cleanup = self._merge_cleanup
+        if cleanup is None or self._closing:
+            return
+        try:
+            await cleanup(actor.session_id)
+        except ShuttingDownError:
+            return
+        except Exception:
+            log.exception(
+                "cleanup of merged session %s failed; trying again in %s",
+                actor.session_id,
+                CLEANUP_RETRY,
+            )
+            if actor.loaded and endings.awaits_merge_cleanup(actor.current):
+                self._arm(actor, _TIMER_CLEANUP, self._clock.now() + CLEANUP_RETRY)
 
 
 def _probed_an_older_runtime(facts: RuntimeFacts, runtime_since: datetime | None) -> bool:

@@ -93,12 +93,15 @@ def names(engine: Engine, kind: str) -> set[str]:
 
 
 def test_from_empty_applies_every_migration(engine: Engine) -> None:
-    assert migrate(engine) == [1, 2]
+    assert migrate(engine) == [1, 2, 3, 4, 5]
     assert names(engine, "table") == TABLES
     assert names(engine, "trigger") == TRIGGERS
     assert applied_versions(engine) == {
         1: ("0001_init.sql", discover()[0].checksum),
         2: ("0002_session_agent.sql", discover()[1].checksum),
+        3: ("0003_reserved.sql", discover()[2].checksum),
+        4: ("0004_reserved.sql", discover()[3].checksum),
+        5: ("0005_exit_status.sql", discover()[4].checksum),
     }
 
 
@@ -122,6 +125,7 @@ async def test_a_version_1_database_upgrades_keeping_its_sessions(
     assert record is not None
     assert (record.metadata.prompt, record.metadata.agent) == ("Fix it", "")
     assert record.lifecycle.state is SessionState.WORKING
+    assert record.ended is None  # 0005: a row from before it has no recorded end
 
 
 def test_a_second_run_is_a_no_op(engine: Engine) -> None:

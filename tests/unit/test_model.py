@@ -34,6 +34,7 @@ from orchestrator.domain.model import (
     ReactionKey,
     ReviewDecision,
     RuntimeFacts,
+    SessionEnd,
     SessionKind,
     SessionMetadata,
     SessionRecord,
@@ -77,6 +78,12 @@ metadata = st.builds(
     agent_session_id=texts,
     prompt=texts,
 )
+session_ends = st.builds(
+    SessionEnd,
+    at=utc_datetimes,
+    exit_status=st.none() | st.integers(min_value=0, max_value=255),
+    last_output=texts,
+)
 spawn_outcomes = st.builds(
     SpawnOutcome,
     branch=texts,
@@ -112,6 +119,7 @@ STRATEGIES: dict[type[Model], st.SearchStrategy[Any]] = {
     DetectingState: detecting_states,
     Lifecycle: lifecycles,
     SessionMetadata: metadata,
+    SessionEnd: session_ends,
     SessionRecord: st.builds(
         SessionRecord,
         id=texts,
@@ -121,6 +129,7 @@ STRATEGIES: dict[type[Model], st.SearchStrategy[Any]] = {
         kind=st.sampled_from(SessionKind),
         lifecycle=lifecycles,
         metadata=metadata,
+        ended=st.none() | session_ends,
         created_at=utc_datetimes,
         updated_at=utc_datetimes,
     ),
@@ -158,6 +167,8 @@ STRATEGIES: dict[type[Model], st.SearchStrategy[Any]] = {
         observed_at=utc_datetimes,
         runtime=st.sampled_from(ProbeResult),
         process=st.sampled_from(ProbeResult),
+        exit_status=st.none() | st.integers(min_value=0, max_value=255),
+        last_output=texts,
     ),
     ActivitySignal: st.builds(
         ActivitySignal,
