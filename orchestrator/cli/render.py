@@ -12,7 +12,7 @@ from rich.text import Text
 
 from orchestrator.api import EventOut, SessionOut
 from orchestrator.cli.console import out, say
-from orchestrator.domain.model import Priority, SessionEnd, SessionStatus
+from orchestrator.domain.model import Priority, SessionEnd, SessionStatus, TerminationReason
 from orchestrator.domain.records import Notification, Project
 
 STATUS_STYLES: Final = {
@@ -160,15 +160,20 @@ def show_session(session: SessionOut) -> None:
         rows.append(("pr", "-"))
     rows += [("created", _when(session.created_at)), ("updated", _when(session.updated_at))]
     if session.ended is not None:
-        rows += _ended_rows(session.ended)
+        rows += _ended_rows(session.ended, life.termination_reason)
     for key, value in rows:
         grid.add_row(Text(key), value if isinstance(value, Text) else Text(value))
     out().print(grid)
 
 
-def _ended_rows(ended: SessionEnd) -> list[tuple[str, str | Text]]:
+def _ended_rows(ended: SessionEnd, reason: TerminationReason) -> list[tuple[str, str | Text]]:
     """When the session ended, and what its agent's pane last showed of it."""
-    status = "-" if ended.exit_status is None else str(ended.exit_status)
+    if ended.exit_status is not None:
+        status = str(ended.exit_status)
+    elif reason is TerminationReason.RUNTIME_LOST:
+        status = "- (its tmux session was gone)"
+    else:
+        status = "-"
     return [
         ("ended", _when(ended.at)),
         ("exit status", status),
