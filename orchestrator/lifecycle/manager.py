@@ -7,17 +7,14 @@ D-10); delivery is the outbox dispatcher's job. Sessions never wait on each othe
 has its own queue.
 
 Deadlines (an entry reaction's ``escalateAfter``, the detecting quarantine's cap, a merged
-session's cleanup) live in one timer task holding a heap; a due deadline becomes a timer
-message for its session, or for a merged session's cleanup a call of the cleanup the
+session's cleanup) live in one timer heap (``lifecycle/timers.py``). A due deadline becomes
+a timer message for its session; a merged session's cleanup instead calls the cleanup the
 session manager registered (it drives tmux and git, which a turn never does).
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import logging
-import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -73,6 +70,7 @@ from orchestrator.lifecycle.messages import (
     TimerFired,
     TimerKind,
 )
+from orchestrator.lifecycle.timers import TimerHeap
 from orchestrator.ports import Clock, EngineStore
 
 log = logging.getLogger(__name__)
@@ -136,9 +134,7 @@ class LifecycleManager:
         self._policy = policy or ReactionPolicy()
         self._limits = limits or EngineLimits()
         self._actors: dict[SessionId, SessionActor] = {}
-        self._timers: list[tuple[float, int, SessionId, TimerKind, datetime]] = []
-        self._timer_seq = itertools.count()
-        self._timers_changed = trio.Event()
+        self._timers = TimerHeap(clock, self._actors, self._on_due)
         self._nursery: trio.Nursery | None = None
         self._closing = False
         self._in_turn = 0
@@ -162,7 +158,7 @@ class LifecycleManager:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             task_status.started()
-            await self._run_timers()
+            await self._timers.run()
 
     async def arm_timers(self) -> int:
         """Load every running session, and every merged one awaiting its cleanup, so pending
@@ -474,69 +470,26 @@ class LifecycleManager:
         self._arm_cleanup(actor)
 
     def _arm_escalation(self, actor: SessionActor) -> None:
-        self._arm(actor, _TIMER_ESCALATION, entry_escalation_deadline(actor.trackers, self._policy))
+        self._timers.arm(
+            actor, _TIMER_ESCALATION, entry_escalation_deadline(actor.trackers, self._policy)
+        )
 
     def _arm_detecting(self, actor: SessionActor, lifecycle: Lifecycle) -> None:
-        self._arm(actor, _TIMER_DETECTING, decide.detecting_deadline(lifecycle))
+        self._timers.arm(actor, _TIMER_DETECTING, decide.detecting_deadline(lifecycle))
 
     def _arm_cleanup(self, actor: SessionActor) -> None:
         after = self._cleanup_after if self._merge_cleanup is not None else None
-        self._arm(actor, _TIMER_CLEANUP, endings.merge_cleanup_deadline(actor.current, after))
+        self._timers.arm(
+            actor, _TIMER_CLEANUP, endings.merge_cleanup_deadline(actor.current, after)
+        )
 
-    def _arm(self, actor: SessionActor, kind: TimerKind, when: datetime | None) -> None:
-        scheduled = actor.scheduled
-        if when is None:
-            if scheduled is not None:
-                scheduled.pop(kind, None)  # a queued heap entry finds nothing to fire
-            return
-        if scheduled is None:
-            scheduled = actor.scheduled = {}
-        if scheduled.get(kind) == when:
-            return
-        scheduled[kind] = when
-        queued = actor.queued.get(kind) if actor.queued is not None else None
-        if queued is None or when < queued:
-            self._queue(actor, kind, when)
-        # Otherwise the queued entry wakes first and queues the new deadline (_run_timers):
-        # a session flapping in and out of idle re-arms without touching the heap.
-
-    def _queue(self, actor: SessionActor, kind: TimerKind, when: datetime) -> None:
-        """Push a heap entry for ``when``; it becomes the one entry the actor tracks for
-        ``kind`` (an earlier one it replaces turns void when popped)."""
-        if actor.queued is None:
-            actor.queued = {}
-        actor.queued[kind] = when
-        delay = max(0.0, (when - self._clock.now()).total_seconds())
-        entry = (trio.current_time() + delay, next(self._timer_seq), actor.session_id, kind, when)
-        heapq.heappush(self._timers, entry)
-        if self._timers[0] is entry:
-            self._timers_changed.set()
-
-    async def _run_timers(self) -> None:
-        while True:
-            self._timers_changed = trio.Event()
-            deadline = self._timers[0][0] if self._timers else math.inf
-            with trio.move_on_at(deadline):
-                await self._timers_changed.wait()
-            now = trio.current_time()
-            while self._timers and self._timers[0][0] <= now:
-                _, _, session_id, kind, when = heapq.heappop(self._timers)
-                actor = self._actors.get(session_id)
-                if actor is None or actor.queued is None or actor.queued.get(kind) != when:
-                    continue  # replaced by an earlier entry
-                del actor.queued[kind]
-                due = actor.scheduled.get(kind) if actor.scheduled is not None else None
-                if due is None:
-                    continue  # the session left that deadline
-                if due != when:
-                    self._queue(actor, kind, due)  # the deadline moved later: wait for it
-                    continue
-                if kind is _TIMER_CLEANUP:
-                    self._timer_nursery.start_soon(self._clean_up, actor)
-                    continue
-                self._timer_nursery.start_soon(
-                    self._fire, session_id, TimerFired(kind=kind, due=due)
-                )
+    def _on_due(self, actor: SessionActor, kind: TimerKind, due: datetime) -> None:
+        if kind is _TIMER_CLEANUP:
+            self._timer_nursery.start_soon(self._clean_up, actor)
+        else:
+            self._timer_nursery.start_soon(
+                self._fire, actor.session_id, TimerFired(kind=kind, due=due)
+            )
 
     async def _fire(self, session_id: SessionId, timer: TimerFired) -> None:
         try:
@@ -562,7 +515,7 @@ class LifecycleManager:
                 CLEANUP_RETRY,
             )
             if actor.loaded and endings.awaits_merge_cleanup(actor.current):
-                self._arm(actor, _TIMER_CLEANUP, self._clock.now() + CLEANUP_RETRY)
+                self._timers.arm(actor, _TIMER_CLEANUP, self._clock.now() + CLEANUP_RETRY)
 
 
 def _probed_an_older_runtime(facts: RuntimeFacts, runtime_since: datetime | None) -> bool:
