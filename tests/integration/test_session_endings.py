@@ -5,12 +5,9 @@ merge, across restarts (docs/behaviour.md, "Terminal reasons"; docs/design.md, D
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 
-import pytest
 import trio
 import trio.testing
 
@@ -30,24 +27,14 @@ from orchestrator.domain.model import (
 from orchestrator.domain.records import CommitUnit
 from orchestrator.lifecycle.manager import CLEANUP_RETRY, LifecycleManager
 from orchestrator.ports import Store
-from tests.engine_harness import STORES, Engine, running_engine
+from tests.engine_harness import Engine, running_engine
+from tests.integration.test_lifecycle_engine import engine as engine  # the fixtures, shared
+from tests.integration.test_lifecycle_engine import store as store
 
 PR = "https://github.com/acme/app/pull/1"
 MERGED = PRObservation(url=PR, number=1, merged=True)
 GRACE = timedelta(minutes=5)
 EXITED_MESSAGE = "Agent process exited unexpectedly."
-
-
-@pytest.fixture(params=sorted(STORES))
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    async with STORES[request.param](tmp_path) as opened:
-        yield opened
-
-
-@pytest.fixture
-async def engine(store: Store) -> AsyncIterator[Engine]:
-    async with running_engine(store) as running:
-        yield running
 
 
 async def exited(engine: Engine, sid: str, status: int | None, output: str) -> None:
