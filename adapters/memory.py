@@ -8,6 +8,7 @@ the scripted runtime answers alive/dead/error/timeout per handle.
 from __future__ import annotations
 
 import copy
+import hashlib
 import itertools
 import json
 from collections.abc import Callable, Mapping, Sequence
@@ -19,6 +20,7 @@ from typing import Final
 import msgspec
 import trio
 
+from adapters import memory_retention
 from orchestrator.domain.errors import (
     ConflictError,
     InvalidInputError,
@@ -26,6 +28,7 @@ from orchestrator.domain.errors import (
     StoreError,
     TransientError,
 )
+from orchestrator.domain.health import StoreHealth
 from orchestrator.domain.model import (
     ActivitySource,
     ActivityState,
@@ -52,6 +55,13 @@ from orchestrator.domain.model import (
     SessionState,
     TerminationReason,
 )
+from orchestrator.domain.pages import (
+    SessionListing,
+    SessionPage,
+    check_page_limit,
+    decode_cursor,
+    encode_cursor,
+)
 from orchestrator.domain.prs import select_pr_facts
 from orchestrator.domain.records import (
     ChangeEvent,
@@ -62,8 +72,29 @@ from orchestrator.domain.records import (
     Project,
     Tracker,
 )
+from orchestrator.domain.retention import RetentionPolicy, RetentionReport
+from orchestrator.domain.scm import (
+    CheckKind,
+    ChecksSnapshot,
+    MergeMethod,
+    MergeOutcome,
+    NotModified,
+    PRDetail,
+    PRListing,
+    PRMissing,
+    PRRef,
+    PRSummary,
+    RateBudgetSnapshot,
+    RepoRef,
+    ReviewSnapshot,
+    SCMAuthState,
+    SCMNotFound,
+    SCMPriority,
+)
+from orchestrator.domain.scm_rules import LogTail, checks_fingerprint
 from orchestrator.ports import (
     LaunchConfig,
+    RemovalCheck,
     RuntimeHandle,
     RuntimeProbe,
     RuntimeSpec,
@@ -139,7 +170,12 @@ class _Tables:
     outbox: dict[int, OutboxEntry] = field(default_factory=dict)
     dedup_keys: set[str] = field(default_factory=set)
     notifications: list[Notification] = field(default_factory=list)
+    # notification id -> (read_at, resolved_at), the columns the SQLite store keeps
+    notification_marks: dict[int, tuple[datetime | None, datetime | None]] = field(
+        default_factory=dict
+    )
     change_log: list[ChangeEvent] = field(default_factory=list)
+    last_session_num: dict[ProjectId, int] = field(default_factory=dict)
     next_seq: int = 1
     next_outbox_id: int = 1
     next_notification_id: int = 1
@@ -147,7 +183,7 @@ class _Tables:
 
 
 class MemoryStore:
-    """SessionStore, PRWriter, OutboxStore and ChangeLog in memory.
+    """SessionStore, PRReader, OutboxStore and ChangeLog in memory.
 
     Every write works on a copy of the tables and swaps it in only when the whole unit
     succeeded, so a failing unit keeps nothing, like a rolled-back transaction.
@@ -158,6 +194,7 @@ class MemoryStore:
         self.commits = 0
         self.fail_next_commit: Exception | None = None
         self.on_commit: Callable[[], None] | None = None
+        self.storage_health = StoreHealth()  # what ``health()`` reports; tests may set it
 
     # -- transactions
 
@@ -209,15 +246,6 @@ class MemoryStore:
             key=lambda p: p.id,
         )
 
-    async def archive_project(self, project_id: ProjectId, at: datetime | None) -> None:
-        def apply(t: _Tables) -> None:
-            if project_id in t.projects:
-                t.projects[project_id] = msgspec.structs.replace(
-                    t.projects[project_id], archived_at=at
-                )
-
-        self._write(apply)
-
     # -- sessions
 
     async def create_session(
@@ -237,8 +265,12 @@ class MemoryStore:
             _check_enum(AgentHarness, harness, "harness")
             _check_enum(SessionKind, kind, "kind")
             num = 1 + max(
-                (s.num for s in t.sessions.values() if s.project_id == project_id), default=0
+                [
+                    t.last_session_num.get(project_id, 0),
+                    *(s.num for s in t.sessions.values() if s.project_id == project_id),
+                ]
             )
+            t.last_session_num[project_id] = num  # never handed out again, even once removed
             record = SessionRecord(
                 id=f"{project_id}-{num}",
                 project_id=project_id,
@@ -261,6 +293,48 @@ class MemoryStore:
     async def get_session(self, session_id: SessionId) -> SessionRecord | None:
         return self._t.sessions.get(session_id)
 
+    async def delete_session(self, session_id: SessionId, *, at: datetime) -> bool:
+        removed: list[bool] = []
+
+        def apply(t: _Tables) -> None:
+            record = t.sessions.get(session_id)
+            if record is None:
+                return
+            pending = sum(
+                1
+                for e in t.outbox.values()
+                if e.item.session_id == session_id
+                and e.delivered_at is None
+                and e.failed_at is None
+            )
+            if pending:
+                raise ConflictError(
+                    f"session {session_id} has {pending} reaction(s) still being delivered; "
+                    "try again once they are"
+                )
+            del t.sessions[session_id]
+            t.trackers.pop(session_id, None)
+            for url in [u for u, row in t.prs.items() if row.session_id == session_id]:
+                del t.prs[url]
+                t.comments.pop(url, None)
+                for key in [k for k in t.checks if k[0] == url]:
+                    del t.checks[key]
+            for entry_id in [i for i, e in t.outbox.items() if e.item.session_id == session_id]:
+                t.dedup_keys.discard(t.outbox.pop(entry_id).item.dedup_key)
+            t.notifications = [n for n in t.notifications if n.session_id != session_id]
+            self._log(
+                t,
+                record.project_id,
+                session_id,
+                ChangeType.SESSION_DELETED,
+                _session_payload(record),
+                at,
+            )
+            removed.append(True)
+
+        self._write(apply)
+        return bool(removed)
+
     async def list_sessions(self, project_id: ProjectId | None = None) -> list[SessionRecord]:
         return sorted(
             (
@@ -269,6 +343,28 @@ class MemoryStore:
                 if project_id is None or s.project_id == project_id
             ),
             key=lambda s: (s.project_id, s.num),
+        )
+
+    async def list_session_page(
+        self,
+        *,
+        limit: int,
+        cursor: str | None = None,
+        project_id: ProjectId | None = None,
+    ) -> SessionPage:
+        check_page_limit(limit)
+        after = None if cursor is None else decode_cursor(cursor)
+        listed = [
+            s
+            for s in await self.list_sessions(project_id)
+            if after is None or (s.project_id, s.num) > after
+        ]
+        page = listed[:limit]
+        items = [SessionListing(record=s, pr=await self.pr_facts_for_session(s.id)) for s in page]
+        more = len(listed) > limit
+        return SessionPage(
+            items=tuple(items),
+            next_cursor=encode_cursor(page[-1].project_id, page[-1].num) if more else None,
         )
 
     async def commit(self, unit: CommitUnit) -> None:
@@ -330,7 +426,18 @@ class MemoryStore:
             metadata=old.metadata.merged_with(record.metadata),
         )
         t.sessions[record.id] = new
-        if _session_watch(old) != _session_watch(new):
+        # One row per update, as the triggers write it: a new agent session id is its own
+        # row (with the id in the payload), whatever else the update changed.
+        if old.metadata.agent_session_id != new.metadata.agent_session_id:
+            self._log(
+                t,
+                new.project_id,
+                new.id,
+                ChangeType.SESSION_UPDATED,
+                _session_payload(new, agent_session=True),
+                new.updated_at,
+            )
+        elif _session_watch(old) != _session_watch(new):
             self._log(
                 t,
                 new.project_id,
@@ -345,6 +452,8 @@ class MemoryStore:
     async def write_pr_observation(
         self, session_id: SessionId, observation: PRObservation, now: datetime
     ) -> None:
+        """A unit's PR write on its own, for tests and tools (the engine writes PRs through
+        ``commit``). A failed fetch (``fetched=False``) changes nothing."""
         if not observation.fetched:  # a failed fetch changes nothing
             return
         self._write(lambda t: self._write_pr(t, session_id, observation, now))
@@ -445,20 +554,6 @@ class MemoryStore:
             reverse=True,
         )
         return [r.check for r in rows[:limit]]
-
-    async def recent_check_statuses(
-        self, pr_url: str, check_name: str, limit: int
-    ) -> list[CheckStatus]:
-        rows = sorted(
-            (
-                r
-                for (url, name, _), r in self._t.checks.items()
-                if url == pr_url and name == check_name
-            ),
-            key=lambda r: (r.check.created_at or datetime.min.replace(tzinfo=UTC), r.order),
-            reverse=True,
-        )
-        return [CheckStatus(r.check.status) for r in rows[:limit]]
 
     async def list_pr_comments(self, pr_url: str) -> list[PRComment]:
         return list(self._t.comments.get(pr_url, []))
@@ -610,6 +705,45 @@ class MemoryStore:
         ]
         return sorted(rows, key=lambda n: n.id, reverse=True)[:limit]
 
+    async def mark_notification_read(self, notification_id: int, at: datetime) -> bool:
+        return self._mark_notification(notification_id, at, resolve=False)
+
+    async def resolve_notification(self, notification_id: int, at: datetime) -> bool:
+        return self._mark_notification(notification_id, at, resolve=True)
+
+    def _mark_notification(self, notification_id: int, at: datetime, *, resolve: bool) -> bool:
+        found = [n for n in self._t.notifications if n.id == notification_id]
+
+        def apply(t: _Tables) -> None:
+            read_at, resolved_at = t.notification_marks.get(notification_id, (None, None))
+            if resolve:
+                resolved_at = resolved_at or at
+            else:
+                read_at = read_at or at
+            t.notification_marks[notification_id] = (read_at, resolved_at)
+            t.notifications = [
+                msgspec.structs.replace(
+                    n, read=read_at is not None, resolved=resolved_at is not None
+                )
+                if n.id == notification_id
+                else n
+                for n in t.notifications
+            ]
+
+        if found:
+            self._write(apply)
+        return bool(found)
+
+    # -- health and retention
+
+    def health(self) -> StoreHealth:
+        return self.storage_health
+
+    async def apply_retention(self, policy: RetentionPolicy, *, now: datetime) -> RetentionReport:
+        reports: list[RetentionReport] = []
+        self._write(lambda t: reports.append(memory_retention.apply_retention(t, policy, now)))
+        return reports[0]
+
     # -- change log
 
     async def changes_after(
@@ -626,14 +760,16 @@ class MemoryStore:
         return self._t.next_seq - 1
 
 
-def _session_payload(record: SessionRecord) -> str:
+def _session_payload(record: SessionRecord, *, agent_session: bool = False) -> str:
     lc = record.lifecycle
+    extra = {"agentSessionId": record.metadata.agent_session_id} if agent_session else {}
     return _payload(
         id=record.id,
         state=lc.state.value,
         terminationReason=lc.termination_reason.value,
         isAlive=int(lc.is_alive),
         activity=lc.activity.state.value if lc.activity else "",
+        **extra,
     )
 
 
@@ -790,7 +926,9 @@ class ScriptedRuntime:
 
 
 class MemoryWorkspace:
-    """Workspaces as paths in a dict. ``dirty`` paths refuse destroy, like uncommitted work."""
+    """Workspaces as paths in a dict. ``dirty`` paths refuse destroy, like uncommitted work;
+    ``broken_repos`` maps a project path to why ``check_repository`` refuses it; branches
+    of live workspaces and ``branches`` exist already; ``stale`` is what ``prune`` forgets."""
 
     def __init__(self, root: str = "/memory-workspaces") -> None:
         self.root = root
@@ -798,6 +936,9 @@ class MemoryWorkspace:
         self.dirty: set[str] = set()
         self.destroyed: list[str] = []
         self.fail_create: Exception | None = None
+        self.broken_repos: dict[str, str] = {}
+        self.branches: set[str] = set()
+        self.stale: dict[ProjectId, list[str]] = {}
 
     def _path(self, project: Project, session_id: SessionId) -> str:
         for bad in ("..", "/", "\\"):
@@ -813,6 +954,7 @@ class MemoryWorkspace:
         path = self._path(project, session_id)
         branch = branch or f"orchestrator/{session_id}"
         self.live[path] = branch
+        self.branches.add(branch)
         return WorkspaceInfo(path=path, branch=branch)
 
     async def restore(self, project: Project, session_id: SessionId, branch: str) -> WorkspaceInfo:
@@ -824,22 +966,71 @@ class MemoryWorkspace:
         self.live.pop(workspace_path, None)
         self.destroyed.append(workspace_path)
 
+    async def removal_check(self, workspace_path: str) -> RemovalCheck:
+        if workspace_path not in self.live:
+            return RemovalCheck(exists=False)
+        dirty = workspace_path in self.dirty
+        return RemovalCheck(exists=True, blocker="it has uncommitted changes" if dirty else "")
+
+    async def check_repository(self, path: str, *, require_commit: bool) -> None:
+        reason = self.broken_repos.get(path)
+        if reason is not None:
+            raise InvalidInputError(reason)
+
+    async def check_branch(self, project: Project, branch: str) -> None:
+        if not branch or branch.startswith("-") or " " in branch:
+            raise InvalidInputError(f"{branch!r} is not a valid branch name")
+        if branch in self.branches:
+            raise ConflictError(f"branch {branch} already exists in {project.path}")
+
+    async def prune(self, project: Project, *, dry_run: bool = False) -> list[str]:
+        stale = list(self.stale.get(project.id, []))
+        if not dry_run:
+            self.stale.pop(project.id, None)
+        return stale
+
 
 class StubAgent:
-    """An agent whose commands are plain lists, for tests."""
+    """An agent whose commands are plain lists, for tests. ``chosen_session_id`` is what
+    ``choose_session_id`` hands out (appended to the launch as ``--agent-session``);
+    ``missing`` makes ``check_installed`` refuse; ``unsupported`` is why it cannot resume."""
 
-    def __init__(self, name: str = "stub", env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        name: str = "stub",
+        env: Mapping[str, str] | None = None,
+        *,
+        chosen_session_id: str = "",
+        missing: bool = False,
+        unsupported: str = "",
+    ) -> None:
         self.name = name
         self._env = dict(env or {})
+        self.chosen_session_id = chosen_session_id
+        self.missing = missing
+        self.unsupported = unsupported
 
     def launch_command(self, config: LaunchConfig) -> Sequence[str]:
-        return ("stub-agent", "--session", config.session_id, config.prompt)
+        chosen = ("--agent-session", config.agent_session_id) if config.agent_session_id else ()
+        return ("stub-agent", "--session", config.session_id, *chosen, config.prompt)
 
     def restore_command(self, agent_session_id: str) -> Sequence[str]:
+        if self.unsupported:
+            raise InvalidInputError(self.unsupported)
         return ("stub-agent", "--resume", agent_session_id)
 
     def environment(self, config: LaunchConfig) -> Mapping[str, str]:
         return dict(self._env)
+
+    def choose_session_id(self) -> str:
+        return self.chosen_session_id
+
+    def resume_unsupported(self) -> str:
+        return self.unsupported
+
+    def check_installed(self, *, resume: bool = False) -> None:
+        if self.missing:
+            raise InvalidInputError(f"agent {self.name}: `stub-agent` is not on PATH")
 
 
 __all__ = [
@@ -852,3 +1043,198 @@ __all__ = [
     "ScriptedRuntime",
     "StubAgent",
 ]
+
+
+# --- source control ------------------------------------------------------------------
+
+
+def _etag_of(value: object) -> str:
+    return 'W/"' + hashlib.sha256(msgspec.json.encode(value)).hexdigest()[:32] + '"'
+
+
+class FakeSCMProvider:
+    """``SCMProvider`` over an in-memory GitHub: PRs (``PRDetail`` values, checks
+    included), reviews and job logs. A guard's ETag is a digest of what it returns, so an
+    unchanged world answers ``NotModified`` as GitHub does. ``fail(method, error)`` makes
+    the next calls of a method raise; ``calls`` records every call."""
+
+    def __init__(self) -> None:
+        self.prs: dict[tuple[str, int], PRDetail] = {}
+        self.reviews: dict[tuple[str, int], ReviewSnapshot] = {}
+        self.logs: dict[tuple[str, int], str] = {}
+        self.auth = SCMAuthState(available=True, source="fake")
+        self.budget = RateBudgetSnapshot()
+        self.calls: list[str] = []
+        self.merged: list[tuple[PRRef, str, MergeMethod]] = []
+        self._failures: dict[str, list[BaseException]] = {}
+
+    # -- scenario helpers
+
+    def put_pr(self, detail: PRDetail) -> PRDetail:
+        self.prs[(detail.repo.full_name.lower(), detail.number)] = detail
+        return detail
+
+    def update_pr(self, repo: RepoRef, number: int, **changes: object) -> PRDetail:
+        key = (repo.full_name.lower(), number)
+        return self.put_pr(msgspec.structs.replace(self.prs[key], **changes))
+
+    def put_reviews(self, repo: RepoRef, number: int, snapshot: ReviewSnapshot) -> None:
+        self.reviews[(repo.full_name.lower(), number)] = snapshot
+
+    def put_log(self, repo: RepoRef, job_id: int, text: str) -> None:
+        self.logs[(repo.full_name.lower(), job_id)] = text
+
+    def fail(self, method: str, error: BaseException, *, times: int = 1) -> None:
+        self._failures.setdefault(method, []).extend([error] * times)
+
+    def _enter(self, method: str, *args: object) -> None:
+        self.calls.append(" ".join([method, *map(str, args)]))
+        pending = self._failures.get(method)
+        if pending:
+            raise pending.pop(0)
+
+    def _of_repo(self, repo: RepoRef) -> list[PRDetail]:
+        return [d for (name, _), d in self.prs.items() if name == repo.full_name.lower()]
+
+    @staticmethod
+    def _summary(detail: PRDetail) -> PRSummary:
+        return PRSummary(
+            node_id=detail.node_id,
+            number=detail.number,
+            url=detail.url,
+            title=detail.title,
+            state=detail.state,
+            head_ref=detail.head_ref,
+            head_sha=detail.head_sha,
+            head_repo=detail.head_repo,
+            base_ref=detail.base_ref,
+            author=detail.author,
+            updated_at=detail.updated_at,
+        )
+
+    # -- SCMProvider
+
+    def rate_budget(self) -> RateBudgetSnapshot:
+        return self.budget
+
+    async def auth_state(self) -> SCMAuthState:
+        self._enter("auth_state")
+        return self.auth
+
+    async def list_open_prs(
+        self,
+        repo: RepoRef,
+        *,
+        etag: str | None = None,
+        priority: SCMPriority = SCMPriority.BACKGROUND,
+    ) -> PRListing | NotModified:
+        self._enter("list_open_prs", repo.full_name)
+        open_prs = [d for d in self._of_repo(repo) if d.state in (PRState.OPEN, PRState.DRAFT)]
+        open_prs.sort(key=lambda d: d.updated_at or datetime.min.replace(tzinfo=UTC), reverse=True)
+        prs = tuple(self._summary(d) for d in open_prs)
+        current = _etag_of(prs)
+        return NotModified(etag=current) if etag == current else PRListing(etag=current, prs=prs)
+
+    async def find_prs_for_branch(
+        self,
+        repo: RepoRef,
+        head_owner: str,
+        branch: str,
+        *,
+        priority: SCMPriority = SCMPriority.BACKGROUND,
+    ) -> tuple[PRSummary, ...]:
+        self._enter("find_prs_for_branch", repo.full_name, f"{head_owner}:{branch}")
+        return tuple(
+            self._summary(d)
+            for d in self._of_repo(repo)
+            if d.head_ref == branch
+            and (d.head_repo or "").split("/")[0].lower() == head_owner.lower()
+        )
+
+    async def _checks(
+        self, method: str, repo: RepoRef, sha: str, kind: CheckKind, etag: str | None
+    ) -> ChecksSnapshot | NotModified:
+        self._enter(method, repo.full_name, sha)
+        checks = tuple(
+            c for d in self._of_repo(repo) if d.head_sha == sha for c in d.checks if c.kind is kind
+        )
+        current = _etag_of(checks)
+        if etag == current:
+            return NotModified(etag=current)
+        return ChecksSnapshot(
+            etag=current, commit=sha, checks=checks, fingerprint=checks_fingerprint(checks)
+        )
+
+    async def check_runs(
+        self,
+        repo: RepoRef,
+        sha: str,
+        *,
+        etag: str | None = None,
+        priority: SCMPriority = SCMPriority.BACKGROUND,
+    ) -> ChecksSnapshot | NotModified:
+        return await self._checks("check_runs", repo, sha, CheckKind.CHECK_RUN, etag)
+
+    async def commit_status(
+        self,
+        repo: RepoRef,
+        sha: str,
+        *,
+        etag: str | None = None,
+        priority: SCMPriority = SCMPriority.BACKGROUND,
+    ) -> ChecksSnapshot | NotModified:
+        return await self._checks("commit_status", repo, sha, CheckKind.STATUS, etag)
+
+    async def fetch_pull_requests(
+        self, refs: Sequence[PRRef], *, priority: SCMPriority = SCMPriority.BACKGROUND
+    ) -> list[PRDetail | PRMissing]:
+        self._enter("fetch_pull_requests", *(f"{r.repo.full_name}#{r.number}" for r in refs))
+        found: list[PRDetail | PRMissing] = []
+        for ref in refs:
+            detail = self.prs.get((ref.repo.full_name.lower(), ref.number))
+            found.append(detail or PRMissing(ref=ref, reason="not found"))
+        return found
+
+    async def fetch_reviews(
+        self, ref: PRRef, *, priority: SCMPriority = SCMPriority.BACKGROUND
+    ) -> ReviewSnapshot:
+        self._enter("fetch_reviews", f"{ref.repo.full_name}#{ref.number}")
+        key = (ref.repo.full_name.lower(), ref.number)
+        if key not in self.prs:
+            raise SCMNotFound(f"{ref.repo.full_name}#{ref.number}: no such pull request")
+        return self.reviews.get(key) or ReviewSnapshot(decision=self.prs[key].review)
+
+    async def fetch_log_tail(
+        self, repo: RepoRef, job_id: int, *, priority: SCMPriority = SCMPriority.BACKGROUND
+    ) -> str:
+        self._enter("fetch_log_tail", repo.full_name, job_id)
+        text = self.logs.get((repo.full_name.lower(), job_id))
+        if text is None:
+            raise SCMNotFound(f"no log for job {job_id}")
+        tail = LogTail()
+        tail.feed(text.encode())
+        return tail.text()
+
+    async def merge(
+        self,
+        ref: PRRef,
+        *,
+        sha: str,
+        method: MergeMethod = MergeMethod.SQUASH,
+        priority: SCMPriority = SCMPriority.KICK,
+    ) -> MergeOutcome:
+        self._enter("merge", f"{ref.repo.full_name}#{ref.number}", sha)
+        key = (ref.repo.full_name.lower(), ref.number)
+        detail = self.prs.get(key)
+        if detail is None:
+            raise SCMNotFound(f"{ref.repo.full_name}#{ref.number}: no such pull request")
+        if detail.head_sha != sha:
+            return MergeOutcome(merged=False, message="Head branch was modified")
+        if detail.state is not PRState.OPEN:
+            return MergeOutcome(merged=False, message="Pull Request is not mergeable")
+        self.merged.append((ref, sha, method))
+        self.put_pr(msgspec.structs.replace(detail, state=PRState.MERGED))
+        return MergeOutcome(merged=True, sha=f"merge-{sha}", message="Pull Request merged")
+
+
+__all__ += ["FakeSCMProvider"]

@@ -1,5 +1,7 @@
 """Notifiers: how a human is told. All raise ``TransientError`` for failures worth retrying
 and ``DeliveryError`` for failures that retrying will not fix; none swallows a failure.
+Each shows the event's text cleaned (``clean_text``): a message that quotes a CI log or a
+tool's error output cannot recolour a terminal, forge log lines or reorder text.
 
 - ``LogNotifier``: always on, writes through the stdlib ``logging`` module.
 - ``DesktopNotifier``: ``notify-send``; a no-op (logged once) without it or without a desktop
@@ -29,6 +31,7 @@ import trio
 
 from orchestrator.domain.errors import DeliveryError, InvalidInputError, TransientError
 from orchestrator.domain.model import NotificationEvent, Priority
+from orchestrator.domain.text import clean_text
 from orchestrator.ports import Notifier
 
 __all__ = [
@@ -51,6 +54,17 @@ _URGENCY: Final = {Priority.URGENT: "critical", Priority.ACTION: "normal", Prior
 _RETRYABLE_STATUS: Final = frozenset({408, 425, 429})
 
 
+def _readable(event: NotificationEvent) -> NotificationEvent:
+    """``event`` with every text field cleaned of escapes, controls and bidi overrides."""
+    return msgspec.structs.replace(
+        event,
+        type=clean_text(event.type),
+        session_id=clean_text(event.session_id),
+        project_id=clean_text(event.project_id),
+        message=clean_text(event.message),
+    )
+
+
 def event_title(event: NotificationEvent) -> str:
     """A one-line summary: ``app-1: ci-failed``."""
     return f"{event.session_id}: {event.type.removeprefix('reaction.')}"
@@ -63,6 +77,7 @@ class LogNotifier:
         self._log = log or logging.getLogger("orchestrator.notifications")
 
     async def notify(self, event: NotificationEvent) -> None:
+        event = _readable(event)
         self._log.log(
             _LOG_LEVELS.get(event.priority, logging.INFO),
             "[%s] %s (project %s, %s): %s",
@@ -113,6 +128,7 @@ class DesktopNotifier:
                 self._said_so = True
                 logger.info("desktop notifications are off: %s", self._reason)
             return
+        event = _readable(event)
         argv = [
             self._executable,
             f"--app-name={self._app_name}",
@@ -169,6 +185,7 @@ class WebhookNotifier:
         self._timeout = timeout
 
     def body(self, event: NotificationEvent) -> bytes:
+        event = _readable(event)
         if self._slack:
             return msgspec.json.encode({"text": slack_text(event)})
         return msgspec.json.encode(event)

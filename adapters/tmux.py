@@ -5,9 +5,11 @@ Every command runs as ``tmux -S <socket>`` against a socket the daemon owns (typ
 Sessions are created with ``remain-on-exit on``: when the agent exits the pane stays, which is
 how a probe tells "pane open, agent exited" from "session gone".
 
-The agent's argv is written to a small launch script next to the socket and exec'd by
-``/bin/sh``: the argv is never re-parsed by a shell (a prompt may hold any character) and a
-long prompt does not hit tmux's ~16 KiB command-size limit.
+The agent's argv and environment are written to a small launch script (mode 0600) next to
+the socket and exec'd by ``/bin/sh``: the argv is never re-parsed by a shell (a prompt may
+hold any character), a long prompt does not hit tmux's ~16 KiB command-size limit, and no
+variable (the hook token among them) appears in any process's argv — the tmux server keeps
+the argv of the client that started it, which ``ps`` shows to every user.
 
 Liveness (``TmuxRuntime.probe``):
 
@@ -36,12 +38,12 @@ import shlex
 import signal
 import stat
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 import trio
 
+from adapters.process import ProcessResult, run_command
 from orchestrator.domain.errors import (
     ConflictError,
     DeliveryError,
@@ -50,16 +52,15 @@ from orchestrator.domain.errors import (
     TransientError,
 )
 from orchestrator.domain.model import ProbeResult, SessionId
+from orchestrator.domain.text import clean_text
 from orchestrator.ports import RuntimeHandle, RuntimeProbe, RuntimeSpec
 
 __all__ = [
     "DEFAULT_COMMAND_TIMEOUT",
     "RUNTIME_NAME",
     "TmuxMessenger",
-    "TmuxResult",
     "TmuxRuntime",
     "TmuxServer",
-    "clean_for_terminal",
     "validate_session_name",
 ]
 
@@ -96,16 +97,6 @@ _PANE_DEAD_NOTICE: Final = re.compile(r"^Pane is dead \((?:status|signal) \d+, .
 _SERVER_EXITED: Final = "server exited unexpectedly"
 
 
-def clean_for_terminal(text: str) -> str:
-    """Make ``text`` safe to type into a terminal: keep ``\\n`` and ``\\t``, turn ``\\r\\n``
-    and lone ``\\r`` into ``\\n``, drop every other control character (C0, DEL, C1).
-
-    Dropping ESC in particular means a message can never end bracketed paste early
-    (``ESC[201~``) or send escape sequences to the agent's terminal.
-    """
-    return _CONTROL_CHARS.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
-
-
 def validate_session_name(name: str) -> str:
     """Return ``name`` if it is a usable tmux session name (``[A-Za-z0-9_-]``, 1-128 chars)."""
     if not _SESSION_NAME.fullmatch(name):
@@ -126,27 +117,15 @@ def _escape_format(text: str) -> str:
     return text.replace("#", "##")
 
 
-def _is_missing(stderr: str) -> bool:
+def _missing(result: ProcessResult) -> bool:
+    """The command failed because the session (or the whole server) is not there."""
+    if result.ok:
+        return False
+    stderr = result.stderr
     if any(marker in stderr for marker in _MISSING_MARKERS):
         return True
     # The socket file vanished between our check and the call (server exited).
     return "error connecting to" in stderr and "No such file or directory" in stderr
-
-
-@dataclass(frozen=True, slots=True)
-class TmuxResult:
-    returncode: int
-    stdout: str
-    stderr: str
-
-    @property
-    def ok(self) -> bool:
-        return self.returncode == 0
-
-    @property
-    def missing(self) -> bool:
-        """The command failed because the session (or the whole server) is not there."""
-        return not self.ok and _is_missing(self.stderr)
 
 
 class TmuxServer:
@@ -194,7 +173,7 @@ class TmuxServer:
         *commands: Sequence[str],
         stdin: bytes = b"",
         time_limit: float | None = None,
-    ) -> TmuxResult:
+    ) -> ProcessResult:
         """Run one tmux client invocation holding ``commands`` (joined with ``;``).
 
         Arguments are escaped so that none is read as a command separator. A timeout or a
@@ -205,31 +184,16 @@ class TmuxServer:
             if i:
                 argv.append(";")
             argv.extend(_escape_arg(arg) for arg in command)
-        limit = self.command_timeout if time_limit is None else time_limit
-        try:
-            with trio.fail_after(limit):
-                proc = await trio.run_process(
-                    argv,
-                    stdin=stdin,
-                    capture_stdout=True,
-                    capture_stderr=True,
-                    check=False,
-                    env=self._env,
-                )
-        except trio.TooSlowError as exc:
-            raise TransientError(
-                f"tmux {commands[0][0] if commands else ''} on {self.socket_path} timed out "
-                f"after {limit:g}s"
-            ) from exc
-        except OSError as exc:
-            raise TransientError(f"cannot run tmux: {exc}") from exc
-        return TmuxResult(
-            proc.returncode,
-            proc.stdout.decode(errors="replace"),
-            proc.stderr.decode(errors="replace").strip(),
+        return await run_command(
+            argv,
+            program="tmux",
+            what=f"tmux {commands[0][0] if commands else ''} on {self.socket_path}",
+            time_limit=self.command_timeout if time_limit is None else time_limit,
+            env=self._env,
+            stdin=stdin,
         )
 
-    async def query(self, command: Sequence[str]) -> TmuxResult:
+    async def query(self, command: Sequence[str]) -> ProcessResult:
         """``run`` for a read-only or idempotent command: when the server went away while
         answering ("server exited unexpectedly"), ask once more, so the answer is either
         real or "no server" rather than that race."""
@@ -264,7 +228,7 @@ class TmuxServer:
         result = await self.query(["list-sessions", "-F", "#{session_name}"])
         if result.ok:
             return True
-        if result.missing:
+        if _missing(result):
             return False
         raise ProbeError(f"tmux list-sessions failed: {result.stderr}")
 
@@ -279,7 +243,7 @@ class TmuxServer:
             raise ProbeError(str(exc)) from exc
         if result.ok:
             return [line for line in result.stdout.splitlines() if line]
-        if result.missing:
+        if _missing(result):
             return []
         raise ProbeError(f"tmux list-sessions failed: {result.stderr}")
 
@@ -290,7 +254,7 @@ class TmuxServer:
             return False
         self._started_here = False
         result = await self.run(["kill-server"])
-        if not result.ok and not result.missing:
+        if not result.ok and not _missing(result):
             raise TransientError(f"tmux kill-server failed: {result.stderr}")
         return result.ok
 
@@ -306,10 +270,12 @@ def _write_private(path: Path, content: str) -> None:
         fh.write(content)
 
 
-def _launch_script(argv: Sequence[str]) -> str:
-    # The script deletes itself, then replaces the shell with the agent: the pane's process
-    # *is* the agent, so #{pane_dead} reports the agent's exit, not a wrapper shell's.
-    return f'#!/bin/sh\nrm -f -- "$0"\nexec {shlex.join(argv)}\n'
+def _launch_script(argv: Sequence[str], env: Mapping[str, str]) -> str:
+    # The script deletes itself, exports the session's variables, then replaces the shell
+    # with the agent: the pane's process *is* the agent, so #{pane_dead} reports the agent's
+    # exit, not a wrapper shell's.
+    exports = "".join(f"export {key}={shlex.quote(value)}\n" for key, value in env.items())
+    return f'#!/bin/sh\nrm -f -- "$0"\n{exports}exec {shlex.join(argv)}\n'
 
 
 class TmuxRuntime:
@@ -328,7 +294,7 @@ class TmuxRuntime:
             raise InvalidInputError(f"session {name}: launch command is empty")
         if any("\0" in arg for arg in spec.launch_command):
             raise InvalidInputError(f"session {name}: launch command contains a NUL byte")
-        env_args = _env_args(name, spec.env)
+        _check_environment(name, spec.env)
         workspace = trio.Path(spec.workspace_path)
         if not workspace.is_absolute() or not await workspace.is_dir():
             raise InvalidInputError(
@@ -340,7 +306,9 @@ class TmuxRuntime:
         )
         was_running = await self._server.is_running()
         script = self._server.launch_dir / f"{name}-{secrets.token_hex(6)}.sh"
-        await trio.to_thread.run_sync(_write_private, script, _launch_script(spec.launch_command))
+        await trio.to_thread.run_sync(
+            _write_private, script, _launch_script(spec.launch_command, spec.env)
+        )
         new_session = [
             "new-session",
             "-d",
@@ -352,7 +320,6 @@ class TmuxRuntime:
             str(self._width),
             "-y",
             str(self._height),
-            *env_args,
             "--",
             "/bin/sh",
             str(script),
@@ -408,7 +375,7 @@ class TmuxRuntime:
                 exit_status=status,
                 last_output=await self.last_output(handle),
             )
-        if result.missing:
+        if _missing(result):
             return _DEAD
         raise ProbeError(f"probe {name}: tmux list-panes failed: {result.stderr}")
 
@@ -465,12 +432,8 @@ class TmuxRuntime:
             # No socket directory: no server can be listening there, so nothing to destroy.
             return
         result = await self._server.query(["kill-session", "-t", f"={name}"])
-        if not result.ok and not result.missing:
+        if not result.ok and not _missing(result):
             raise TransientError(f"tmux kill-session {name} failed: {result.stderr}")
-
-    async def list_sessions(self) -> list[str]:
-        """Session names on our socket, for boot reconcile."""
-        return await self._server.list_sessions()
 
     async def list_handles(self) -> list[RuntimeHandle]:
         """A handle for every session on our socket (``RuntimeInventory``, boot reconcile).
@@ -502,15 +465,12 @@ def _handle_name(handle: RuntimeHandle) -> str:
     return validate_session_name(handle.id)
 
 
-def _env_args(name: str, env: Mapping[str, str]) -> list[str]:
-    args: list[str] = []
+def _check_environment(name: str, env: Mapping[str, str]) -> None:
     for key, value in env.items():
         if not _ENV_NAME.fullmatch(key):
             raise InvalidInputError(f"session {name}: invalid environment variable name {key!r}")
         if "\0" in value:
             raise InvalidInputError(f"session {name}: environment variable {key} holds a NUL")
-        args += ["-e", f"{key}={value}"]
-    return args
 
 
 async def _remove_quietly(path: Path) -> None:
@@ -523,7 +483,7 @@ async def _remove_quietly(path: Path) -> None:
 class TmuxMessenger:
     """``AgentMessenger`` over tmux: types a message into a session's pane and submits it.
 
-    The text (control characters removed, see ``clean_for_terminal``) goes through a named
+    The text (escape sequences and control characters removed by the one sanitiser, ``clean_text``) goes through a named
     tmux buffer and ``paste-buffer -p`` (bracketed paste when the agent asked for it), so
     long and multi-line messages arrive whole; then ``Enter`` submits it. Sends to one
     session are serialised. A missing session or an exited agent raises ``DeliveryError``;
@@ -546,7 +506,7 @@ class TmuxMessenger:
 
     async def send(self, session_id: SessionId, message: str) -> None:
         name = validate_session_name(session_id)
-        text = clean_for_terminal(message).rstrip("\n")
+        text = clean_text(message).rstrip("\n")
         if not text.strip():
             raise DeliveryError(f"send {name}: message is empty after removing control characters")
         lock = self._locks.setdefault(name, trio.Lock())
@@ -581,7 +541,7 @@ class TmuxMessenger:
                     f"paste-buffer -p -d -b {buffer} -t {target}",
                 ]
             )
-            if result.missing:
+            if _missing(result):
                 raise DeliveryError(f"send {name}: tmux session is gone")
             if not result.ok:
                 raise TransientError(f"send {name}: tmux paste-buffer failed: {result.stderr}")
@@ -609,7 +569,7 @@ class TmuxMessenger:
                 continue
             if result.ok:
                 return
-            if result.missing:
+            if _missing(result):
                 raise DeliveryError(f"send {name}: tmux session disappeared before Enter")
             last = result.stderr
         raise DeliveryError(f"send {name}: message pasted but Enter failed: {last}")
@@ -630,7 +590,7 @@ class TmuxMessenger:
                         if "0" in result.stdout.split():
                             return
                         raise DeliveryError(f"send {name}: the agent has exited")
-                    missing = result.missing
+                    missing = _missing(result)
                     last = result.stderr
                 await trio.sleep(self._poll_interval)
         if missing:

@@ -29,13 +29,25 @@ from orchestrator.domain.model import (
     SessionStatus,
     TerminationReason,
 )
+from orchestrator.domain.zones import Zone
 
 API_PREFIX: Final = "/api/v1"
 DEFAULT_ADDRESS: Final = "127.0.0.1:8731"
 MAX_BODY_BYTES: Final = 1 << 20  # 1 MiB: a PR observation with many comments fits easily
 
-Slug = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
+SLUG_PATTERN: Final = r"^[a-z0-9][a-z0-9_-]{0,31}$"
+PROJECT_ID_RULE: Final = (
+    "project ids are lowercase letters, digits, - and _ (at most 32) "
+    "and start with a letter or digit"
+)
+"""What a project id (a ``Slug``) must look like, in words: what clients are told instead
+of the pattern."""
+Slug = Annotated[str, msgspec.Meta(pattern=SLUG_PATTERN)]
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
+AgentSessionId = Annotated[
+    str, msgspec.Meta(pattern=r"^([A-Za-z0-9_][A-Za-z0-9._:-]{0,255})?$", max_length=256)
+]
+"""An agent's own conversation id (a uuid, ``ses_…``): no whitespace, never an option."""
 
 
 class ErrorCode(StrEnum):
@@ -46,6 +58,7 @@ class ErrorCode(StrEnum):
     CONFLICT = "conflict"  # 409: e.g. restoring a live session
     TOO_LARGE = "too_large"  # 413: body over MAX_BODY_BYTES
     OVERLOADED = "overloaded"  # 429: a session's mailbox is full
+    NOT_IMPLEMENTED = "not_implemented"  # 501: a capability this daemon was built without
     UNAVAILABLE = "unavailable"  # 503: draining
     INTERNAL = "internal"  # 500
 
@@ -93,9 +106,12 @@ class KillIn(Model, frozen=True, kw_only=True):
 # omit_defaults: without an agent the CLI sends ``{}``, as it always has.
 class RestoreIn(Model, frozen=True, kw_only=True, omit_defaults=True):
     """Optional body of ``POST /sessions/{id}/restore``: ``agent`` names the agent to
-    relaunch when the session's harness is not recorded (custom agents)."""
+    relaunch when the session's harness is not recorded (custom agents); ``fresh``
+    relaunches the agent with its original prompt in a new conversation instead of
+    resuming the recorded one (needed when none is recorded)."""
 
     agent: str | None = None
+    fresh: bool = False
 
 
 class SendIn(Model, frozen=True, kw_only=True):
@@ -103,11 +119,23 @@ class SendIn(Model, frozen=True, kw_only=True):
 
 
 class ActivityIn(Model, frozen=True, kw_only=True):
-    """What an agent hook posts. ``timestamp`` defaults to the time of receipt."""
+    """What an agent hook posts. ``timestamp`` defaults to the time of receipt;
+    ``agentSessionId`` is the agent's own conversation id (e.g. the ``session_id`` of a
+    Claude Code hook's input), which a restore resumes."""
 
     state: ActivityState
     timestamp: datetime | None = None
     source: ActivitySource = ActivitySource.HOOK
+    agent_session_id: AgentSessionId = ""
+
+
+# omit_defaults: a bare `orchestrator cleanup` sends ``{}``.
+class CleanupIn(Model, frozen=True, kw_only=True, omit_defaults=True):
+    """Optional body of ``POST /cleanup``: only say what would go (``dryRun``), and only
+    for one terminated session (``sessionId``)."""
+
+    dry_run: bool = False
+    session_id: str | None = None
 
 
 # A PR observation is posted as ``orchestrator.domain.model.PRObservation`` itself.
@@ -143,6 +171,35 @@ class KillOut(Model, frozen=True, kw_only=True):
     detail: str = ""
 
 
+class ReclaimedOut(Model, frozen=True, kw_only=True):
+    """What cleanup (or ``DELETE /sessions/{id}``) freed of one terminated session: the
+    pane and the worktree removed ('' for none); ``kept``, the worktree it left because
+    removing it would lose work, and ``reason``, why (or why freeing it failed)."""
+
+    session_id: str
+    pane: str = ""
+    workspace: str = ""
+    kept: str = ""
+    reason: str = ""
+
+
+class PruneOut(Model, frozen=True, kw_only=True):
+    """What ``git worktree prune`` forgot in a project's repository, or why it could not
+    run there."""
+
+    project_id: str
+    entries: list[str]
+    error: str = ""
+
+
+class CleanupOut(Model, frozen=True, kw_only=True):
+    """A cleanup run (or with ``dryRun``, what one would do)."""
+
+    dry_run: bool
+    sessions: list[ReclaimedOut]
+    pruned: list[PruneOut]
+
+
 class EventOut(Model, frozen=True, kw_only=True):
     """One change-log row as streamed over SSE (``id:`` is ``seq``)."""
 
@@ -154,16 +211,43 @@ class EventOut(Model, frozen=True, kw_only=True):
     created_at: datetime
 
 
+class HookKeyRotated(Model, frozen=True, kw_only=True):
+    """The answer of ``POST /api/v1/tokens/rotate``: the hook key was replaced, so every hook
+    token issued before stopped working. The agents of ``sessions_to_restart`` (every live
+    session) still hold one: kill and restore them to hand them new tokens."""
+
+    sessions_to_restart: list[str]
+
+
 RESYNC_EVENT: Final = "resync"
-"""The last SSE event a subscriber that fell too far behind receives before the stream
-closes: reconnect with ``Last-Event-ID`` to replay what was missed."""
+"""An SSE event saying the stream is not continuous with what the client asked for: either
+the last event of a subscriber that fell too far behind (the stream then closes: reconnect
+with ``Last-Event-ID`` to replay what was missed), or the first event of a replay whose
+``Last-Event-ID`` the change log can no longer continue from (see ``ResyncReason``)."""
 
 
-class ResyncOut(Model, frozen=True, kw_only=True):
-    """The data of the final ``resync`` frame: the last seq this stream sent (0 if none).
-    Reconnect with it as ``Last-Event-ID`` to replay what was missed."""
+class ResyncReason(StrEnum):
+    LAGGED = "lagged"
+    """The subscriber fell too far behind; the stream closes after this event."""
+    EXPIRED = "expired"
+    """The events after ``Last-Event-ID`` up to ``oldestSeq`` were trimmed from the log; the
+    stream goes on from the oldest event it still holds."""
+    AHEAD = "ahead"
+    """``Last-Event-ID`` is beyond the log's head (the database was reset or replaced); the
+    stream goes on from the start of the log."""
+
+
+# omit_defaults: the ``lagged`` frame stays ``{"lastSeq": n}``, as it always was.
+class ResyncOut(Model, frozen=True, kw_only=True, omit_defaults=True):
+    """The data of a ``resync`` frame. ``last_seq``: the stream goes on after this seq (for
+    ``lagged``: the last seq it sent, 0 if none; reconnect with it as ``Last-Event-ID``).
+    ``oldest_seq`` (0 when the log holds no event) and ``head_seq`` name the log's span when
+    the frame was sent; both are 0 in a ``lagged`` frame."""
 
     last_seq: int
+    reason: ResyncReason = ResyncReason.LAGGED
+    oldest_seq: int = 0
+    head_seq: int = 0
 
 
 HEAD_SEQ_HEADER: Final = "X-Orchestrator-Head-Seq"
@@ -188,7 +272,9 @@ class RunFile(Model, frozen=True, kw_only=True):
 
 class DaemonStatus(Model, frozen=True, kw_only=True):
     """What ``orchestrator status --json`` prints: whether a daemon answers for the data
-    dir, and the run-file's and ``/healthz``'s facts about it."""
+    dir, and the run-file's and ``/healthz``'s facts about it. ``stale_run_file``: a
+    run-file is there (its ``pid`` and ``address`` are given) but no daemon answers for it:
+    the daemon died without removing it, or hangs."""
 
     running: bool
     data_dir: str
@@ -197,3 +283,38 @@ class DaemonStatus(Model, frozen=True, kw_only=True):
     version: str = ""
     started_at: datetime | None = None
     health: str = ""
+    stale_run_file: bool = False
+
+
+# --- the dashboard ------------------------------------------------------------------
+
+DASHBOARD_LOGIN_PATH: Final = "/dashboard/login"
+"""Under ``API_PREFIX``, ``POST`` (daemon token): a one-time browser login link, as
+``LoginLinkOut``."""
+
+ZONES_PATH: Final = "/zones"
+"""Under ``API_PREFIX``, ``GET`` (``?project=``): every session's attention zone, as
+``list[SessionZoneOut]``."""
+
+
+class LoginLinkOut(Model, frozen=True, kw_only=True):
+    """A one-time login link for the dashboard: open ``path`` on the daemon's address
+    before ``expires_at``; it works once and becomes a session cookie."""
+
+    path: str
+    expires_at: datetime
+
+
+class SessionZoneOut(Model, frozen=True, kw_only=True):
+    """Where the board shows a session (``orchestrator.domain.zones``), with what a
+    listing prints beside it."""
+
+    id: str
+    project_id: str
+    zone: Zone
+    status: SessionStatus
+    title: str
+    branch: str = ""
+    pr_number: int = 0
+    pr_url: str = ""
+    updated_at: datetime

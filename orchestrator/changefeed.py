@@ -9,8 +9,8 @@ sequence order and exactly once, to every live subscriber whose project filter m
 Each subscriber owns a bounded memory channel. Publishing never blocks: a subscriber whose
 buffer is full is *dropped* — its channel is closed after the events it already holds and it
 is marked ``lagged`` — so it learns it must resync, and is never silently skipped past a
-gap (reference §7.3, HEAD §11; stack-notes §2 "fan-out to subscribers"). One subscriber's
-trouble never reaches another, nor the feed.
+gap (docs/behaviour.md, "Change feed"). One subscriber's trouble never reaches another, nor
+the feed.
 """
 
 from __future__ import annotations

@@ -78,6 +78,9 @@ class OutboxDispatcher:
         self._policy = policy or DeliveryPolicy()
         self._wakeup = trio.Event()
         self._in_flight: set[SessionId] = set()
+        # Sessions whose oldest open row was requeued for a retry, by that row's id: their
+        # later rows wait for it, so a session's rows are delivered in order.
+        self._held: dict[SessionId, int] = {}
         self._settled = trio.Event()
         self._settled.set()
         self.delivered = 0
@@ -107,15 +110,24 @@ class OutboxDispatcher:
                     return
 
     async def _due(self) -> bool:
-        return bool(await self._store.pending_outbox(now=self._clock.now(), limit=1))
+        return bool(await self._deliverable())
 
-    async def _dispatch(self, nursery: trio.Nursery) -> int:
+    async def _deliverable(self) -> dict[SessionId, list[OutboxEntry]]:
+        """Due rows by session, oldest first; a held session only once its row is due."""
         pending = await self._store.pending_outbox(now=self._clock.now(), limit=self._policy.batch)
         by_session: dict[SessionId, list[OutboxEntry]] = defaultdict(list)
         for entry in pending:
             by_session[entry.item.session_id].append(entry)
+        held = self._held
+        return {
+            session_id: entries
+            for session_id, entries in by_session.items()
+            if session_id not in held or entries[0].id == held[session_id]
+        }
+
+    async def _dispatch(self, nursery: trio.Nursery) -> int:
         started = 0
-        for session_id, entries in by_session.items():
+        for session_id, entries in (await self._deliverable()).items():
             if session_id in self._in_flight:
                 continue
             if not self._in_flight:
@@ -129,7 +141,10 @@ class OutboxDispatcher:
         try:
             for entry in entries:
                 if not await self._deliver(entry):
-                    break  # keep this session's order: later rows wait for this one
+                    # Requeued: keep this session's order, later rows wait for this one.
+                    self._held[session_id] = entry.id
+                    break
+                self._held.pop(session_id, None)
         finally:
             self._in_flight.discard(session_id)
             if not self._in_flight:

@@ -10,9 +10,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
+from orchestrator.domain.health import StoreHealth
 from orchestrator.domain.model import (
     AgentHarness,
-    CheckStatus,
     Model,
     NotificationEvent,
     PRCheck,
@@ -24,6 +24,7 @@ from orchestrator.domain.model import (
     SessionKind,
     SessionRecord,
 )
+from orchestrator.domain.pages import SessionPage
 from orchestrator.domain.records import (
     ChangeEvent,
     CommitUnit,
@@ -31,6 +32,23 @@ from orchestrator.domain.records import (
     OutboxEntry,
     Project,
     Tracker,
+)
+from orchestrator.domain.retention import RetentionPolicy, RetentionReport
+from orchestrator.domain.scm import (
+    ChecksSnapshot,
+    MergeMethod,
+    MergeOutcome,
+    NotModified,
+    PRDetail,
+    PRListing,
+    PRMissing,
+    PRRef,
+    PRSummary,
+    RateBudgetSnapshot,
+    RepoRef,
+    ReviewSnapshot,
+    SCMAuthState,
+    SCMPriority,
 )
 
 
@@ -52,8 +70,6 @@ class SessionStore(Protocol):
 
     async def list_projects(self, *, include_archived: bool = False) -> list[Project]: ...
 
-    async def archive_project(self, project_id: ProjectId, at: datetime | None) -> None: ...
-
     async def create_session(
         self,
         project_id: ProjectId,
@@ -63,10 +79,17 @@ class SessionStore(Protocol):
         kind: SessionKind = SessionKind.WORKER,
         harness: AgentHarness = AgentHarness.NONE,
     ) -> SessionRecord:
-        """Insert a fresh ``not_started`` row with the next id ``{project}-{n}``."""
+        """Insert a fresh ``not_started`` row with the next id ``{project}-{n}``; a number
+        once given out (to a session removed since, too) is never given out again."""
         ...
 
     async def get_session(self, session_id: SessionId) -> SessionRecord | None: ...
+
+    async def delete_session(self, session_id: SessionId, *, at: datetime) -> bool:
+        """Remove the session with its PRs, trackers, outbox rows and notifications; its
+        change-log rows stay and a ``session_deleted`` row stamped ``at`` is added. False
+        for an unknown id; ``ConflictError`` while a reaction of it is undelivered."""
+        ...
 
     async def list_sessions(self, project_id: ProjectId | None = None) -> list[SessionRecord]:
         """Sessions ordered by (project_id, num)."""
@@ -78,18 +101,25 @@ class SessionStore(Protocol):
 
     async def list_trackers(self, session_id: SessionId) -> list[Tracker]: ...
 
-
-class PRWriter(Protocol):
-    """PR rows, check history and comments."""
-
-    async def write_pr_observation(
-        self, session_id: SessionId, observation: PRObservation, now: datetime
-    ) -> None:
-        """PR row, check upserts and the replacement comment set in one transaction."""
+    async def list_session_page(
+        self,
+        *,
+        limit: int,
+        cursor: str | None = None,
+        project_id: ProjectId | None = None,
+    ) -> SessionPage:
+        """Up to ``limit`` sessions after ``cursor`` in (project_id, num) order, each with
+        the PR that speaks for it, in a bounded number of queries whatever the page size.
+        ``next_cursor`` continues the listing; a bad cursor raises ``InvalidInputError``."""
         ...
 
+
+class PRReader(Protocol):
+    """Reads of the PR rows and check history that ``SessionStore.commit`` writes."""
+
     async def pr_facts_for_session(self, session_id: SessionId) -> PRFacts:
-        """The PR that speaks for the session (reference §6.7 selection rule)."""
+        """The PR that speaks for the session: the most recently updated open or draft PR,
+        else the most recently updated closed or merged one, else no PR."""
         ...
 
     async def list_pr_facts(self, session_id: SessionId) -> list[PRFacts]:
@@ -97,18 +127,14 @@ class PRWriter(Protocol):
         ...
 
     async def recent_check_runs(self, pr_url: str, check_name: str, limit: int) -> list[PRCheck]:
-        """Like ``recent_check_statuses`` but with each run's commit and first-seen time."""
-        ...
-
-    async def recent_check_statuses(
-        self, pr_url: str, check_name: str, limit: int
-    ) -> list[CheckStatus]:
-        """The last ``limit`` runs of a check on a PR, newest first by first-seen time."""
+        """The last ``limit`` runs of a check on a PR (status, commit, first-seen time),
+        newest first by first-seen time."""
         ...
 
 
 class OutboxStore(Protocol):
-    """Delivery bookkeeping for committed reactions (DESIGN §4)."""
+    """Delivery bookkeeping for the reactions committed with their cause (docs/design.md,
+    D-1): what is due, each attempt, and how each row settled."""
 
     async def pending_outbox(self, *, now: datetime, limit: int) -> list[OutboxEntry]:
         """Undelivered, unfailed rows whose next attempt is due, oldest first."""
@@ -140,8 +166,30 @@ class OutboxStore(Protocol):
     ) -> list[Notification]: ...
 
 
+class NotificationMarks(Protocol):
+    """What the human did with a notification. Each returns whether it exists; marking
+    twice keeps the first time."""
+
+    async def mark_notification_read(self, notification_id: int, at: datetime) -> bool: ...
+
+    async def resolve_notification(self, notification_id: int, at: datetime) -> bool: ...
+
+
+class StoreUpkeep(Protocol):
+    """The store's health (for ``/healthz``) and its retention janitor."""
+
+    def health(self) -> StoreHealth:
+        """``degraded`` with the reason from a storage fault until a commit writes again."""
+        ...
+
+    async def apply_retention(self, policy: RetentionPolicy, *, now: datetime) -> RetentionReport:
+        """One pass of every retention rule, in short batches; the rows deleted."""
+        ...
+
+
 class ChangeLog(Protocol):
-    """Reads of the trigger-written change log (reference §6.8)."""
+    """Reads of the change log, which only the store's own triggers write (docs/behaviour.md,
+    "Change feed")."""
 
     async def changes_after(
         self, seq: int, *, limit: int, project_id: ProjectId | None = None
@@ -210,6 +258,14 @@ class WorkspaceInfo(Model, frozen=True, kw_only=True):
     branch: str
 
 
+class RemovalCheck(Model, frozen=True, kw_only=True):
+    """Whether a workspace is there, and what would make removing it lose work ('' when
+    nothing would)."""
+
+    exists: bool
+    blocker: str = ""
+
+
 class Workspace(Protocol):
     """Where an agent's files live (a git worktree per session)."""
 
@@ -225,11 +281,34 @@ class Workspace(Protocol):
         """Remove the workspace; refuses (``ConflictError``) when work would be lost."""
         ...
 
+    async def removal_check(self, workspace_path: str) -> RemovalCheck:
+        """What ``destroy`` would find, without removing anything."""
+        ...
+
+    async def check_repository(self, path: str, *, require_commit: bool) -> None:
+        """``InvalidInputError`` saying what to do when ``path`` cannot hold sessions
+        (missing, not a directory, not a git work tree; no commits yet)."""
+        ...
+
+    async def check_branch(self, project: Project, branch: str) -> None:
+        """Refuse a branch a workspace could not be created on: ``InvalidInputError`` for
+        an invalid name, ``ConflictError`` when it exists already."""
+        ...
+
+    async def prune(self, project: Project, *, dry_run: bool = False) -> list[str]:
+        """Forget the project's workspaces whose directories are gone; what was (or with
+        ``dry_run``, would be) forgotten."""
+        ...
+
 
 class LaunchConfig(Model, frozen=True, kw_only=True):
+    """``agent_session_id``: the conversation id the launcher chose for the agent (see
+    ``Agent.choose_session_id``), '' when the agent picks its own."""
+
     session_id: SessionId
     workspace_path: str
     prompt: str = ""
+    agent_session_id: str = ""
 
 
 class Agent(Protocol):
@@ -239,14 +318,114 @@ class Agent(Protocol):
 
     def launch_command(self, config: LaunchConfig) -> Sequence[str]: ...
 
-    def restore_command(self, agent_session_id: str) -> Sequence[str]: ...
+    def restore_command(self, agent_session_id: str) -> Sequence[str]:
+        """The command resuming conversation ``agent_session_id``; ``InvalidInputError``
+        when the agent cannot resume (``resume_unsupported`` says why)."""
+        ...
 
     def environment(self, config: LaunchConfig) -> Mapping[str, str]: ...
 
+    def choose_session_id(self) -> str:
+        """A fresh conversation id for the launch to hand the agent, when the agent lets
+        its launcher choose one (Claude Code's ``--session-id``); '' when it does not."""
+        ...
 
-class EngineStore(SessionStore, PRWriter, Protocol):
+    def resume_unsupported(self) -> str:
+        """Why this agent can never resume a conversation by id; '' when it can."""
+        ...
+
+    def check_installed(self, *, resume: bool = False) -> None:
+        """Raise ``InvalidInputError``, saying what to do, when the executable the launch
+        (or with ``resume``, the restore) command starts cannot be found."""
+        ...
+
+
+class EngineStore(SessionStore, PRReader, Protocol):
     """What the lifecycle engine needs of persistence."""
 
 
-class Store(EngineStore, OutboxStore, ChangeLog, Protocol):
+class Store(EngineStore, OutboxStore, ChangeLog, NotificationMarks, StoreUpkeep, Protocol):
     """A complete store: what the daemon wires up (SQLite, or memory in tests)."""
+
+
+# --- source control (GitHub) ------------------------------------------------------------
+
+ETagKey = tuple[str, ...]
+"""What a validator belongs to, e.g. ``("pulls", "o/r")`` or ``("check-runs", "o/r", sha)``."""
+
+
+class SCMProvider(Protocol):
+    """A source-control host seen through cheap conditional guards and batched reads.
+
+    A guard takes the validator of the last answer the caller has fully processed and
+    answers ``NotModified`` when nothing changed. Methods raise only ``SCMError``
+    subclasses: ``SCMRateLimited`` says until when nothing will be sent,
+    ``SCMUnavailable`` is worth retrying later, the others are permanent for the
+    request as made."""
+
+    def rate_budget(self) -> RateBudgetSnapshot: ...
+
+    async def auth_state(self) -> SCMAuthState:
+        """Whether a token is available (resolving it if need be); never the token."""
+        ...
+
+    async def list_open_prs(
+        self, repo: RepoRef, *, etag: str | None = None, priority: SCMPriority = ...
+    ) -> PRListing | NotModified: ...
+
+    async def find_prs_for_branch(
+        self, repo: RepoRef, head_owner: str, branch: str, *, priority: SCMPriority = ...
+    ) -> tuple[PRSummary, ...]:
+        """PRs in any state whose head is ``head_owner:branch``."""
+        ...
+
+    async def check_runs(
+        self, repo: RepoRef, sha: str, *, etag: str | None = None, priority: SCMPriority = ...
+    ) -> ChecksSnapshot | NotModified: ...
+
+    async def commit_status(
+        self, repo: RepoRef, sha: str, *, etag: str | None = None, priority: SCMPriority = ...
+    ) -> ChecksSnapshot | NotModified: ...
+
+    async def fetch_pull_requests(
+        self, refs: Sequence[PRRef], *, priority: SCMPriority = ...
+    ) -> list[PRDetail | PRMissing]:
+        """One answer per ref, in order; ``PRMissing`` for one that cannot be resolved."""
+        ...
+
+    async def fetch_reviews(self, ref: PRRef, *, priority: SCMPriority = ...) -> ReviewSnapshot: ...
+
+    async def fetch_log_tail(
+        self, repo: RepoRef, job_id: int, *, priority: SCMPriority = ...
+    ) -> str:
+        """The cleaned tail of a CI job's log; ``SCMNotFound`` while it still runs."""
+        ...
+
+    async def merge(
+        self, ref: PRRef, *, sha: str, method: MergeMethod = ..., priority: SCMPriority = ...
+    ) -> MergeOutcome:
+        """Merge only if the head is still ``sha``."""
+        ...
+
+
+class ETagStore(Protocol):
+    """Validators of guard answers. The caller puts one only after everything derived
+    from its answer is durable, so a 304 can never hide an update that was lost."""
+
+    def get(self, key: ETagKey) -> str | None: ...
+
+    def put(self, key: ETagKey, etag: str | None) -> None:
+        """Remember ``etag`` for ``key``; None forgets it."""
+        ...
+
+    def clear(self) -> None:
+        """Forget every validator (the token changed: they may not carry over)."""
+        ...
+
+
+class PRObservationSink(Protocol):
+    """Where PR observations go (the lifecycle manager)."""
+
+    async def observe_pr(self, session_id: SessionId, observation: PRObservation) -> None:
+        """Apply one observation to a session's actor; returns once it is durable."""
+        ...

@@ -4,25 +4,35 @@ Bodies are decoded strictly with msgspec (unknown fields, off-enum values and wr
 are 400s naming the field) and checked further (no NUL characters, 64-bit integers,
 timezone-aware times, normalised to UTC) before anything reaches the engine. A body over
 ``MAX_BODY_BYTES`` is a 413; no more than ``MAX_BODY_BYTES + 1`` bytes of it are kept.
+A project id that does not fit its pattern is explained in words, not with the regex (the
+message reaches people through the CLI).
+
+Query parameters are checked too: a bad one is a 400 naming it and what it may be.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from contextlib import aclosing
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Final, TypeVar, cast
 
 import msgspec
 from starlette.requests import Request
 
 from adapters.http.errors import ApiError, bad_request
-from orchestrator.api import MAX_BODY_BYTES, ErrorCode
+from orchestrator.api import MAX_BODY_BYTES, PROJECT_ID_RULE, SLUG_PATTERN, ErrorCode
 
 T = TypeVar("T")
+E = TypeVar("E", bound=StrEnum)
 
 INT64: Final = 1 << 63
 """Integers must lie in ``[-INT64, INT64)``: SQLite and most clients hold no more."""
+
+_SLUG_MISMATCH: Final = f"Expected `str` matching regex {SLUG_PATTERN!r}"
+"""msgspec's words for a string that does not fit the project-id pattern."""
 
 DISCARD_LIMIT = 16 * MAX_BODY_BYTES
 """How much of an oversized body is read and thrown away before answering 413. Closing a
@@ -76,7 +86,8 @@ def decode_body(body: bytes, type_: type[T]) -> T:
     try:
         value = msgspec.json.decode(body, type=type_)
     except msgspec.ValidationError as error:
-        raise bad_request(f"invalid body: {error}") from None
+        message = str(error).replace(_SLUG_MISMATCH, PROJECT_ID_RULE)
+        raise bad_request(f"invalid body: {message}") from None
     except msgspec.DecodeError as error:
         raise bad_request(f"malformed JSON body: {error}") from None
     return checked(value)
@@ -146,11 +157,49 @@ def query_int(request: Request, name: str, *, default: int, low: int, high: int)
     return value
 
 
+_TRUE: Final = frozenset({"true", "1", "yes"})
+_FALSE: Final = frozenset({"false", "0", "no"})
+
+
+def query_bool(request: Request, name: str, *, default: bool) -> bool:
+    """The boolean query parameter ``name`` (``true``/``false``, ``1``/``0``, ``yes``/``no``;
+    ``default`` if absent or empty); anything else is a 400."""
+    raw = (request.query_params.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in _TRUE or raw in _FALSE:
+        return raw in _TRUE
+    raise bad_request(f"query parameter {name!r} must be true or false, not {raw!r}")
+
+
+def query_enums(request: Request, name: str, kind: type[E]) -> frozenset[E]:
+    """The values of the query parameter ``name``, repeated (``?s=a&s=b``) or comma-separated
+    (``?s=a,b``), as members of ``kind``; empty when absent. An unknown value is a 400
+    listing the known ones."""
+    values: set[E] = set()
+    for raw in _split(request.query_params.getlist(name)):
+        try:
+            values.add(kind(raw))
+        except ValueError:
+            known = ", ".join(member.value for member in kind)
+            raise bad_request(
+                f"query parameter {name!r}: unknown value {raw!r} (known: {known})"
+            ) from None
+    return frozenset(values)
+
+
+def _split(raws: Iterable[str]) -> Iterable[str]:
+    for raw in raws:
+        yield from (part.strip() for part in raw.split(",") if part.strip())
+
+
 __all__ = [
     "DISCARD_LIMIT",
     "INT64",
     "checked",
     "decode_body",
+    "query_bool",
+    "query_enums",
     "query_int",
     "read_body",
     "request_body",

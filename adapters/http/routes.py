@@ -11,14 +11,22 @@ and ``detail`` says what was left behind. A refusal that left the session runnin
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import PurePath
 from typing import Any, Final
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from adapters.http.bodies import INT64, query_int, request_body
-from adapters.http.errors import JSON, bad_request, json_response, not_found
+from adapters.http.bodies import INT64, query_bool, query_enums, query_int, request_body
+from adapters.http.errors import (
+    JSON,
+    RETRY_SOON,
+    ApiError,
+    bad_request,
+    json_response,
+    not_found,
+)
 from adapters.http.openapi import Access, Operation, Param
 from adapters.http.services import ApiServices
 from adapters.http.sse import EventStream, SSEResponse
@@ -26,17 +34,25 @@ from orchestrator.api import (
     API_PREFIX,
     HEAD_SEQ_HEADER,
     ActivityIn,
+    CleanupIn,
+    CleanupOut,
+    ErrorCode,
     EventOut,
     Health,
+    HookKeyRotated,
     KillIn,
     KillOut,
     ProjectIn,
+    PruneOut,
+    ReclaimedOut,
     RestoreIn,
     ResyncOut,
     SendIn,
     SessionOut,
     SpawnIn,
 )
+from orchestrator.cleanup import CleanupReport, Reclaimed
+from orchestrator.domain.decide import activity_time
 from orchestrator.domain.errors import ConflictError
 from orchestrator.domain.model import (
     ActivitySignal,
@@ -44,6 +60,7 @@ from orchestrator.domain.model import (
     PRObservation,
     ProjectId,
     SessionId,
+    SessionStatus,
 )
 from orchestrator.domain.records import Notification, Project
 from orchestrator.lifecycle.manager import SessionView
@@ -69,6 +86,21 @@ def session_out(view: SessionView) -> SessionOut:
         ended=record.ended,
         created_at=record.created_at,
         updated_at=record.updated_at,
+    )
+
+
+def reclaimed_out(done: Reclaimed) -> ReclaimedOut:
+    return ReclaimedOut(**asdict(done))
+
+
+def cleanup_out(report: CleanupReport) -> CleanupOut:
+    return CleanupOut(
+        dry_run=report.dry_run,
+        sessions=[reclaimed_out(done) for done in report.sessions],
+        pruned=[
+            PruneOut(project_id=p.project_id, entries=list(p.entries), error=p.error)
+            for p in report.pruned
+        ],
     )
 
 
@@ -123,6 +155,7 @@ class Routes:
         body = await request_body(request, ProjectIn)
         if not PurePath(body.path).is_absolute():
             raise bad_request("invalid body: the path must be absolute - at `$.path`")
+        await self.s.sessions.check_project_path(body.path)
         existed = await self.s.store.get_project(body.id) is not None
         project = await self.s.store.upsert_project(
             Project(
@@ -139,8 +172,18 @@ class Routes:
 
     async def list_sessions(self, request: Request) -> Response:
         project_id = await self._project_filter(request)
+        statuses = query_enums(request, "status", SessionStatus)
+        # Everything by default: what clients of this route have always been given.
+        include_terminated = query_bool(request, "includeTerminated", default=True)
         views = await self.s.lifecycle.list(project_id)
-        return json_response([session_out(v) for v in views])
+        return json_response(
+            [
+                session_out(view)
+                for view in views
+                if (not statuses or view.status in statuses)
+                and (include_terminated or not view.record.lifecycle.state.is_terminal)
+            ]
+        )
 
     async def spawn(self, request: Request) -> Response:
         body = await request_body(request, SpawnIn)
@@ -171,8 +214,20 @@ class Routes:
         session_id: SessionId = request.path_params["id"]
         body = await request_body(request, RestoreIn, default=RestoreIn())
         await self._session_exists(session_id)
-        view = await self.s.sessions.restore(session_id, agent=body.agent or None)
+        view = await self.s.sessions.restore(session_id, agent=body.agent or None, fresh=body.fresh)
         return json_response(session_out(view))
+
+    async def remove(self, request: Request) -> Response:
+        session_id: SessionId = request.path_params["id"]
+        await self._session_exists(session_id)
+        return json_response(reclaimed_out(await self.s.sessions.remove(session_id)))
+
+    async def cleanup(self, request: Request) -> Response:
+        body = await request_body(request, CleanupIn, default=CleanupIn())
+        if body.session_id is not None:
+            await self._session_exists(body.session_id)
+        report = await self.s.sessions.cleanup(session_id=body.session_id, dry_run=body.dry_run)
+        return json_response(cleanup_out(report))
 
     async def send(self, request: Request) -> Response:
         session_id: SessionId = request.path_params["id"]
@@ -188,8 +243,9 @@ class Routes:
         await self._session_exists(session_id)
         signal = ActivitySignal(
             state=body.state,
-            timestamp=body.timestamp or self.s.clock.now(),
+            timestamp=activity_time(body.timestamp, received=self.s.clock.now()),
             source=body.source,
+            agent_session_id=body.agent_session_id,
         )
         await self.s.lifecycle.apply_activity_signal(session_id, signal)
         return Response(status_code=204)
@@ -205,6 +261,18 @@ class Routes:
         session_id: SessionId = request.path_params["id"]
         await self._session_exists(session_id)
         return json_response(await self.s.store.list_pr_facts(session_id))
+
+    # -- tokens
+
+    async def rotate_tokens(self, request: Request) -> Response:
+        try:
+            self.s.auth.rotate_hook_key()
+        except OSError as error:
+            message = f"the new hook key could not be kept ({error}); the old one stays in use"
+            raise ApiError(503, ErrorCode.UNAVAILABLE, message, RETRY_SOON) from None
+        sessions = await self.s.store.list_sessions()
+        live = [r.id for r in sessions if not r.lifecycle.state.is_terminal]
+        return json_response(HookKeyRotated(sessions_to_restart=live))
 
     # -- notifications and events
 
@@ -255,10 +323,19 @@ class Routes:
             Operation("GET", f"{p}/projects", "listProjects", "Registered projects",
                       self.list_projects, response=list[Project]),
             Operation("POST", f"{p}/projects", "putProject",
-                      "Register a project (201), or update it (200)", self.put_project,
-                      status=201, body=ProjectIn, response=Project),
+                      "Register a project (201), or update it (200); its path must be a "
+                      "git work tree", self.put_project, status=201, body=ProjectIn,
+                      response=Project, errors=(400,)),
             Operation("GET", f"{p}/sessions", "listSessions", "Sessions by (project, num)",
-                      self.list_sessions, response=list[SessionOut], query=(project_q,),
+                      self.list_sessions, response=list[SessionOut],
+                      query=(project_q,
+                             Param("status", {"type": "array", "items": {
+                                   "type": "string", "enum": [s.value for s in SessionStatus]}},
+                                   "Only sessions with one of these derived statuses (repeat "
+                                   "the parameter, or separate values with commas)"),
+                             Param("includeTerminated", {"type": "boolean", "default": True},
+                                   "false leaves out terminated sessions (lifecycle state "
+                                   "done or terminated)")),
                       errors=(400, 404)),
             Operation("POST", f"{p}/sessions", "spawn", "Spawn a session", self.spawn,
                       status=201, body=SpawnIn, response=SessionOut, errors=(404, 409, 429)),
@@ -273,6 +350,16 @@ class Routes:
             Operation("POST", f"{p}/sessions/{{id}}/restore", "restore",
                       "Bring a terminated session back", self.restore, body=RestoreIn,
                       body_required=False, response=SessionOut, errors=(404, 409, 429)),
+            Operation("DELETE", f"{p}/sessions/{{id}}", "removeSession",
+                      "Remove a terminated session, freeing its pane and worktree first; its "
+                      "history stays in the change log (409 for a live session, or one whose "
+                      "worktree holds work)", self.remove, response=ReclaimedOut,
+                      errors=(404, 409, 429)),
+            Operation("POST", f"{p}/cleanup", "cleanup",
+                      "Free the panes and worktrees of terminated sessions where no work is "
+                      "lost, and prune git's records of worktrees whose directories are gone; "
+                      "`dryRun` only says what would go", self.cleanup, body=CleanupIn,
+                      body_required=False, response=CleanupOut, errors=(404, 409)),
             Operation("POST", f"{p}/sessions/{{id}}/send", "send",
                       "Type a message into the session's agent", self.send, status=204,
                       body=SendIn, errors=(404, 409)),
@@ -286,6 +373,10 @@ class Routes:
             Operation("GET", f"{p}/sessions/{{id}}/pr", "listPRs",
                       "Facts of every PR of the session, most recently updated first",
                       self.list_prs, response=list[PRFacts], errors=(404,)),
+            Operation("POST", f"{p}/tokens/rotate", "rotateTokens",
+                      "Replace the hook key: every session hook token issued so far stops "
+                      "working; the agents of the listed live sessions must be restarted "
+                      "to get new ones", self.rotate_tokens, response=HookKeyRotated),
             Operation("GET", f"{p}/notifications", "notifications",
                       "What humans were told, newest first", self.notifications,
                       response=list[Notification],
@@ -295,8 +386,10 @@ class Routes:
             Operation("GET", f"{p}/events", "events",
                       "The change log as Server-Sent Events: `id:` is the seq, `event:` the "
                       "change type, `data:` an EventOut. Replays after `Last-Event-ID` (or "
-                      "`since`), then streams live; a subscriber that falls behind gets a "
-                      "final `resync` event (data: ResyncOut) and the stream closes",
+                      "`since`), then streams live. A `resync` event (data: ResyncOut) comes "
+                      "first when the log cannot continue after that seq (`expired`: "
+                      "trimmed; `ahead`: beyond the head), and last, closing the stream, "
+                      "for a subscriber that fell behind (`lagged`)",
                       self.events, response=(EventOut, ResyncOut), stream=True,
                       query=(project_q,
                              Param("since", {"type": "integer", "minimum": 0},
@@ -316,6 +409,8 @@ __all__ = [
     "HEALTH_PATH",
     "MAX_NOTIFICATION_LIMIT",
     "Routes",
+    "cleanup_out",
+    "reclaimed_out",
     "session_out",
     "spawn_request",
 ]

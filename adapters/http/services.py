@@ -11,6 +11,7 @@ import trio
 from adapters.http.auth import TokenAuthority
 from adapters.http.sse import DEFAULT_HEARTBEAT
 from orchestrator.changefeed import ChangeFeed
+from orchestrator.cleanup import CleanupReport, Reclaimed
 from orchestrator.clock import SystemClock
 from orchestrator.domain.model import (
     ActivitySignal,
@@ -32,10 +33,18 @@ class SessionCommands(Protocol):
     async def kill(self, session_id: SessionId, reason: TerminationReason, /) -> bool: ...
 
     async def restore(
-        self, session_id: SessionId, /, *, agent: str | None = None
+        self, session_id: SessionId, /, *, agent: str | None = None, fresh: bool = False
     ) -> SessionView: ...
 
     async def send(self, session_id: SessionId, message: str, /) -> object: ...
+
+    async def cleanup(
+        self, *, session_id: SessionId | None = None, dry_run: bool = False
+    ) -> CleanupReport: ...
+
+    async def remove(self, session_id: SessionId, /) -> Reclaimed: ...
+
+    async def check_project_path(self, path: str, /) -> None: ...
 
 
 class LifecycleCommands(Protocol):

@@ -82,17 +82,28 @@ def _upsert(
 
 # --- projects and sessions ----------------------------------------------------------------------
 
-NEXT_NUM: Final = compile_sql(
-    sa.select(
-        sa.select(sa.literal_column("1"))
-        .where(t.projects.c.id == sa.bindparam("project"))
-        .scalar_subquery(),
-        sa.func.coalesce(sa.func.max(t.sessions.c.num), sa.literal_column("0"))
-        + sa.literal_column("1"),
-    ).where(t.sessions.c.project_id == sa.bindparam("project_again")),
-    "project",
-    "project_again",
+# The next number of a project's sessions, taken for good: numbers of removed sessions are
+# never handed out again. No row for an unknown project (the caller refuses it). Existing
+# rows count too, so a session written by other means can never be given a taken number.
+TAKE_SESSION_NUMBER: Final = (
+    "INSERT INTO session_numbers (project_id, last_num)"
+    " SELECT id, 1 + (SELECT COALESCE(MAX(num), 0) FROM sessions WHERE project_id = ?)"
+    " FROM projects WHERE id = ?"
+    " ON CONFLICT (project_id) DO UPDATE SET last_num = 1 + MAX(last_num,"
+    " (SELECT COALESCE(MAX(num), 0) FROM sessions WHERE project_id = excluded.project_id))"
+    " RETURNING last_num"
 )
+# Removing a session (``SqliteStore.delete_session``): its PRs (with their checks and
+# comments) and trackers go by cascade; outbox rows and notifications reference it without
+# one, so they are deleted first. The stamp gives the trigger's session_deleted row its time.
+PENDING_OUTBOX_OF_SESSION: Final = (
+    "SELECT COUNT(*) FROM outbox"
+    " WHERE session_id = ? AND delivered_at IS NULL AND failed_at IS NULL"
+)
+STAMP_SESSION: Final = "UPDATE sessions SET updated_at = ? WHERE id = ?"
+DELETE_SESSION_OUTBOX: Final = "DELETE FROM outbox WHERE session_id = ?"
+DELETE_SESSION_NOTIFICATIONS: Final = "DELETE FROM notifications WHERE session_id = ?"
+DELETE_SESSION: Final = "DELETE FROM sessions WHERE id = ?"
 # By name: a column added to the table needs a value here, or the insert fails loudly.
 INSERT_SESSION: Final = compile_named_sql(
     sa.insert(t.sessions).values(_bind(*SESSION_COLUMNS)), *SESSION_COLUMNS
@@ -248,6 +259,24 @@ INSERT_NOTIFICATION: Final = compile_sql(
     sa.insert(t.notifications).values(_bind(*_NOTIFICATION_INSERT_COLS)),
     *_NOTIFICATION_INSERT_COLS,
 )
+
+
+def _mark_notification(flag: str, stamp: str) -> str:
+    """Set ``flag`` and, the first time only, ``stamp``: marking twice changes nothing."""
+    n = t.notifications
+    return compile_sql(
+        sa.update(n)
+        .where(n.c.id == sa.bindparam("b_id"))
+        .values(
+            {flag: sa.literal_column("1"), stamp: sa.func.coalesce(n.c[stamp], sa.bindparam(stamp))}
+        ),
+        stamp,
+        "b_id",
+    )
+
+
+MARK_NOTIFICATION_READ: Final = _mark_notification("read", "read_at")
+RESOLVE_NOTIFICATION: Final = _mark_notification("resolved", "resolved_at")
 
 # --- change log ---------------------------------------------------------------------------------
 

@@ -7,12 +7,30 @@ from typing import Annotated
 
 import typer
 
-from orchestrator.cli import config_commands, daemon_control, events, projects, sessions
+from orchestrator.cli import (
+    config_commands,
+    daemon_control,
+    dashboard,
+    events,
+    maintenance,
+    projects,
+    sessions,
+    token,
+)
 from orchestrator.cli.client import cli_version
+from orchestrator.cli.options import DataDirOption, remember_root_data_dir
+
+# One line per paragraph: the help formatter keeps line breaks as they are.
+HELP = (
+    "Supervise AI coding-agent sessions, each in its own worktree, pane and PR.\n\n"
+    "The data dir is --data-dir (before or after the command), else $ORCHESTRATOR_DATA_DIR, "
+    "else ~/.local/share/orchestrator.\n\n"
+    "Exit codes: 0 ok, 1 runtime error, 2 usage error."
+)
 
 app = typer.Typer(
     name="orchestrator",
-    help="Supervise AI coding-agent sessions, each in its own worktree, pane and PR.",
+    help=HELP,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,  # locals would include the bearer token
@@ -23,6 +41,7 @@ config_app = typer.Typer(
 )
 app.add_typer(project_app, name="project")
 app.add_typer(config_app, name="config")
+app.add_typer(token.app, name="token")
 
 app.command()(daemon_control.start)
 app.command()(daemon_control.stop)
@@ -33,8 +52,11 @@ app.command()(sessions.show)
 app.command()(sessions.kill)
 app.command()(sessions.restore)
 app.command()(sessions.send)
+app.command()(maintenance.cleanup)
+app.command()(maintenance.rm)
 app.command()(events.events)
 app.command()(events.notifications)
+app.command()(dashboard.dashboard)
 project_app.command("add")(projects.project_add)
 project_app.command("ls")(projects.project_ls)
 config_app.command("check")(config_commands.config_check)
@@ -56,11 +78,9 @@ def _root(
             "--version", help="Print the version and exit.", callback=_print_version, is_eager=True
         ),
     ] = False,
+    data_dir: DataDirOption = None,
 ) -> None:
-    """Supervise AI coding-agent sessions, each in its own worktree, pane and PR.
-
-    The data dir is $ORCHESTRATOR_DATA_DIR (default ~/.local/share/orchestrator).
-    """
+    remember_root_data_dir(data_dir)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

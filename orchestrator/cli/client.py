@@ -1,9 +1,12 @@
 """Finding the daemon and calling its API.
 
 The daemon is found through the run-file ``<data dir>/daemon.json`` (pid, address, bearer
-token) and called at ``/api/v1`` with httpx, never through a proxy. Every failure exits the
-CLI with a message: 1 when the daemon is missing, unreachable or refuses, 2 when it answers
-that the input was bad (400, 413, 422).
+token) and counts as running only while that pid is alive *and* answers ``/healthz``; a
+run-file without one is stale (the daemon died without removing it), and every command
+says so alike. It is called at ``/api/v1`` with httpx, never through a proxy. Every failure
+exits the CLI with a message: 1 when the daemon is missing, unreachable or refuses, 2 when
+it answers that the input was bad or names nothing it knows (400, 404, 413, 422): an
+unknown project, session or agent is the caller's mistake.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Final, NoReturn, TypeVar
@@ -20,10 +24,11 @@ import msgspec
 
 from orchestrator.api import API_PREFIX, ErrorBody, Health, RunFile
 from orchestrator.cli.console import fail
-from orchestrator.config import LOG_FILE_NAME, data_dir_from_env
+from orchestrator.cli.options import resolve_data_dir
+from orchestrator.config import LOG_FILE_NAME
 from orchestrator.runfile import RUN_FILE_NAME, read_run_file
 
-_USAGE_STATUSES: Final = frozenset({400, 413, 422})
+_USAGE_STATUSES: Final = frozenset({400, 404, 413, 422})
 
 _T = TypeVar("_T")
 
@@ -71,14 +76,71 @@ def answers(run: RunFile, timeout: float = 2.0) -> Health | None:
         return Health(status=f"HTTP {response.status_code}")
 
 
-def no_daemon(data_dir: Path) -> NoReturn:
-    fail(f"no daemon is running for {data_dir}; start one with `orchestrator start`")
+def run_file_of(data_dir: Path) -> RunFile | None:
+    """The data dir's run-file, if there is one; exits 1 if it cannot be read."""
+    path = data_dir / RUN_FILE_NAME
+    try:
+        return read_run_file(path)
+    except OSError as error:
+        fail(f"cannot read the run-file {path}: {error.strerror or error}")
 
 
 def running(data_dir: Path) -> RunFile | None:
     """The run-file of the data dir's daemon, if its pid is alive."""
-    run = read_run_file(data_dir / RUN_FILE_NAME)
+    run = run_file_of(data_dir)
     return run if run is not None and pid_alive(run.pid) else None
+
+
+@dataclass(frozen=True, slots=True)
+class Presence:
+    """What the data dir says about its daemon: the run-file (if any), whether its pid is
+    alive, and its ``/healthz`` answer (None: it did not answer)."""
+
+    data_dir: Path
+    run: RunFile | None
+    alive: bool
+    health: Health | None
+
+    @property
+    def running(self) -> bool:
+        return self.health is not None
+
+    @property
+    def stale(self) -> bool:
+        """A run-file is there, but no daemon answers for it."""
+        return self.run is not None and self.health is None
+
+    def why_not_running(self) -> str:
+        """The one-line message for a daemon that is not running (``running`` is false)."""
+        start = "start one with `orchestrator start`"
+        run, data_dir = self.run, self.data_dir
+        if run is None:
+            return f"no daemon is running for {data_dir}; {start}"
+        if not self.alive:
+            return (
+                f"no daemon is running for {data_dir}: the run-file is stale (its daemon, "
+                f"pid {run.pid}, has exited); {start}"
+            )
+        return (
+            f"no daemon is running for {data_dir}: the daemon at {run.address} (pid {run.pid}) "
+            f"did not answer, so the run-file is stale (if that daemon hangs, see "
+            f"{data_dir / LOG_FILE_NAME}); {start}"
+        )
+
+
+def look_for_daemon(data_dir: Path) -> Presence:
+    run = run_file_of(data_dir)
+    alive = run is not None and pid_alive(run.pid)
+    health = answers(run) if run is not None and alive else None
+    return Presence(data_dir, run, alive, health)
+
+
+def find_daemon(data_dir: Path) -> RunFile:
+    """The run-file of the daemon that answers for ``data_dir``; else exits 1 saying why."""
+    presence = look_for_daemon(data_dir)
+    if presence.run is None or not presence.running:
+        fail(presence.why_not_running())
+    return presence.run
 
 
 class Client:
@@ -177,12 +239,11 @@ def decode(content: bytes, kind: type[_T]) -> _T:
 
 
 @contextmanager
-def connect() -> Iterator[Client]:
-    """A client of the data dir's daemon; exits if none runs."""
-    data_dir = data_dir_from_env()
-    run = running(data_dir)
-    if run is None:
-        no_daemon(data_dir)
+def connect(data_dir: Path | None = None) -> Iterator[Client]:
+    """A client of the daemon of ``data_dir`` (default: the environment's); exits if none
+    answers."""
+    data_dir = resolve_data_dir(data_dir)
+    run = find_daemon(data_dir)
     headers = {
         "authorization": f"Bearer {run.token}",
         "user-agent": f"orchestrator-cli/{cli_version()}",
@@ -199,12 +260,15 @@ def connect() -> Iterator[Client]:
 __all__ = [
     "Client",
     "Params",
+    "Presence",
     "answers",
     "base_url",
     "cli_version",
     "connect",
     "decode",
-    "no_daemon",
+    "find_daemon",
+    "look_for_daemon",
     "pid_alive",
+    "run_file_of",
     "running",
 ]

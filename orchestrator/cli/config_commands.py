@@ -5,13 +5,13 @@ from __future__ import annotations
 import typer
 
 from orchestrator.cli.console import say
-from orchestrator.cli.options import ConfigOption, load_or_exit
+from orchestrator.cli.options import ConfigOption, DataDirOption, load_or_exit
 from orchestrator.config import example_config
 
 
-def config_check(*, config_file: ConfigOption = None) -> None:
+def config_check(*, config_file: ConfigOption = None, data_dir: DataDirOption = None) -> None:
     """Validate the config file and say where it is."""
-    config = load_or_exit(config_file)
+    config = load_or_exit(config_file, data_dir)
     if config.config_loaded:
         say(f"{config.config_path}: ok", "green")
     else:

@@ -1,5 +1,10 @@
-"""Where the CLI writes: stdout for results, stderr for notes and errors. Messages are
-printed as plain ``Text``, never parsed as rich markup (a branch like ``fix/[x]`` stays)."""
+"""Where the CLI writes: stdout for results, stderr for notes and errors.
+
+Messages are printed as plain ``Text``, never parsed as rich markup (a branch like
+``fix/[x]`` stays), and soft-wrapped: rich inserts no line breaks of its own, so a long
+path or id is never split mid-word and a message stays one line for ``grep`` and logs (the
+terminal wraps it). Tables are the exception: they are laid out to the terminal's width.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +17,11 @@ from rich.text import Text
 
 
 def out() -> Console:
-    return Console(highlight=False, soft_wrap=False)
+    return Console(highlight=False, soft_wrap=True)
 
 
 def err() -> Console:
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def say(message: str, style: str = "") -> None:
@@ -27,9 +32,13 @@ def note(message: str) -> None:
     err().print(Text(message, style="yellow"))
 
 
+ERROR_PREFIX = "error: "
+"""How every error line starts, so ``start`` can tell a daemon's clean refusal in its log."""
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print ``error: <message>`` to stderr and exit with ``code`` (1 runtime, 2 usage)."""
-    err().print(Text("error: ", style="bold red") + Text(message))
+    err().print(Text(ERROR_PREFIX, style="bold red") + Text(message))
     raise typer.Exit(code)
 
 
@@ -37,4 +46,4 @@ def echo_json(value: object) -> None:
     typer.echo(msgspec.json.encode(value).decode())
 
 
-__all__ = ["echo_json", "err", "fail", "note", "out", "say"]
+__all__ = ["ERROR_PREFIX", "echo_json", "err", "fail", "note", "out", "say"]

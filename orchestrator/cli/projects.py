@@ -10,20 +10,21 @@ import typer
 from orchestrator.api import ProjectIn
 from orchestrator.cli.client import connect
 from orchestrator.cli.console import echo_json, say
-from orchestrator.cli.options import JsonFlag
+from orchestrator.cli.options import DataDirOption, JsonFlag
 from orchestrator.cli.render import print_table, projects_table
 from orchestrator.domain.records import Project
 
 
 def project_add(
     project_id: Annotated[
-        str, typer.Argument(metavar="ID", help="A slug: lowercase letters, digits, - and _.")
+        str, typer.Argument(metavar="ID", help="Lowercase letters, digits, - and _ (at most 32).")
     ],
     path: Annotated[Path, typer.Argument(help="The git repository.", file_okay=False)],
     *,
     origin: Annotated[str, typer.Option("--origin", help="The repository's origin URL.")] = "",
     name: Annotated[str, typer.Option("--name", help="A display name.")] = "",
     as_json: JsonFlag = False,
+    data_dir: DataDirOption = None,
 ) -> None:
     """Register (or update) a project: a git repository sessions are spawned from."""
     body = ProjectIn(
@@ -32,7 +33,7 @@ def project_add(
         repo_origin_url=origin,
         display_name=name,
     )
-    with connect() as client:
+    with connect(data_dir) as client:
         project = client.call("POST", "/projects", Project, body=body)
     if as_json:
         echo_json(project)
@@ -40,9 +41,9 @@ def project_add(
         say(f"registered project {project.id} at {project.path}")
 
 
-def project_ls(*, as_json: JsonFlag = False) -> None:
+def project_ls(*, as_json: JsonFlag = False, data_dir: DataDirOption = None) -> None:
     """List the registered projects."""
-    with connect() as client:
+    with connect(data_dir) as client:
         projects = client.call("GET", "/projects", list[Project])
     if as_json:
         echo_json(projects)

@@ -10,7 +10,7 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from orchestrator.api import EventOut, SessionOut
+from orchestrator.api import SessionOut
 from orchestrator.cli.console import out, say
 from orchestrator.domain.model import Priority, SessionEnd, SessionStatus, TerminationReason
 from orchestrator.domain.records import Notification, Project
@@ -181,22 +181,10 @@ def _ended_rows(ended: SessionEnd, reason: TerminationReason) -> list[tuple[str,
     ]
 
 
-def event_line(event: EventOut) -> Text:
-    """``seq  time  type  project/session  payload`` for one change."""
-    where = event.project_id + (f"/{event.session_id}" if event.session_id else "")
-    line = Text(f"{event.seq:>7}  ", style="dim")
-    line += Text(f"{event.created_at.astimezone():%H:%M:%S}  ")
-    line += Text(f"{event.type:<22} ", style="bold")
-    line += Text(f"{where}  ")
-    line += Text(bytes(event.payload).decode("utf-8", "replace"), style="dim")
-    return line
-
-
 __all__ = [
     "PRIORITY_STYLES",
     "STATUS_STYLES",
     "ago",
-    "event_line",
     "notifications_table",
     "print_table",
     "projects_table",

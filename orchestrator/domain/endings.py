@@ -28,10 +28,8 @@ from orchestrator.domain.model import (
     TerminationReason,
 )
 from orchestrator.domain.reaction_planner import ReactionPlan
-
-# The sanitiser of agent-written text; a shared text module may take its place.
-from orchestrator.domain.reaction_text import clean_text
 from orchestrator.domain.records import OutboxItem
+from orchestrator.domain.text import clean_text
 from orchestrator.domain.timestamps import utc_text
 
 LAST_OUTPUT_MAX_LINES: Final = 40

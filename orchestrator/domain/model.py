@@ -360,12 +360,15 @@ class RuntimeFacts(Model, frozen=True, kw_only=True):
 
 
 class ActivitySignal(Model, frozen=True, kw_only=True):
-    """An agent hook reporting what the agent is doing. ``valid=False`` is ignored."""
+    """An agent hook reporting what the agent is doing. ``valid=False`` is ignored.
+    ``agent_session_id``, when set, is the agent's own conversation id (what a restore
+    resumes)."""
 
     state: ActivityState
     timestamp: datetime
     source: ActivitySource = ActivitySource.HOOK
     valid: bool = True
+    agent_session_id: str = ""
 
 
 class SpawnOutcome(Model, frozen=True, kw_only=True):

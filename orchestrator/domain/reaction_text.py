@@ -7,12 +7,12 @@ terminal, so they are cleaned of escape sequences and bounded in size.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Final
 
 from orchestrator.domain.model import PRComment, ReactionKey
+from orchestrator.domain.text import clean_text
 
 DEFAULT_MESSAGES: Final[Mapping[ReactionKey, str]] = MappingProxyType(
     {
@@ -38,15 +38,6 @@ LOG_TAIL_MAX_CHARS: Final = 4000
 def escalation_message(key: ReactionKey) -> str:
     """The page sent when automatic handling gives up (the key quoted as Go's ``%q`` does)."""
     return f'Automatic handling of "{key}" is exhausted — needs a human.'
-
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
-
-
-def clean_text(text: str) -> str:
-    """Drop terminal escape sequences and control characters; keep newlines and tabs."""
-    return _CONTROL.sub("", _ANSI.sub("", text.replace("\r\n", "\n")))
 
 
 def clean_log_tail(log: str, max_chars: int = LOG_TAIL_MAX_CHARS) -> str:

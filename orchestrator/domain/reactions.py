@@ -36,7 +36,6 @@ from orchestrator.domain.reaction_text import (
     DEFAULT_MESSAGES,
     LOG_TAIL_MAX_CHARS,
     clean_log_tail,
-    clean_text,
     escalation_message,
     format_comment,
 )
@@ -56,7 +55,6 @@ __all__ = [
     "ci_brake_depth",
     "ci_tracker_seen",
     "clean_log_tail",
-    "clean_text",
     "entry_escalation_deadline",
     "entry_reaction",
     "escalation_message",

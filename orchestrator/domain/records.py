@@ -103,6 +103,7 @@ class Notification(Model, frozen=True, kw_only=True):
 class ChangeType(StrEnum):
     SESSION_CREATED = "session_created"
     SESSION_UPDATED = "session_updated"
+    SESSION_DELETED = "session_deleted"
     PR_CREATED = "pr_created"
     PR_UPDATED = "pr_updated"
     PR_CHECK_RECORDED = "pr_check_recorded"

@@ -225,6 +225,39 @@ class LifecycleManager:
         workspace was kept, if it was; the human is told."""
         return await self._command(session_id, MergeCleaned(kept=kept))
 
+    async def remove(self, session_id: SessionId) -> None:
+        """Delete a terminal session (its change-log history stays) in the session's own
+        turn, so no message about it runs meanwhile, and forget it. ``NotFoundError`` for
+        an unknown id; ``ConflictError`` for a live session, or one with reactions still
+        to deliver."""
+        if self._closing:
+            raise ShuttingDownError("the engine is shutting down")
+        actor = self._actors.get(session_id)
+        if actor is None:
+            actor = self._actors[session_id] = SessionActor(session_id)
+        self._enter()
+        try:
+            if not actor.try_acquire():
+                await actor.acquire(
+                    limit=self._limits.mailbox_size, overload_wait=self._limits.overload_wait
+                )
+            try:
+                record = await self._store.get_session(session_id)
+                if record is None:
+                    raise NotFoundError(f"session {session_id!r} not found")
+                state = record.lifecycle.state
+                if not state.is_terminal:
+                    raise ConflictError(f"session {session_id} is {state}, not terminated")
+                if not await self._store.delete_session(session_id, at=self._clock.now()):
+                    raise NotFoundError(f"session {session_id!r} not found")
+                actor.loaded, actor.record, actor.scheduled = False, None, None
+            finally:
+                actor.release()
+                if not actor.loaded and not actor.busy:
+                    self._actors.pop(session_id, None)  # queued timers find no actor
+        finally:
+            self._leave()
+
     # --- reads ---------------------------------------------------------------------------
 
     async def running_sessions(self) -> list[SessionRecord]:
@@ -232,8 +265,8 @@ class LifecycleManager:
         return [s for s in await self._store.list_sessions() if not s.lifecycle.state.is_terminal]
 
     async def exists(self, session_id: SessionId) -> bool:
-        """Whether the session exists; free for sessions the engine holds (sessions are
-        never deleted), one read otherwise."""
+        """Whether the session exists; free for sessions the engine holds (a removed
+        session is forgotten in its removal's turn), one read otherwise."""
         actor = self._actors.get(session_id)
         if actor is not None and actor.loaded:
             return True
@@ -339,6 +372,10 @@ class LifecycleManager:
                 )
             case ActivitySignalled(signal=signal):
                 step, trigger = decide.on_activity_signalled(before, signal), _TRIGGER_ACTIVITY
+                if signal.agent_session_id:
+                    metadata = decide.with_reported_agent_session(
+                        before, metadata, signal.agent_session_id
+                    )
             case PRObserved(observation=observation):
                 step, trigger = decide.on_pr_observed(before, observation), _TRIGGER_PR
                 ended = endings.ended_after(ended, step, now)

@@ -40,7 +40,12 @@ PR3 = "https://github.com/acme/app/pull/3"
 
 
 class ContractStore(Store, Protocol):
-    """The ports plus the inspection reads both stores offer to tests and tools."""
+    """The ports plus the inspection reads (and the direct PR write) both stores offer to
+    tests and tools."""
+
+    async def write_pr_observation(
+        self, session_id: str, observation: PRObservation, now: datetime
+    ) -> None: ...
 
     async def list_pr_comments(self, pr_url: str) -> list[PRComment]: ...
 

@@ -1,5 +1,6 @@
-"""The change log as the reference §6.3 triggers write it: exact payload text (key order,
-``isAlive`` as an integer), one row per watched change, no row otherwise."""
+"""The change log as the schema's triggers write it (docs/behaviour.md, "Change feed"): exact
+payload text (key order, ``isAlive`` as an integer), one row per watched change, no row
+otherwise."""
 
 from __future__ import annotations
 

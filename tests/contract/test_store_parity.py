@@ -18,8 +18,6 @@ from adapters.memory import MemoryStore
 from adapters.sqlite.store import open_sqlite_store
 from orchestrator.domain.model import (
     Activity,
-    ActivitySource,
-    ActivityState,
     CheckStatus,
     CIState,
     DetectingState,
@@ -29,11 +27,10 @@ from orchestrator.domain.model import (
     ReviewDecision,
     SessionMetadata,
     SessionRecord,
-    SessionState,
-    TerminationReason,
 )
 from orchestrator.domain.records import CommitUnit, Tracker
 from tests.contract.support import T0, ContractStore, check, observation, outbox_item, project
+from tests.strategies import Vocabulary, models
 
 SESSIONS = 3
 URLS = ("https://x/pull/1", "https://x/pull/2", "https://x/pull/3")
@@ -83,20 +80,12 @@ class Delivery:
     notify: bool
 
 
-lifecycles = st.builds(
+lifecycles = models(
     Lifecycle,
-    state=st.sampled_from(SessionState),
-    termination_reason=st.sampled_from(TerminationReason),
-    is_alive=st.booleans(),
     activity=st.none()
-    | st.builds(
-        Activity,
-        state=st.sampled_from(ActivityState),
-        last_activity_at=st.integers(0, 5).map(lambda s: T0 + timedelta(seconds=s)),
-        source=st.sampled_from(ActivitySource),
-    ),
+    | models(Activity, last_activity_at=st.integers(0, 5).map(lambda s: T0 + timedelta(seconds=s))),
     detecting=st.none()
-    | st.builds(
+    | models(
         DetectingState,
         attempts=st.integers(1, 3),
         started_at=st.just(T0),
@@ -109,7 +98,7 @@ operations = st.one_of(
     st.builds(
         Metadata,
         st.integers(0, SESSIONS - 1),
-        st.builds(SessionMetadata, branch=small_text, prompt=small_text, runtime_name=small_text),
+        models(SessionMetadata, vocabulary=Vocabulary(texts=small_text)),
     ),
     st.builds(
         Observed,

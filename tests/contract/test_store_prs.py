@@ -1,4 +1,5 @@
-"""PR rows, check history and comments (reference §6.6, §6.7), the same from every store."""
+"""PR rows, check history and comments (docs/behaviour.md, "PR facts"), the same from every
+store."""
 
 from __future__ import annotations
 
@@ -29,6 +30,11 @@ from tests.contract.support import (
 )
 
 FAILED, PASSED, RUNNING = CheckStatus.FAILED, CheckStatus.PASSED, CheckStatus.IN_PROGRESS
+
+
+async def statuses(store: ContractStore, pr_url: str, name: str, limit: int) -> list[CheckStatus]:
+    """The CI brake's view: the statuses of the recent runs."""
+    return [run.status for run in await store.recent_check_runs(pr_url, name, limit)]
 
 
 async def test_an_observation_persists_pr_checks_and_comments(store: ContractStore) -> None:
@@ -179,17 +185,17 @@ async def test_brake_query_lists_recent_runs_newest_first(store: ContractStore) 
         await store.write_pr_observation(
             record.id, observation(checks=(check(commit, FAILED),)), at(n + 0.5)
         )
-    assert await store.recent_check_statuses(PR1, "ci", 3) == [FAILED] * 3
+    assert await statuses(store, PR1, "ci", 3) == [FAILED] * 3
     await store.write_pr_observation(record.id, observation(checks=(check("c4", PASSED),)), at(9))
-    assert await store.recent_check_statuses(PR1, "ci", 3) == [PASSED, FAILED, FAILED]
+    assert await statuses(store, PR1, "ci", 3) == [PASSED, FAILED, FAILED]
     assert [r.commit for r in await store.recent_check_runs(PR1, "ci", 10)] == [
         "c4",
         "c3",
         "c2",
         "c1",
     ]
-    assert await store.recent_check_statuses(PR1, "lint", 3) == []
-    assert await store.recent_check_statuses(PR2, "ci", 3) == []
+    assert await statuses(store, PR1, "lint", 3) == []
+    assert await statuses(store, PR2, "ci", 3) == []
 
 
 async def test_brake_query_breaks_first_seen_ties_by_insertion_newest_first(

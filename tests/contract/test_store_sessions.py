@@ -41,17 +41,17 @@ async def test_projects_upsert_list_and_soft_archive(store: ContractStore) -> No
     await project(store, "ao")
     assert [p.id for p in await store.list_projects()] == ["ao", "mer"]
 
-    await store.archive_project("mer", at(10))
+    mer = await store.get_project("mer")
+    assert mer is not None
+    await store.upsert_project(msgspec.structs.replace(mer, archived_at=at(10)))
     assert [p.id for p in await store.list_projects()] == ["ao"]
     assert [p.id for p in await store.list_projects(include_archived=True)] == ["ao", "mer"]
     archived = await store.get_project("mer")
     assert archived is not None
     assert archived.archived_at == at(10)
 
-    await store.archive_project("mer", None)
+    await store.upsert_project(msgspec.structs.replace(mer, archived_at=None))
     assert [p.id for p in await store.list_projects()] == ["ao", "mer"]
-    assert await store.get_project("nope") is None
-    await store.archive_project("nope", at(1))  # unknown: a no-op
     assert await store.get_project("nope") is None
 
 

@@ -212,7 +212,7 @@ def test_the_cli_drives_the_daemon(daemon: Daemon, tmp_path: Path) -> None:
         lambda: "hello agent" in (workspace / "received.txt").read_text(), what="the sent message"
     )
     missing = cli("show", "nope-1")
-    assert missing.returncode == 1
+    assert missing.returncode == 2  # an unknown session is a usage error
     killed = cli("kill", sid, "--json")
     assert killed.returncode == 0, killed.stderr
     body = msgspec.json.decode(killed.stdout)

@@ -26,11 +26,13 @@ from tests.tools import requires
 
 pytestmark = [requires("tmux"), requires("git")]
 
+# The refusing agent pauses before it exits: tmux may drop what a process printed in the
+# instant before it exited (docs/behaviour.md, "Probes and the detecting quarantine").
 AGENTS = """
   quiet:
     command: [sh, -c, "echo ready; exec cat"]
   refusing:
-    command: [sh, -c, "echo 'error: unknown option --yolo' >&2; exit 2"]
+    command: [sh, -c, "echo 'error: unknown option --yolo' >&2; sleep 0.2; exit 2"]
 """
 
 

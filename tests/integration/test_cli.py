@@ -158,6 +158,9 @@ def make_handler(daemon: FakeDaemon) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             self.handle_any()
 
+        def do_DELETE(self) -> None:
+            self.handle_any()
+
         def handle_any(self) -> None:
             url = urlsplit(self.path)
             length = int(self.headers.get("content-length") or 0)
@@ -431,7 +434,7 @@ def test_ls_prints_a_table_and_sends_the_token(invoke: Invoke, running: FakeDaem
     assert "fix/[brackets]" in result.stdout  # not read as rich markup
     (request,) = running.requests("GET", "/sessions")
     assert request.headers["authorization"] == f"Bearer {TOKEN}"
-    assert request.query == {}
+    assert request.query == {"includeTerminated": ["false"]}  # hidden unless --all
 
 
 def test_ls_json_is_the_wire_format(invoke: Invoke, running: FakeDaemon) -> None:
@@ -439,7 +442,36 @@ def test_ls_json_is_the_wire_format(invoke: Invoke, running: FakeDaemon) -> None
     result = invoke("ls", "--json", "--project", "app")
     assert result.exit_code == 0, result.stderr
     assert msgspec.json.decode(result.stdout, type=list[SessionOut]) == [SESSION]
-    assert running.requests("GET", "/sessions")[0].query == {"project": ["app"]}
+    assert running.requests("GET", "/sessions")[0].query == {
+        "project": ["app"],
+        "includeTerminated": ["false"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("args", "query"),
+    [
+        (["--all"], {}),
+        (["-a", "-p", "app"], {"project": ["app"]}),
+        (["--status", "killed"], {"status": ["killed"]}),
+        (["-s", "working", "-s", "ci_failed", "-s", "working"], {"status": ["ci_failed,working"]}),
+        (["--status", "idle", "--all"], {"status": ["idle"]}),
+    ],
+)
+def test_ls_all_and_status_become_the_list_query(
+    invoke: Invoke, running: FakeDaemon, args: list[str], query: dict[str, list[str]]
+) -> None:
+    running.reply("GET", "/sessions", [])
+    result = invoke("ls", *args)
+    assert result.exit_code == 0, result.stderr
+    assert running.requests("GET", "/sessions")[0].query == query
+
+
+def test_ls_refuses_an_unknown_status_before_asking(invoke: Invoke, running: FakeDaemon) -> None:
+    result = invoke("ls", "--status", "sleepy")
+    assert result.exit_code == 2
+    assert "sleepy" in result.stderr
+    assert not running.requests("GET", "/sessions")
 
 
 def test_show(invoke: Invoke, running: FakeDaemon) -> None:
@@ -458,9 +490,9 @@ def test_show(invoke: Invoke, running: FakeDaemon) -> None:
     assert msgspec.json.decode(as_json.stdout, type=SessionOut) == SESSION
 
 
-def test_an_unknown_session_is_a_runtime_error(invoke: Invoke, running: FakeDaemon) -> None:
+def test_an_unknown_session_is_a_usage_error(invoke: Invoke, running: FakeDaemon) -> None:
     result = invoke("show", "nope-9")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "no route (HTTP 404)" in result.stderr
 
 
@@ -490,6 +522,7 @@ def test_status_json_without_a_daemon(invoke: Invoke, data_dir: Path) -> None:
         "version": "",
         "startedAt": None,
         "health": "",
+        "staleRunFile": False,
     }
 
 
@@ -679,8 +712,8 @@ def test_events_since_stops_at_the_head_the_daemon_names(
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
     assert [line.split()[0] for line in lines] == ["1", "2"]
-    assert "session_updated" in lines[0]
-    assert "app/app-1" in lines[0]
+    assert lines[0].split()[2:] == ["app-1", "now", "working"]
+    assert lines[1].split()[2:] == ["app-1", "updated"]  # nothing changed since the first
     (request,) = running.requests("GET", "/events")
     assert request.query == {"since": ["0"]}
     assert request.headers["authorization"] == f"Bearer {TOKEN}"
@@ -770,8 +803,10 @@ def test_events_follow_streams_new_events_until_the_daemon_ends_the_stream(
 def test_events_errors(invoke: Invoke, running: FakeDaemon) -> None:
     running.reply("GET", "/events", error_body(ErrorCode.NOT_FOUND, "project 'x' not found"), 404)
     result = invoke("events", "--project", "x")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "project 'x' not found (HTTP 404)" in result.stderr
+    running.reply("GET", "/events", error_body(ErrorCode.INTERNAL, "boom"), 500)
+    assert invoke("events").exit_code == 1
 
 
 # --- start and stop ----------------------------------------------------------------------
@@ -927,6 +962,12 @@ def test_stop_never_signals_a_process_that_is_not_the_daemon(
 def test_empty_listings_say_so(invoke: Invoke, running: FakeDaemon) -> None:
     running.reply("GET", "/sessions", [])
     running.reply("GET", "/notifications", [])
-    assert invoke("ls").stdout.strip() == "no sessions"
+    assert invoke("ls").stdout.strip() == (
+        "no running sessions (`orchestrator ls --all` shows terminated ones too)"
+    )
+    assert invoke("ls", "--all").stdout.strip() == "no sessions"
+    assert invoke("ls", "-s", "killed", "-s", "done").stdout.strip() == (
+        "no sessions with status done or killed"
+    )
     assert invoke("notifications").stdout.strip() == "no notifications"
     assert invoke("ls", "--json").stdout.strip() == "[]"

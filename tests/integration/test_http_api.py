@@ -21,6 +21,7 @@ from adapters.memory import (
     StubAgent,
 )
 from orchestrator.api import API_PREFIX, MAX_BODY_BYTES
+from orchestrator.cleanup import CleanupReport, Reclaimed
 from orchestrator.domain.errors import OverloadedError, TransientError
 from orchestrator.domain.model import (
     ActivitySource,
@@ -120,7 +121,7 @@ async def test_openapi_document_matches_the_route_table() -> None:
         assert doc["paths"]["/healthz"]["get"]["security"] == []
         # camelCase on the wire, enums spelled out
         props = schemas["ActivityIn"]["properties"]
-        assert set(props) == {"state", "timestamp", "source"}
+        assert set(props) == {"state", "timestamp", "source", "agentSessionId"}
         assert "waiting_input" in json.dumps(schemas)
 
 
@@ -225,6 +226,57 @@ async def test_sessions_spawn_get_and_list() -> None:
         assert error_of(response)[:2] == (404, "not_found")
 
 
+async def test_session_list_filters_by_status_and_terminated() -> None:
+    async with serve_api() as api:
+        working, waiting, killed = await api.spawn(), await api.spawn(), await api.spawn()
+        await api.engine.project("web")
+        other = await api.spawn("web")
+        for sid, state in ((working, "active"), (waiting, "waiting_input"), (other, "active")):
+            response = await api.client.post(f"{P}/sessions/{sid}/activity", json={"state": state})
+            assert response.status_code == 204
+        assert (await api.client.post(f"{P}/sessions/{killed}/kill")).status_code == 200
+
+        async def ids(**params: str | list[str]) -> list[str]:
+            response = await api.client.get(f"{P}/sessions", params=params)
+            assert response.status_code == 200, response.text
+            return [s["id"] for s in response.json()]
+
+        assert await ids() == [working, waiting, killed, other]  # everything, as before
+        assert await ids(includeTerminated="false") == [working, waiting, other]
+        assert await ids(includeTerminated="0", project="mer") == [working, waiting]
+        assert await ids(includeTerminated="TRUE") == [working, waiting, killed, other]
+        assert await ids(status="working") == [working, other]
+        assert await ids(status="working", project="web") == [other]
+        assert await ids(status=["needs_input", "killed"]) == [waiting, killed]
+        assert await ids(status="needs_input,killed") == [waiting, killed]
+        assert await ids(status="killed", includeTerminated="false") == []
+        assert await ids(status="", includeTerminated="") == [working, waiting, killed, other]
+        for params, needle in (
+            ({"status": "sleepy"}, "unknown value 'sleepy' (known: spawning, working,"),
+            ({"status": "working,Working"}, "'Working'"),
+            ({"includeTerminated": "maybe"}, "'includeTerminated' must be true or false"),
+        ):
+            response = await api.client.get(f"{P}/sessions", params=params)
+            status, code, message = error_of(response)
+            assert (status, code) == (400, "bad_request"), params
+            assert needle in message, message
+
+
+async def test_a_bad_project_id_is_explained_in_words() -> None:
+    async with serve_api() as api:
+        for path, body, where in (
+            (f"{P}/projects", {"id": "My_App", "path": "/repos/x"}, "$.id"),
+            (f"{P}/sessions", {"projectId": "a" * 33, "agent": "x"}, "$.projectId"),
+            (f"{P}/sessions", {"projectId": "-app", "agent": "x"}, "$.projectId"),
+        ):
+            status, code, message = error_of(await api.client.post(path, json=body))
+            assert (status, code) == (400, "bad_request")
+            assert message == (
+                "invalid body: project ids are lowercase letters, digits, - and _ (at most 32) "
+                f"and start with a letter or digit - at `{where}`"
+            )
+
+
 async def test_activity_moves_the_session_and_pr_observation_shows_up() -> None:
     async with serve_api() as api:
         sid = await api.spawn()
@@ -235,7 +287,9 @@ async def test_activity_moves_the_session_and_pr_observation_shows_up() -> None:
         assert record.lifecycle.state == "working"
         assert record.lifecycle.activity is not None
         assert record.lifecycle.activity.source == ActivitySource.HOOK
-        stamp = "2026-01-01T01:00:00+01:00"  # normalised to UTC
+        # A second later than the first report, written at +01:00: normalised to UTC.
+        later = api.engine.clock.now() + timedelta(seconds=1)
+        stamp = later.astimezone(timezone(timedelta(hours=1))).isoformat()
         response = await api.client.post(
             f"{P}/sessions/{sid}/activity",
             json={"state": "waiting_input", "timestamp": stamp, "source": "native"},
@@ -243,7 +297,7 @@ async def test_activity_moves_the_session_and_pr_observation_shows_up() -> None:
         assert response.status_code == 204
         record = await api.engine.state(sid)
         assert record.lifecycle.activity is not None
-        assert record.lifecycle.activity.last_activity_at == datetime(2026, 1, 1, tzinfo=UTC)
+        assert record.lifecycle.activity.last_activity_at == later
         assert record.lifecycle.activity.last_activity_at.tzinfo is UTC
 
         response = await api.client.post(f"{P}/sessions/{sid}/pr", json=FAILING_PR)
@@ -445,10 +499,23 @@ class _Raising:
     async def kill(self, session_id: str, reason: object, /) -> bool:
         raise self.error
 
-    async def restore(self, session_id: str, /, *, agent: str | None = None) -> SessionView:
+    async def restore(
+        self, session_id: str, /, *, agent: str | None = None, fresh: bool = False
+    ) -> SessionView:
         raise self.error
 
     async def send(self, session_id: str, message: str, /) -> None:
+        raise self.error
+
+    async def cleanup(
+        self, *, session_id: str | None = None, dry_run: bool = False
+    ) -> CleanupReport:
+        raise self.error
+
+    async def remove(self, session_id: str, /) -> Reclaimed:
+        raise self.error
+
+    async def check_project_path(self, path: str, /) -> None:
         raise self.error
 
 
@@ -655,7 +722,9 @@ async def test_with_the_real_session_manager() -> None:
         sid = session["id"]
         token = runtime.created[0].env["ORCHESTRATOR_TOKEN"]
         response = await api.anonymous.post(
-            f"{P}/sessions/{sid}/activity", json={"state": "active"}, headers=api.as_token(token)
+            f"{P}/sessions/{sid}/activity",
+            json={"state": "active", "agentSessionId": "conv-7"},
+            headers=api.as_token(token),
         )
         assert response.status_code == 204
         response = await api.client.post(f"{P}/sessions/{sid}/send", json={"message": "hello"})
@@ -672,6 +741,8 @@ async def test_with_the_real_session_manager() -> None:
 
         response = await api.client.post(f"{P}/sessions/{sid}/restore")
         assert response.status_code == 200, response.text
+        # The conversation the hook reported is the one resumed.
+        assert runtime.created[-1].launch_command == ("stub-agent", "--resume", "conv-7")
         response = await api.client.post(f"{P}/sessions/nope-1/kill")
         assert error_of(response)[:2] == (404, "not_found")
         response = await api.client.post(f"{P}/sessions", json={"projectId": "nope", "agent": "x"})

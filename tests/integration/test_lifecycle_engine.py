@@ -288,7 +288,7 @@ async def test_ci_brake_two_nudges_then_one_escalation_and_no_repeat_on_repoll(
     await engine.manager.apply_pr_observation(s.id, failing_ci("c6"))
     await engine.deliver()
     assert len(engine.messenger.messages_for(s.id)) == 3  # the brake was released
-    assert await engine.store.recent_check_statuses(PR, "test", 3) == [
+    assert [r.status for r in await engine.store.recent_check_runs(PR, "test", 3)] == [
         CheckStatus.FAILED,
         CheckStatus.PASSED,
         CheckStatus.FAILED,
@@ -485,9 +485,11 @@ async def test_messages_to_one_session_apply_in_the_order_accepted(store: Store)
 
         async def producer(n: int) -> None:
             order.append(n)  # no checkpoint between this and joining the queue
+            # Stamped in the order accepted: a turn applied out of that order would be
+            # older than the one before it, and dropped as out of date.
             signal = ActivitySignal(
                 state=ActivityState.ACTIVE if n % 2 else ActivityState.IDLE,
-                timestamp=base + timedelta(seconds=n),
+                timestamp=base + timedelta(seconds=len(order)),
             )
             await engine.manager.apply_activity_signal(s.id, signal)
 
@@ -495,7 +497,8 @@ async def test_messages_to_one_session_apply_in_the_order_accepted(store: Store)
             for n in range(1, 201):
                 nursery.start_soon(producer, n)
         base_ts = int(base.timestamp())
-        assert [t - base_ts for t in applied] == order
+        assert [t - base_ts for t in applied] == list(range(1, len(order) + 1))
+        assert sorted(order) == list(range(1, 201))
 
 
 async def test_a_blocked_agent_does_not_hold_up_other_sessions(store: Store) -> None:

@@ -42,6 +42,18 @@ EVENT = NotificationEvent(
 )
 
 
+# A message quoting hostile tool output: colours, a window title, a forged log line (lone
+# CR), a bidi override. What a human is shown is the cleaned text.
+DIRTY = NotificationEvent(
+    type="reaction.ci-failed\x1b[2J",
+    priority=Priority.URGENT,
+    session_id="app-1\x07",
+    project_id="app",
+    message="\x1b[31mFAIL\x1b[0m\x1b]0;owned\x07 ok\rERROR fake\n\t\u202eoops",
+)
+CLEAN_MESSAGE = "FAIL okERROR fake\n\toops"
+
+
 def event(priority: Priority, message: str = "hello") -> NotificationEvent:
     return NotificationEvent(
         type="reaction.agent-idle",
@@ -118,6 +130,20 @@ async def test_webhook_slack_mode_posts_escaped_text(hook: Hook) -> None:
             "CI failed on `test` &lt;3 times&gt; &amp; counting"
         }
     ]
+
+
+async def test_webhook_posts_cleaned_text(hook: Hook) -> None:
+    await WebhookNotifier(hook.url).notify(DIRTY)
+    await WebhookNotifier(hook.url, slack=True).notify(DIRTY)
+    plain, slack = hook.bodies()
+    assert plain == {
+        "type": "reaction.ci-failed",
+        "priority": "urgent",
+        "sessionId": "app-1",
+        "projectId": "app",
+        "message": CLEAN_MESSAGE,
+    }
+    assert slack == {"text": f"[urgent] app-1: ci-failed (project app)\n{CLEAN_MESSAGE}"}
 
 
 async def test_webhook_uses_a_given_client(hook: Hook) -> None:
@@ -251,6 +277,14 @@ async def test_log_notifier_logs_urgent_as_warning(caplog: pytest.LogCaptureFixt
     assert "all quiet" in caplog.records[1].getMessage()
 
 
+async def test_log_notifier_logs_cleaned_text(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="orchestrator.notifications")
+    await LogNotifier().notify(DIRTY)
+    assert caplog.records[0].getMessage() == (
+        f"[urgent] app-1 (project app, reaction.ci-failed): {CLEAN_MESSAGE}"
+    )
+
+
 # --- desktop -------------------------------------------------------------------------------
 
 
@@ -282,6 +316,16 @@ async def test_desktop_notifier_calls_notify_send(
         "app-1: ci-failed",
         "CI failed on `test` &lt;3 times&gt; &amp; counting",
     ]
+
+
+async def test_desktop_notifier_shows_cleaned_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DISPLAY", ":0")
+    notifier = DesktopNotifier(executable=str(fake_notify_send(tmp_path)))
+    await notifier.notify(DIRTY)
+    args = (tmp_path / "args.txt").read_text()
+    assert args.split("--\n", 1)[1] == f"app-1: ci-failed\n{CLEAN_MESSAGE}\n"
 
 
 async def test_desktop_notifier_failure_is_raised(

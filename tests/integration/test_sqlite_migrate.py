@@ -51,11 +51,14 @@ TABLES = {
     "outbox",
     "notifications",
     "change_log",
+    "session_numbers",
     "schema_migrations",
 }
 TRIGGERS = {
     "sessions_cdc_insert",
     "sessions_cdc_update",
+    "sessions_cdc_agent_session",
+    "sessions_cdc_delete",
     "pr_cdc_insert",
     "pr_cdc_update",
     "pr_checks_cdc_insert",
@@ -99,8 +102,8 @@ def test_from_empty_applies_every_migration(engine: Engine) -> None:
     assert applied_versions(engine) == {
         1: ("0001_init.sql", discover()[0].checksum),
         2: ("0002_session_agent.sql", discover()[1].checksum),
-        3: ("0003_reserved.sql", discover()[2].checksum),
-        4: ("0004_reserved.sql", discover()[3].checksum),
+        3: ("0003_retention.sql", discover()[2].checksum),
+        4: ("0004_session_removal.sql", discover()[3].checksum),
         5: ("0005_exit_status.sql", discover()[4].checksum),
     }
 
@@ -126,6 +129,41 @@ async def test_a_version_1_database_upgrades_keeping_its_sessions(
     assert (record.metadata.prompt, record.metadata.agent) == ("Fix it", "")
     assert record.lifecycle.state is SessionState.WORKING
     assert record.ended is None  # 0005: a row from before it has no recorded end
+
+
+def test_a_version_2_database_upgrades_its_read_and_resolved_notifications(
+    engine: Engine, migrations: Path
+) -> None:
+    shutil.copy(Path(str(default_directory() / "0002_session_agent.sql")), migrations)
+    assert migrate(engine, migrations) == [1, 2]
+    stamp = "2026-01-01 00:00:00.000000+00:00"
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO projects (id, path, registered_at) VALUES ('mer', '/repos/mer', ?)",
+            (stamp,),
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO sessions (id, project_id, num, session_state, created_at, updated_at)"
+            " VALUES ('mer-1', 'mer', 1, 'working', ?, ?)",
+            (stamp, stamp),
+        )
+        for read, resolved in ((0, 0), (1, 0), (0, 1)):
+            conn.exec_driver_sql(
+                "INSERT INTO notifications (session_id, project_id, type, priority, message,"
+                " created_at, read, resolved) VALUES ('mer-1', 'mer', 't', 'info', 'm', ?, ?, ?)",
+                (stamp, read, resolved),
+            )
+    assert migrate(engine) == [3, 4, 5]
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT read, resolved, read_at, resolved_at FROM notifications ORDER BY id"
+        ).all()
+    # Already read or resolved: counted from their creation, so they can age out.
+    assert [tuple(row) for row in rows] == [
+        (0, 0, None, None),
+        (1, 0, stamp, None),
+        (0, 1, None, stamp),
+    ]
 
 
 def test_a_second_run_is_a_no_op(engine: Engine) -> None:
@@ -253,6 +291,6 @@ ENUM_COLUMNS: list[tuple[str, type[StrEnum], set[str]]] = [
 def test_enum_checks_allow_exactly_the_domain_values(
     column: str, enum: type[StrEnum], extra: set[str]
 ) -> None:
-    sql = discover()[0].sql
+    sql = "".join(m.sql for m in discover())  # a later migration may widen a CHECK
     allowed = set(re.findall(rf"\b{column} = '([^']*)'", sql))
     assert allowed == {member.value for member in enum} | extra

@@ -27,7 +27,6 @@ from adapters.tmux import (
     TmuxMessenger,
     TmuxRuntime,
     TmuxServer,
-    clean_for_terminal,
     validate_session_name,
 )
 from orchestrator.domain.errors import (
@@ -38,6 +37,7 @@ from orchestrator.domain.errors import (
     TransientError,
 )
 from orchestrator.domain.model import ProbeResult
+from orchestrator.domain.text import clean_text
 from orchestrator.ports import RuntimeHandle, RuntimeProbe, RuntimeSpec
 from tests.tools import requires
 
@@ -155,34 +155,41 @@ def spec(session_id: str, workspace: Path, *argv: str, **env: str) -> RuntimeSpe
     )
 
 
+async def session_names(runtime: TmuxRuntime) -> list[str]:
+    """The sessions on the runtime's socket, as its inventory (boot reconcile) sees them."""
+    handles = await runtime.list_handles()
+    assert {h.runtime_name for h in handles} <= {"tmux"}
+    return [h.id for h in handles]
+
+
 async def pane_pid(server: TmuxServer, name: str) -> int:
     socket = str(server.socket_path)
     result = await tmux("-S", socket, "list-panes", "-t", f"={name}:", "-F", "#{pane_pid}")
     return int(result.stdout.split()[0])
 
 
-# --- clean_for_terminal (pure) -----------------------------------------------------------
+# --- what a pane is sent: the one sanitiser (pure) ---------------------------------------
+# The messenger types ``clean_text(message)``; its full contract is in tests/unit/test_text.py.
 
 
-def test_clean_for_terminal_keeps_text_newlines_and_tabs() -> None:
-    assert clean_for_terminal("fix:\n\tthe\ttest ✓ ünïcode") == "fix:\n\tthe\ttest ✓ ünïcode"
+def test_pane_text_keeps_text_newlines_and_tabs() -> None:
+    assert clean_text("fix:\n\tthe\ttest ✓ ünïcode") == "fix:\n\tthe\ttest ✓ ünïcode"
 
 
-def test_clean_for_terminal_drops_escapes_and_control_keys() -> None:
-    dirty = "a\x1b[201~b\x03c\x04d\x07e\x7ff\x9bg\x00h"
-    assert clean_for_terminal(dirty) == "a[201~bcdefgh"
+def test_pane_text_drops_whole_escapes_and_control_keys() -> None:
+    # The paste-ending ESC[201~ goes whole (no stray "[201~"), as do C0/C1 controls.
+    dirty = "a\x1b[201~b\x03c\x04d\x07e\x7ff\x00g"
+    assert clean_text(dirty) == "abcdefg"
 
 
-def test_clean_for_terminal_turns_carriage_returns_into_newlines() -> None:
-    assert clean_for_terminal("one\r\ntwo\rthree") == "one\ntwo\nthree"
+def test_a_carriage_return_never_forges_a_line_break() -> None:
+    assert clean_text("one\r\ntwo\rthree") == "one\ntwothree"
 
 
 @given(st.text())
-def test_clean_for_terminal_leaves_only_newline_and_tab_controls(text: str) -> None:
-    cleaned = clean_for_terminal(text)
+def test_pane_text_leaves_only_newline_and_tab_controls(text: str) -> None:
+    cleaned = clean_text(text)
     assert all(ch in "\n\t" or not (ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F) for ch in cleaned)
-    printable = [ch for ch in text if ch.isprintable() and not 0x7F <= ord(ch) <= 0x9F]
-    assert [ch for ch in cleaned if ch.isprintable()] == printable
 
 
 @pytest.mark.parametrize("bad", ["", "a b", "a:b", "a.b", "../x", "x;y", "é"])
@@ -212,7 +219,7 @@ async def test_create_runs_agent_in_workspace_with_its_environment(
     await wait_until(env_file.exists)
     assert env_file.read_text() == f"bar; baz;|{workspace}"
     assert await runtime.probe(handle) == ALIVE
-    assert await runtime.list_sessions() == ["app-1"]
+    assert await session_names(runtime) == ["app-1"]
     assert await runtime.list_handles() == [handle]
 
 
@@ -268,7 +275,7 @@ async def test_destroy_kills_the_session_and_is_idempotent(
     assert await runtime.probe(handle) == DEAD
     await runtime.destroy(handle)
     await runtime.destroy(RuntimeHandle(id="never-created", runtime_name="tmux"))
-    assert await runtime.list_sessions() == ["keep"]
+    assert await session_names(runtime) == ["keep"]
     assert await runtime.probe(keep) == ALIVE
 
 
@@ -287,12 +294,12 @@ async def test_killed_server_reads_as_dead(
     await wait_for_probe(runtime, handle, DEAD)
     assert server.socket_path.exists()
     await runtime.destroy(handle)
-    assert await runtime.list_sessions() == []
+    assert await session_names(runtime) == []
 
 
 async def test_no_server_yet_reads_as_dead(runtime: TmuxRuntime) -> None:
     assert await runtime.probe(RuntimeHandle(id="app-7", runtime_name="tmux")) == DEAD
-    assert await runtime.list_sessions() == []
+    assert await session_names(runtime) == []
 
 
 async def test_create_makes_the_socket_directory(sock_dir: Path, workspace: Path) -> None:
@@ -398,7 +405,7 @@ async def test_users_default_tmux_server_is_never_touched(
 
         listed = await tmux("list-sessions", "-F", "#{session_name}", env=user_env)
         assert listed.stdout.decode().split() == ["user-work"]
-        assert await runtime.list_sessions() == []
+        assert await session_names(runtime) == []
     finally:
         await tmux("kill-server", env=user_env)
 
@@ -413,7 +420,7 @@ async def test_send_delivers_a_long_multiline_message_intact(
     await runtime.create(spec("app-20", workspace, "sh", "-c", "cat > received.txt"))
     lines = [f"line {i}:\t" + "the quick brown fox " * 10 for i in range(120)]
     message = "\r\n".join(lines) + "\x03\x04 ctrl-c and ctrl-d\x1b[31m must not act\x07\n"
-    expected = clean_for_terminal(message).rstrip("\n") + "\n"
+    expected = clean_text(message).rstrip("\n") + "\n"
     assert len(expected) > 20_000
     await messenger.send("app-20", message)
     received = workspace / "received.txt"
@@ -431,7 +438,7 @@ async def test_send_uses_bracketed_paste_when_the_agent_enables_it(
     # An embedded end-of-paste sequence must not end the paste early.
     await messenger.send("app-21", "first line\nsecond \x1b[201~line\n\n")
     await wait_until(out.exists)
-    assert out.read_bytes() == b"\x1b[200~first line\rsecond [201~line\x1b[201~\r"
+    assert out.read_bytes() == b"\x1b[200~first line\rsecond line\x1b[201~\r"
 
 
 async def test_send_to_a_missing_session_is_a_delivery_error(server: TmuxServer) -> None:

@@ -55,6 +55,7 @@ from orchestrator.domain.model import (
     SpawnOutcome,
     TerminationReason,
 )
+from tests.strategies import Vocabulary, models, utc_datetimes
 
 T0 = datetime(2026, 5, 31, 12, tzinfo=UTC)
 PR_URL = "https://github.com/o/r/pull/1"
@@ -1201,73 +1202,17 @@ def test_quirk5_active_agent_dies_at_the_first_dead_reading() -> None:
 
 # --- properties ---------------------------------------------------------------------------
 
-utc_datetimes = st.datetimes(
-    min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
-)
 hashes = st.sampled_from(
     [hash_evidence(FAILED_EVIDENCE), hash_evidence(DEAD_RECENT_EVIDENCE), "", "abc"]
 )
-detecting_states = st.builds(
-    DetectingState, attempts=st.integers(0, 5), started_at=utc_datetimes, evidence_hash=hashes
-)
-activities = st.builds(
-    Activity,
-    state=st.sampled_from(ActivityState),
-    last_activity_at=utc_datetimes,
-    source=st.sampled_from(ActivitySource),
-)
-lifecycles = st.builds(
-    Lifecycle,
-    state=st.sampled_from(SessionState),
-    termination_reason=st.sampled_from(TerminationReason),
-    is_alive=st.booleans(),
-    activity=st.none() | activities,
-    harness=st.sampled_from(AgentHarness),
-    detecting=st.none() | detecting_states,
-)
-runtime_facts = st.builds(
-    RuntimeFacts,
-    observed_at=utc_datetimes,
-    runtime=st.sampled_from(ProbeResult),
-    process=st.sampled_from(ProbeResult),
-)
-signals = st.builds(
-    ActivitySignal,
-    state=st.sampled_from(ActivityState),
-    timestamp=utc_datetimes,
-    source=st.sampled_from(ActivitySource),
-    valid=st.booleans(),
-)
-observations = st.builds(
-    PRObservation,
-    fetched=st.booleans(),
-    url=st.just(PR_URL),
-    draft=st.booleans(),
-    merged=st.booleans(),
-    closed=st.booleans(),
-    ci=st.sampled_from(CIState),
-    review=st.sampled_from(ReviewDecision),
-    mergeability=st.sampled_from(Mergeability),
-)
+detecting_states = models(DetectingState, attempts=st.integers(0, 5), evidence_hash=hashes)
+lifecycles = models(Lifecycle, detecting=st.none() | detecting_states)
+runtime_facts = models(RuntimeFacts)
+signals = models(ActivitySignal)
+observations = models(PRObservation, url=st.just(PR_URL))
 short_text = st.sampled_from(["", "a", "b"])
-metadatas = st.builds(
-    SessionMetadata,
-    branch=short_text,
-    workspace_path=short_text,
-    runtime_handle_id=short_text,
-    runtime_name=short_text,
-    agent_session_id=short_text,
-    prompt=short_text,
-)
-outcomes = st.builds(
-    SpawnOutcome,
-    branch=short_text,
-    workspace_path=short_text,
-    runtime_handle_id=short_text,
-    runtime_name=short_text,
-    agent_session_id=short_text,
-    prompt=short_text,
-)
+metadatas = models(SessionMetadata, vocabulary=Vocabulary(texts=short_text))
+outcomes = models(SpawnOutcome, vocabulary=Vocabulary(texts=short_text))
 reasons = st.sampled_from(TerminationReason)
 
 

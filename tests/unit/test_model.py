@@ -13,179 +13,35 @@ from hypothesis import strategies as st
 from orchestrator.domain import model
 from orchestrator.domain.model import (
     Activity,
-    ActivitySignal,
-    ActivitySource,
     ActivityState,
-    AgentHarness,
-    CheckStatus,
     CIState,
-    DetectingState,
     Lifecycle,
     Mergeability,
     Model,
-    NotificationEvent,
-    PRCheck,
     PRComment,
     PRFacts,
-    Priority,
-    ProbeResult,
     PRObservation,
     PRState,
     ReactionKey,
     ReviewDecision,
-    RuntimeFacts,
-    SessionEnd,
-    SessionKind,
     SessionMetadata,
-    SessionRecord,
     SessionState,
     SpawnOutcome,
     TerminationReason,
 )
+from tests.strategies import STRATEGIES as SHARED_STRATEGIES
+from tests.strategies import models
 
 T0 = datetime(2026, 5, 31, 12, tzinfo=UTC)
 
-utc_datetimes = st.datetimes(
-    min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
-)
-texts = st.text(max_size=16)
-counts = st.integers(min_value=0, max_value=2**31)
-
-activities = st.builds(
-    Activity,
-    state=st.sampled_from(ActivityState),
-    last_activity_at=utc_datetimes,
-    source=st.sampled_from(ActivitySource),
-)
-detecting_states = st.builds(
-    DetectingState, attempts=counts, started_at=utc_datetimes, evidence_hash=texts
-)
-lifecycles = st.builds(
-    Lifecycle,
-    state=st.sampled_from(SessionState),
-    termination_reason=st.sampled_from(TerminationReason),
-    is_alive=st.booleans(),
-    activity=st.none() | activities,
-    harness=st.sampled_from(AgentHarness),
-    detecting=st.none() | detecting_states,
-)
-metadata = st.builds(
-    SessionMetadata,
-    branch=texts,
-    workspace_path=texts,
-    runtime_handle_id=texts,
-    runtime_name=texts,
-    agent_session_id=texts,
-    prompt=texts,
-)
-session_ends = st.builds(
-    SessionEnd,
-    at=utc_datetimes,
-    exit_status=st.none() | st.integers(min_value=0, max_value=255),
-    last_output=texts,
-)
-spawn_outcomes = st.builds(
-    SpawnOutcome,
-    branch=texts,
-    workspace_path=texts,
-    runtime_handle_id=texts,
-    runtime_name=texts,
-    agent_session_id=texts,
-    prompt=texts,
-)
-pr_checks = st.builds(
-    PRCheck,
-    name=texts,
-    commit=texts,
-    status=st.sampled_from(CheckStatus),
-    url=texts,
-    log_tail=texts,
-    created_at=st.none() | utc_datetimes,
-)
-pr_comments = st.builds(
-    PRComment,
-    id=texts,
-    author=texts,
-    file=texts,
-    line=counts,
-    body=texts,
-    resolved=st.booleans(),
-    created_at=st.none() | utc_datetimes,
-)
+metadata = models(SessionMetadata)
+spawn_outcomes = models(SpawnOutcome)
 
 # One strategy per Struct in model.py; test_every_model_struct_has_a_strategy keeps it so.
 STRATEGIES: dict[type[Model], st.SearchStrategy[Any]] = {
-    Activity: activities,
-    DetectingState: detecting_states,
-    Lifecycle: lifecycles,
-    SessionMetadata: metadata,
-    SessionEnd: session_ends,
-    SessionRecord: st.builds(
-        SessionRecord,
-        id=texts,
-        project_id=texts,
-        num=counts,
-        issue_id=texts,
-        kind=st.sampled_from(SessionKind),
-        lifecycle=lifecycles,
-        metadata=metadata,
-        ended=st.none() | session_ends,
-        created_at=utc_datetimes,
-        updated_at=utc_datetimes,
-    ),
-    PRFacts: st.builds(
-        PRFacts,
-        exists=st.booleans(),
-        url=texts,
-        number=counts,
-        draft=st.booleans(),
-        merged=st.booleans(),
-        closed=st.booleans(),
-        ci=st.sampled_from(CIState),
-        review=st.sampled_from(ReviewDecision),
-        mergeability=st.sampled_from(Mergeability),
-        review_comments=st.booleans(),
-    ),
-    PRCheck: pr_checks,
-    PRComment: pr_comments,
-    PRObservation: st.builds(
-        PRObservation,
-        fetched=st.booleans(),
-        url=texts,
-        number=counts,
-        draft=st.booleans(),
-        merged=st.booleans(),
-        closed=st.booleans(),
-        ci=st.sampled_from(CIState),
-        review=st.sampled_from(ReviewDecision),
-        mergeability=st.sampled_from(Mergeability),
-        checks=st.lists(pr_checks, max_size=3).map(tuple),
-        comments=st.lists(pr_comments, max_size=3).map(tuple),
-    ),
-    RuntimeFacts: st.builds(
-        RuntimeFacts,
-        observed_at=utc_datetimes,
-        runtime=st.sampled_from(ProbeResult),
-        process=st.sampled_from(ProbeResult),
-        exit_status=st.none() | st.integers(min_value=0, max_value=255),
-        last_output=texts,
-    ),
-    ActivitySignal: st.builds(
-        ActivitySignal,
-        state=st.sampled_from(ActivityState),
-        timestamp=utc_datetimes,
-        source=st.sampled_from(ActivitySource),
-        valid=st.booleans(),
-    ),
-    SpawnOutcome: spawn_outcomes,
-    NotificationEvent: st.builds(
-        NotificationEvent,
-        type=texts,
-        priority=st.sampled_from(Priority),
-        session_id=texts,
-        project_id=texts,
-        message=texts,
-    ),
+    struct: strategy
+    for struct, strategy in SHARED_STRATEGIES.items()
+    if struct.__module__ == model.__name__
 }
 
 

@@ -23,6 +23,7 @@ from orchestrator.domain.model import (
     TerminationReason,
 )
 from orchestrator.domain.status import derive_status
+from tests.strategies import models
 
 NO_PR = PRFacts()
 OPEN_PR = PRFacts(exists=True, url="https://github.com/o/r/pull/1", number=1)
@@ -328,25 +329,8 @@ def test_pr_flags_without_exists_mean_no_pr() -> None:
     assert derive_status(lifecycle(SessionState.IDLE), ghost) is SessionStatus.IDLE
 
 
-pr_facts = st.builds(
-    PRFacts,
-    exists=st.booleans(),
-    url=st.just(OPEN_PR.url),
-    number=st.integers(0, 10_000),
-    draft=st.booleans(),
-    merged=st.booleans(),
-    closed=st.booleans(),
-    ci=st.sampled_from(CIState),
-    review=st.sampled_from(ReviewDecision),
-    mergeability=st.sampled_from(Mergeability),
-    review_comments=st.booleans(),
-)
-lifecycles = st.builds(
-    Lifecycle,
-    state=st.sampled_from(SessionState),
-    termination_reason=st.sampled_from(TerminationReason),
-    is_alive=st.booleans(),
-)
+pr_facts = models(PRFacts, url=st.just(OPEN_PR.url), number=st.integers(0, 10_000))
+lifecycles = models(Lifecycle)
 
 
 @given(lc=lifecycles, pr=pr_facts)

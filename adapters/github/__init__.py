@@ -1,0 +1,1 @@
+"""The GitHub adapter: client, token chain, shared rate budget, queries and provider."""

@@ -1,4 +1,0 @@
--- A placeholder holding version 4 on the branch that added 0005_exit_status.sql:
--- migrations are numbered without gaps, and this number belongs to a migration written on
--- another branch. When that one is merged, delete this file (both share the version, so the
--- runner refuses to start until one goes).

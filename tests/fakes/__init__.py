@@ -1,0 +1,1 @@
+"""Faithful fakes of the outside services the daemon talks to, for tests."""
