@@ -10,6 +10,10 @@ Deadlines (an entry reaction's ``escalateAfter``, the detecting quarantine's cap
 session's cleanup) live in one timer heap (``lifecycle/timers.py``). A due deadline becomes
 a timer message for its session; a merged session's cleanup instead calls the cleanup the
 session manager registered (it drives tmux and git, which a turn never does).
+
+The module is one piece past the usual size: routing, the turn and the reaction to a due
+deadline all work on the same actor state, and splitting the turn would put the hot path
+behind another call.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from orchestrator.domain.model import (
     PRObservation,
     ProjectId,
     RuntimeFacts,
+    SessionEnd,
     SessionId,
     SessionRecord,
     SessionStatus,
@@ -357,7 +362,10 @@ class LifecycleManager:
         now = self._clock.now()
         before = record.lifecycle
         metadata = record.metadata
-        ended = record.ended  # only turns that can end or restart the session move it
+        # Only the turns that can end or restart a session look at its recorded end: the
+        # activity path (the per-signal one) leaves it alone.
+        ended: SessionEnd | None = None
+        end_moved = rearm_cleanup = False
         observation: PRObservation | None = None
         plan: ReactionPlan | None = None
         match message:
@@ -368,8 +376,13 @@ class LifecycleManager:
                     return record
                 step, trigger = decide.on_runtime_observed(before, facts), _TRIGGER_RUNTIME
                 ended = endings.ended_after(
-                    ended, step, now, exit_status=facts.exit_status, last_output=facts.last_output
+                    record.ended,
+                    step,
+                    now,
+                    exit_status=facts.exit_status,
+                    last_output=facts.last_output,
                 )
+                end_moved = ended is not record.ended
             case ActivitySignalled(signal=signal):
                 step, trigger = decide.on_activity_signalled(before, signal), _TRIGGER_ACTIVITY
                 if signal.agent_session_id:
@@ -378,7 +391,8 @@ class LifecycleManager:
                     )
             case PRObserved(observation=observation):
                 step, trigger = decide.on_pr_observed(before, observation), _TRIGGER_PR
-                ended = endings.ended_after(ended, step, now)
+                ended = endings.ended_after(record.ended, step, now)
+                end_moved = ended is not record.ended
             case SpawnCompleted(outcome=outcome):
                 if before.state.is_terminal:
                     raise ConflictError(f"session {record.id} ended before its spawn completed")
@@ -388,20 +402,25 @@ class LifecycleManager:
                 if not before.state.is_terminal:
                     raise ConflictError(f"session {record.id} is not restorable (not terminal)")
                 step, metadata = decide.on_spawn_completed(before, metadata, outcome)
-                trigger, ended = _TRIGGER_SPAWN, None
+                trigger, end_moved = _TRIGGER_SPAWN, record.ended is not None
             case KillRequested(reason=reason, exit_status=exit_status, last_output=last_output):
                 step, trigger = decide.on_kill_requested(before, reason), _TRIGGER_KILL
                 ended = endings.ended_after(
-                    ended, step, now, exit_status=exit_status, last_output=last_output
+                    record.ended, step, now, exit_status=exit_status, last_output=last_output
                 )
+                end_moved = ended is not record.ended
             case MergeCleaned(kept=kept):
                 step, trigger = decide.on_merge_cleaned(before), _TRIGGER_TIMER
                 kept_notice = (
-                    (endings.workspace_kept_notice(record.id, record.project_id, ended, kept),)
+                    (
+                        endings.workspace_kept_notice(
+                            record.id, record.project_id, record.ended, kept
+                        ),
+                    )
                     if kept and step.is_changed
                     else ()
                 )
-                plan = ReactionPlan(outbox=kept_notice)
+                plan, rearm_cleanup = ReactionPlan(outbox=kept_notice), True
             case TimerFired(kind=kind, due=due):
                 now, trigger = max(now, due), _TRIGGER_TIMER
                 if kind is _TIMER_ESCALATION:
@@ -434,19 +453,19 @@ class LifecycleManager:
         changed = step.changed
         if metadata is not record.metadata and metadata != record.metadata:
             changed = changed | {"metadata"}
-        if ended is not record.ended:
+        if end_moved:
             changed = changed | _ENDED
             if ended is not None:  # this turn ended the session: the page says how
                 plan = endings.with_exit_detail(plan, ended, step.after.termination_reason)
         if not changed and observation is None and plan.is_empty:
             return record  # nothing to write: no-op signals never reach the writer
-        next_record = (
-            msgspec.structs.replace(
-                record, lifecycle=step.after, metadata=metadata, ended=ended, updated_at=now
+        next_record: SessionRecord | None = None
+        if changed:
+            next_record = msgspec.structs.replace(
+                record, lifecycle=step.after, metadata=metadata, updated_at=now
             )
-            if changed
-            else None
-        )
+            if end_moved:
+                next_record = msgspec.structs.replace(next_record, ended=ended)
         unit = CommitUnit(
             session_id=record.id,
             at=now,
@@ -477,7 +496,7 @@ class LifecycleManager:
             self._arm_escalation(actor)
         if not changed.isdisjoint(("state", "detecting")):
             self._arm_detecting(actor, step.after)
-        if "ended" in changed or trigger is _TRIGGER_TIMER:
+        if end_moved or rearm_cleanup:
             self._arm_cleanup(actor)
         return record
 
