@@ -90,6 +90,7 @@ _TRIGGER_TIMER: Final = Trigger.TIMER
 _TIMER_ESCALATION: Final = TimerKind.ESCALATION
 _TIMER_DETECTING: Final = TimerKind.DETECTING
 _TIMER_CLEANUP: Final = TimerKind.CLEANUP
+_CHECK_FAILED: Final = CheckStatus.FAILED
 _ENDED: Final = frozenset({"ended"})
 
 CLEANUP_RETRY: Final = timedelta(minutes=1)
@@ -98,7 +99,6 @@ CLEANUP_RETRY: Final = timedelta(minutes=1)
 MergeCleanup = Callable[[SessionId], Awaitable[None]]
 """Stops a merged session's runtime and removes its workspace, then reports it with
 ``LifecycleManager.on_merge_cleaned``."""
-_CHECK_FAILED: Final = CheckStatus.FAILED
 
 
 class ShuttingDownError(OverloadedError):
@@ -411,16 +411,11 @@ class LifecycleManager:
                 end_moved = ended is not record.ended
             case MergeCleaned(kept=kept):
                 step, trigger = decide.on_merge_cleaned(before), _TRIGGER_TIMER
-                kept_notice = (
-                    (
-                        endings.workspace_kept_notice(
-                            record.id, record.project_id, record.ended, kept
-                        ),
-                    )
-                    if kept and step.is_changed
-                    else ()
+                notice = endings.workspace_kept_notice(
+                    record.id, record.project_id, record.ended, kept
                 )
-                plan, rearm_cleanup = ReactionPlan(outbox=kept_notice), True
+                plan = ReactionPlan(outbox=(notice,) if kept and step.is_changed else ())
+                rearm_cleanup = True
             case TimerFired(kind=kind, due=due):
                 now, trigger = max(now, due), _TRIGGER_TIMER
                 if kind is _TIMER_ESCALATION:
