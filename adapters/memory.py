@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import Final
 
 import msgspec
 import trio
@@ -131,7 +132,8 @@ def _payload(**fields: object) -> str:
     return json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
 
 
-_CHANGEABLE = frozenset(Lifecycle.__struct_fields__) | {"metadata"}
+_CHANGEABLE = frozenset(Lifecycle.__struct_fields__) | {"metadata", "ended"}
+_RECORD_FIELDS: Final = frozenset({"metadata", "ended"})  # changed names outside the lifecycle
 
 
 def _check_enum(enum: type[StrEnum], value: str, what: str) -> None:
@@ -403,9 +405,14 @@ class MemoryStore:
             old,
             lifecycle=msgspec.structs.replace(
                 old.lifecycle,
-                **{name: getattr(record.lifecycle, name) for name in changed if name != "metadata"},
+                **{
+                    name: getattr(record.lifecycle, name)
+                    for name in changed
+                    if name not in _RECORD_FIELDS
+                },
             ),
             metadata=record.metadata if "metadata" in changed else old.metadata,
+            ended=record.ended if "ended" in changed else old.ended,
             updated_at=record.updated_at,
         )
         lc = record.lifecycle
@@ -1007,6 +1014,8 @@ class ScriptedRuntime:
         self.fail_create: Exception | None = None
         self.fail_destroy: Exception | None = None
         self.probe_delay: dict[str, float] = {}
+        # What an EXITED pane shows: (exit status, last output) per handle id.
+        self.exits: dict[str, tuple[int | None, str]] = {}
         self._ids = itertools.count(1)
 
     async def create(self, spec: RuntimeSpec) -> RuntimeHandle:
@@ -1028,7 +1037,13 @@ class ScriptedRuntime:
         if answer is Script.ERROR:
             raise ProbeError(f"scripted probe error for {handle.id}")
         if answer is Script.EXITED:
-            return RuntimeProbe(runtime=ProbeResult.ALIVE, process=ProbeResult.DEAD)
+            status, output = self.exits.get(handle.id, (None, ""))
+            return RuntimeProbe(
+                runtime=ProbeResult.ALIVE,
+                process=ProbeResult.DEAD,
+                exit_status=status,
+                last_output=output,
+            )
         result = ProbeResult.ALIVE if answer is Script.ALIVE else ProbeResult.DEAD
         return RuntimeProbe(runtime=result, process=result)
 

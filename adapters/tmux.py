@@ -21,6 +21,10 @@ session present, every pane ``#{pane_dead}``    alive             dead
 session present, a pane running                 alive             alive
 anything else (error, timeout, bad socket dir)  ``ProbeError``    (never "dead")
 ==============================================  ================  ================
+
+A pane whose agent exited also yields the agent's exit status (``#{pane_dead_status}``, or
+``128 + #{pane_dead_signal}`` for a signal) and the last lines it printed
+(``capture-pane``), read once when the probe finds it dead.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import os
 import re
 import secrets
 import shlex
+import signal
 import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -81,6 +86,14 @@ _MISSING_MARKERS: Final = (
     "no current target",
 )
 _DEAD_PANE_MARK: Final = "orchestrator-pane-dead"
+# One probe line per pane: dead flag, exit status, signal (both empty while it runs), and
+# the server's pid.
+_PANE_STATE_FORMAT: Final = "#{pane_dead} #{pane_dead_status} #{pane_dead_signal} #{pid}"
+_REAP_NUDGES: Final = 5  # SIGCHLDs sent to a server that missed one (see _missed_exit_status)
+_SIGNAL_EXIT_BASE: Final = 128  # a shell's $? for a process killed by signal n
+LAST_OUTPUT_LINES: Final = 40
+# What tmux writes into a pane kept after its process ended (remain-on-exit).
+_PANE_DEAD_NOTICE: Final = re.compile(r"^Pane is dead \((?:status|signal) \d+, .*\)$")
 _SERVER_EXITED: Final = "server exited unexpectedly"
 
 
@@ -343,22 +356,71 @@ class TmuxRuntime:
             return _DEAD
         try:
             result = await self._server.query(
-                ["list-panes", "-s", "-t", f"={name}:", "-F", "#{pane_dead}"]
+                ["list-panes", "-s", "-t", f"={name}:", "-F", _PANE_STATE_FORMAT]
             )
         except TransientError as exc:
             raise ProbeError(f"probe {name}: {exc}") from exc
         if result.ok:
-            flags = result.stdout.split()
-            if not flags:
+            panes = [line.split(" ") for line in result.stdout.splitlines() if line.strip()]
+            if not panes:
                 raise ProbeError(f"probe {name}: tmux listed no panes")
-            running = any(flag == "0" for flag in flags)
+            if any(pane[0] == "0" for pane in panes):
+                return _RUNNING
+            status = _exit_status(panes[0])
+            if status is None:
+                status = await self._missed_exit_status(name, panes[0])
             return RuntimeProbe(
                 runtime=ProbeResult.ALIVE,
-                process=ProbeResult.ALIVE if running else ProbeResult.DEAD,
+                process=ProbeResult.DEAD,
+                exit_status=status,
+                last_output=await self.last_output(handle),
             )
         if _missing(result):
             return _DEAD
         raise ProbeError(f"probe {name}: tmux list-panes failed: {result.stderr}")
+
+    async def _missed_exit_status(self, name: str, pane: Sequence[str]) -> int | None:
+        """tmux 3.3 now and then misses the SIGCHLD of a pane's process: the pane reads dead
+        but its process stays a zombie, with no status, until some later wake-up seconds
+        away. A SIGCHLD sent to our own server (its pid is in the probe line) makes it reap
+        at once; ask again a few times. None if the status still does not show."""
+        server_pid = pane[3] if len(pane) > 3 else ""
+        for attempt in range(1, _REAP_NUDGES + 1):
+            if server_pid.isdigit():
+                with contextlib.suppress(OSError):
+                    os.kill(int(server_pid), signal.SIGCHLD)
+            await trio.sleep(0.02 * attempt)
+            try:
+                result = await self._server.query(
+                    ["list-panes", "-s", "-t", f"={name}:", "-F", _PANE_STATE_FORMAT]
+                )
+            except TransientError:
+                return None
+            lines = result.stdout.splitlines() if result.ok else []
+            status = _exit_status(lines[0].split(" ")) if lines else None
+            if status is not None:
+                return status
+        logger.info("probe %s: the agent exited, but tmux shows no exit status", name)
+        return None
+
+    async def last_output(self, handle: RuntimeHandle, lines: int = LAST_OUTPUT_LINES) -> str:
+        """The last ``lines`` lines the session's pane shows, as text (tmux's own "Pane is
+        dead" notice and trailing blank lines left out); "" when tmux cannot show them: the
+        output is a courtesy, never a reason for a probe to fail."""
+        name = _handle_name(handle)
+        try:
+            result = await self._server.query(
+                ["capture-pane", "-p", "-J", "-S", f"-{lines}", "-t", f"={name}:"]
+            )
+        except TransientError:
+            logger.debug("could not capture the pane of %s", name, exc_info=True)
+            return ""
+        if not result.ok:
+            return ""
+        shown = result.stdout.rstrip().splitlines()
+        if shown and _PANE_DEAD_NOTICE.match(shown[-1]):
+            shown = "\n".join(shown[:-1]).rstrip().splitlines()
+        return "\n".join(shown[-lines:])
 
     async def destroy(self, handle: RuntimeHandle) -> None:
         """Kill the session; a session (or server) that is already gone is fine."""
@@ -383,6 +445,18 @@ class TmuxRuntime:
 
 
 _DEAD: Final = RuntimeProbe(runtime=ProbeResult.DEAD, process=ProbeResult.DEAD)
+_RUNNING: Final = RuntimeProbe(runtime=ProbeResult.ALIVE, process=ProbeResult.ALIVE)
+
+
+def _exit_status(pane: Sequence[str]) -> int | None:
+    """The exit status a dead pane's probe line names (a signal as ``128 + n``)."""
+    status = pane[1] if len(pane) > 1 else ""
+    signal = pane[2] if len(pane) > 2 else ""
+    if status.isdigit():
+        return int(status)
+    if signal.isdigit():
+        return _SIGNAL_EXIT_BASE + int(signal)
+    return None
 
 
 def _handle_name(handle: RuntimeHandle) -> str:

@@ -23,6 +23,7 @@ from orchestrator.domain.model import (
     Lifecycle,
     Model,
     PRFacts,
+    SessionEnd,
     SessionKind,
     SessionMetadata,
     SessionStatus,
@@ -205,7 +206,9 @@ class ImportOut(Model, frozen=True, kw_only=True):
 
 
 class SessionOut(Model, frozen=True, kw_only=True):
-    """A session as clients see it: the record plus its derived status and PR facts."""
+    """A session as clients see it: the record plus its derived status and PR facts.
+    ``ended`` (a terminal session only): when, and the agent's exit status and last output
+    when its pane showed them."""
 
     id: str
     project_id: str
@@ -216,6 +219,7 @@ class SessionOut(Model, frozen=True, kw_only=True):
     lifecycle: Lifecycle
     metadata: SessionMetadata
     pr: PRFacts
+    ended: SessionEnd | None = None
     created_at: datetime
     updated_at: datetime
 

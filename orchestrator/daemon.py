@@ -4,8 +4,8 @@ serves until SIGTERM/SIGINT, then drains in order under one deadline (docs/desig
 
 This is the only module of ``orchestrator/`` that imports ``adapters/``. It is also where
 the configured values reach the engine: what the config file sets (reaper tick, probe
-timeout and concurrency, retention, drain deadline, the GitHub observer) has no default below
-the config layer.
+timeout and concurrency, retention, drain deadline, the GitHub observer, the cleanup after
+a merge) has no default below the config layer.
 """
 
 from __future__ import annotations
@@ -95,6 +95,9 @@ log = logging.getLogger("orchestrator.daemon")
 
 JANITOR_INTERVAL = 600.0
 ETAG_CAPACITY = 8192  # validators kept: a listing per repository, two guards per open PR
+
+SPAWN_STARTUP_CHECK = 1.0
+"""Seconds a spawn watches its new pane: an agent that exits within them fails the spawn."""
 _MAX_SOCKET_PATH = 100
 WORKTREES_DIR_NAME = "worktrees"
 _SQLITE_SIDECARS = ("-wal", "-shm", "-journal")
@@ -384,7 +387,9 @@ async def _run(
         messenger=messenger,
         clock=clock,
         hook_environment=hook_environment,
+        startup_check=SPAWN_STARTUP_CHECK,
     )
+    manager.clean_up_merged_sessions(sessions.clean_up_merged, after=config.cleanup.after_merge)
     reaper = build_reaper(config, counted, runtime, clock)
     metrics.source = partial(_gauges, config, counted, feed, reaper)
     observer = build_scm_observer(config, github, store, manager, clock)

@@ -274,10 +274,14 @@ class RuntimeSpec(Model, frozen=True, kw_only=True):
 
 
 class RuntimeProbe(Model, frozen=True, kw_only=True):
-    """One liveness reading: the pane (runtime) and the agent process inside it."""
+    """One liveness reading: the pane (runtime) and the agent process inside it. When the
+    pane is open with its agent exited (process dead), ``exit_status`` (a signal ``n`` as
+    ``128 + n``) and ``last_output`` (its last lines, raw) are what it shows, if known."""
 
     runtime: ProbeResult
     process: ProbeResult
+    exit_status: int | None = None
+    last_output: str = ""
 
 
 class Runtime(Protocol):

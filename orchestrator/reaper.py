@@ -9,7 +9,8 @@ On purpose:
 - A probe that raises (``ProbeError``, any ``TransientError``, or anything unexpected) or
   that times out is reported as ``failed``/``failed`` — never as dead. The engine's detecting
   quarantine turns repeated failures into one ``stuck`` page, never a termination
-  (docs/design.md, D-9).
+  (docs/design.md, D-9). Only a reading the runtime gives for certain (the pane or session
+  gone, the agent exited) ends a session, with what the pane showed of its exit (D-12).
 - A session without runtime-handle metadata, or whose runtime is not registered, is logged
   **once** (not on every tick) and never reported.
 - There is no escalation heartbeat: the lifecycle manager's timer task owns deadlines.
@@ -256,6 +257,8 @@ class Reaper:
                     runtime=probe.runtime,
                     process=probe.process,
                     probe_started_at=started,
+                    exit_status=probe.exit_status,
+                    last_output=probe.last_output,
                 )
             tally.failed.append(session_id)
             return self._failed(started)

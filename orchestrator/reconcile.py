@@ -39,8 +39,8 @@ class ReconcileReport:
     """What the boot reconcile found and did.
 
     ``adopted``: probed alive and kept. ``dead``: the probe said the agent is gone (runtime
-    down, or pane up with the agent exited); reported, so the lifecycle terminates it unless
-    it was active within the last minute. ``quarantined``: the probe could not tell; reported
+    down, or pane up with the agent exited); reported, so the lifecycle terminates it.
+    ``quarantined``: the probe could not tell; reported
     as failed, so the session enters the detecting quarantine. ``interrupted``: running
     sessions with no runtime handle — a spawn the previous daemon never finished — now
     terminated ``error_in_process``. ``unprobeable``: sessions on a runtime this daemon does

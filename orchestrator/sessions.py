@@ -24,6 +24,12 @@ drives the runtime (tmux), the workspace (git worktree) and the agent around it.
   get raise ``NotFoundError``; send to a terminal session raises ``ConflictError``.
 - Commands on one session (spawn's completion, kill, restore, cleanup, rm) take turns: a
   kill that arrives while the session is still spawning waits for the spawn, then kills it.
+- **An agent that exits at once fails its spawn** (``startup_check``, see
+  ``orchestrator.agent_startup``): the error carries its exit status and last output, and
+  the errored row keeps them.
+- **A merged session cleans up after itself** (``clean_up_merged``, run by the lifecycle
+  manager's timer once the grace period is over): its pane and worktree are reclaimed as
+  cleanup does, the branch kept; a worktree with work in it is kept, and the human told.
 """
 
 from __future__ import annotations
@@ -37,7 +43,9 @@ from typing import Final, Protocol
 
 import trio
 
+from orchestrator.agent_startup import AgentExitedAtStartup, check_startup
 from orchestrator.cleanup import CleanupReport, Reclaimed, prune, reclaim
+from orchestrator.domain.endings import awaits_merge_cleanup
 from orchestrator.domain.errors import (
     ConflictError,
     InvalidInputError,
@@ -62,6 +70,7 @@ from orchestrator.ports import (
     LaunchConfig,
     Runtime,
     RuntimeHandle,
+    RuntimeProbe,
     RuntimeSpec,
     SessionStore,
     Workspace,
@@ -112,8 +121,15 @@ class SessionLifecycle(ReaperLifecycle, Protocol):
     async def on_restored(self, session_id: SessionId, outcome: SpawnOutcome) -> SessionRecord: ...
 
     async def on_kill_requested(
-        self, session_id: SessionId, reason: TerminationReason = TerminationReason.NONE
+        self,
+        session_id: SessionId,
+        reason: TerminationReason = TerminationReason.NONE,
+        *,
+        exit_status: int | None = None,
+        last_output: str = "",
     ) -> SessionRecord: ...
+
+    async def on_merge_cleaned(self, session_id: SessionId, *, kept: str = "") -> SessionRecord: ...
 
     async def remove(self, session_id: SessionId) -> None: ...
 
@@ -161,7 +177,10 @@ class SessionManager:
         messenger: AgentMessenger,
         clock: Clock,
         hook_environment: Callable[[SessionRecord], Mapping[str, str]],
+        startup_check: float = 0.0,
     ) -> None:
+        """``startup_check``: seconds a spawn watches its new pane; an agent that exits
+        within them fails the spawn (0: the reaper finds it instead)."""
         self._store = store
         self._lifecycle = lifecycle
         self._runtime = runtime
@@ -170,6 +189,7 @@ class SessionManager:
         self._messenger = messenger
         self._clock = clock
         self._hook_environment = hook_environment
+        self._startup_check = startup_check
         self._locks = _SessionLocks()
 
     # --- spawn ---------------------------------------------------------------------------
@@ -222,6 +242,8 @@ class SessionManager:
                 self._runtime_spec(record, ws, agent, config, agent.launch_command(config))
             )
             undo.append((f"runtime {handle.id}", lambda: self._runtime.destroy(handle)))
+            step = "startup"
+            await check_startup(self._runtime, handle, self._startup_check)
             step = "completed"
             await self._lifecycle.on_spawn_completed(
                 session_id,
@@ -236,8 +258,9 @@ class SessionManager:
                 ),
             )
         except BaseException as error:
+            exited = error.probe if isinstance(error, AgentExitedAtStartup) else None
             with trio.move_on_after(UNDO_TIMEOUT, shield=True) as scope:
-                await self._roll_back(session_id, undo)
+                await self._roll_back(session_id, undo, exited)
             if scope.cancelled_caught:
                 log.exception("spawn %s: rollback timed out; leftovers may remain", session_id)
             if isinstance(error, Exception):
@@ -245,13 +268,22 @@ class SessionManager:
             raise
 
     async def _roll_back(
-        self, session_id: SessionId, undo: list[tuple[str, Callable[[], Awaitable[None]]]]
+        self,
+        session_id: SessionId,
+        undo: list[tuple[str, Callable[[], Awaitable[None]]]],
+        exited: RuntimeProbe | None = None,
     ) -> None:
         """End the row first (so no undo that hangs can leave it ``spawning``), then undo
         what the failed spawn created, newest first. Undo errors are logged, never raised:
-        the spawn's own error is what the caller needs."""
+        the spawn's own error is what the caller needs. ``exited``: what the pane showed
+        of an agent that exited at once, kept on the row."""
         try:
-            await self._lifecycle.on_kill_requested(session_id, TerminationReason.ERROR_IN_PROCESS)
+            await self._lifecycle.on_kill_requested(
+                session_id,
+                TerminationReason.ERROR_IN_PROCESS,
+                exit_status=exited.exit_status if exited is not None else None,
+                last_output=exited.last_output if exited is not None else "",
+            )
         except Exception:
             log.exception("spawn %s: could not mark the failed spawn errored", session_id)
         for what, action in reversed(undo):
@@ -432,6 +464,20 @@ class SessionManager:
             ) from error
 
     # --- cleanup and removal -------------------------------------------------------------
+
+    async def clean_up_merged(self, session_id: SessionId) -> None:
+        """A merged session's grace period is over: reclaim its pane and worktree as
+        cleanup does (the branch stays), and record the session done. A worktree with work
+        in it is kept, and the human is told why. Nothing to do if the session was restored
+        meanwhile; a tmux or git failure raises, and the caller tries again later."""
+        async with self._locks.hold(session_id):
+            record = await self._store.get_session(session_id)
+            if record is None or not awaits_merge_cleanup(record):
+                return
+            done = await reclaim(record, self._runtime, self._workspace, dry_run=False)
+            if done.kept:
+                log.info("cleanup %s: worktree %s kept: %s", session_id, done.kept, done.reason)
+            await self._lifecycle.on_merge_cleaned(session_id, kept=done.reason)
 
     async def cleanup(
         self, *, session_id: SessionId | None = None, dry_run: bool = False

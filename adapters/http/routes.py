@@ -117,6 +117,7 @@ def session_out(view: SessionView) -> SessionOut:
         lifecycle=record.lifecycle,
         metadata=record.metadata,
         pr=view.pr,
+        ended=record.ended,
         created_at=record.created_at,
         updated_at=record.updated_at,
     )

@@ -29,6 +29,7 @@ from orchestrator.domain.model import (
     ReactionAction,
     ReactionKey,
     ReviewDecision,
+    SessionEnd,
     SessionKind,
     SessionMetadata,
     SessionRecord,
@@ -84,6 +85,9 @@ def session_from_row(r: Sequence[Any]) -> SessionRecord:
         created_at,
         updated_at,
         agent,
+        ended_at,
+        exit_status,
+        last_output,
     ) = r
     activity = (
         None
@@ -125,6 +129,13 @@ def session_from_row(r: Sequence[Any]) -> SessionRecord:
             agent_session_id=agent_session_id,
             prompt=prompt,
             agent=agent,
+        ),
+        ended=(
+            None
+            if ended_at is None
+            else SessionEnd(
+                at=decode_ts(ended_at), exit_status=exit_status, last_output=last_output
+            )
         ),
         created_at=decode_ts(created_at),
         updated_at=decode_ts(updated_at),

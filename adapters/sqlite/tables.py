@@ -82,6 +82,9 @@ sessions = sa.Table(
     sa.Column("created_at", sa.Text, nullable=False),
     sa.Column("updated_at", sa.Text, nullable=False),
     sa.Column("agent", sa.Text, nullable=False),  # migration 0002
+    sa.Column("ended_at", sa.Text),  # migration 0007
+    sa.Column("exit_status", sa.Integer),  # migration 0007
+    sa.Column("last_output", sa.Text, nullable=False),  # migration 0007
 )
 
 pr = sa.Table(

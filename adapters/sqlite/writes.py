@@ -90,6 +90,13 @@ def _get_metadata(r: SessionRecord) -> tuple[Any, ...]:
     )
 
 
+def _get_ended(r: SessionRecord) -> tuple[Any, ...]:
+    e = r.ended
+    if e is None:
+        return (None, None, "")
+    return (encode_ts(e.at), e.exit_status, e.last_output)
+
+
 # CommitUnit.changed name -> (columns, values); the SET clause follows this order.
 _CHANGED_FIELDS: Final[dict[str, tuple[tuple[str, ...], _Getter]]] = {
     "state": (("session_state",), _get_state),
@@ -113,6 +120,7 @@ _CHANGED_FIELDS: Final[dict[str, tuple[tuple[str, ...], _Getter]]] = {
         ),
         _get_metadata,
     ),
+    "ended": (("ended_at", "exit_status", "last_output"), _get_ended),
 }
 CHANGEABLE_FIELDS: Final = frozenset(_CHANGED_FIELDS)
 

@@ -12,7 +12,7 @@ from rich.text import Text
 
 from orchestrator.api import SessionOut
 from orchestrator.cli.console import out, say, shown
-from orchestrator.domain.model import Priority, SessionStatus
+from orchestrator.domain.model import Priority, SessionEnd, SessionStatus, TerminationReason
 from orchestrator.domain.records import Notification, Project
 
 STATUS_STYLES: Final = {
@@ -27,6 +27,7 @@ STATUS_STYLES: Final = {
     SessionStatus.MERGED: "green",
     SessionStatus.DONE: "green",
     SessionStatus.KILLED: "dim",
+    SessionStatus.EXITED: "bold red",
     SessionStatus.TERMINATED: "dim",
 }
 PRIORITY_STYLES: Final = {Priority.URGENT: "bold red", Priority.ACTION: "yellow"}
@@ -158,9 +159,26 @@ def show_session(session: SessionOut) -> None:
     else:
         rows.append(("pr", "-"))
     rows += [("created", _when(session.created_at)), ("updated", _when(session.updated_at))]
+    if session.ended is not None:
+        rows += _ended_rows(session.ended, life.termination_reason)
     for key, value in rows:
         grid.add_row(shown(key), value if isinstance(value, Text) else shown(value))
     out().print(grid)
+
+
+def _ended_rows(ended: SessionEnd, reason: TerminationReason) -> list[tuple[str, str | Text]]:
+    """When the session ended, and what its agent's pane last showed of it."""
+    if ended.exit_status is not None:
+        status = str(ended.exit_status)
+    elif reason is TerminationReason.RUNTIME_LOST:
+        status = "- (its tmux session was gone)"
+    else:
+        status = "-"
+    return [
+        ("ended", _when(ended.at)),
+        ("exit status", status),
+        ("last output", Text(ended.last_output or "-", style="dim" if ended.last_output else "")),
+    ]
 
 
 __all__ = [

@@ -41,6 +41,7 @@ from orchestrator.config.schema import (
     DESKTOP_NOTIFIER,
     AgentConfig,
     BackupConfig,
+    CleanupConfig,
     Config,
     MetricsConfig,
     NotifiersConfig,
@@ -136,6 +137,10 @@ class _Metrics(Strict, frozen=True, kw_only=True):
     address: NonEmpty | UnsetType = UNSET
 
 
+class _Cleanup(Strict, frozen=True, kw_only=True):
+    after_merge: Any = UNSET  # a duration, or "never"
+
+
 class _Api(Strict, frozen=True, kw_only=True):
     allow_remote: bool | UnsetType = UNSET
 
@@ -156,6 +161,7 @@ class _File(Strict, frozen=True, kw_only=True):
     shutdown: _Shutdown | None = None
     backup: _Backup | None = None
     metrics: _Metrics | None = None
+    cleanup: _Cleanup | None = None
     api: _Api | None = None
     scm: ScmSection | None = None
 
@@ -346,6 +352,16 @@ def _metrics(raw: _Metrics | None) -> MetricsConfig:
     return MetricsConfig(address=section.address)
 
 
+def _cleanup(raw: _Cleanup | None) -> CleanupConfig:
+    after = (raw or _Cleanup()).after_merge
+    if isinstance(after, str) and after.strip() == "never":
+        return CleanupConfig(after_merge=None)
+    try:
+        return CleanupConfig(**given(after_merge=duration(after, "cleanup.afterMerge")))
+    except ConfigError as error:
+        raise ConfigError(f'{error}, or "never"') from None
+
+
 @dataclass(frozen=True, slots=True)
 class _Address:
     where: str  # the key or variable it came from, for messages
@@ -444,6 +460,7 @@ def _build(raw: object, file: Path, env: Mapping[str, str]) -> Config:
         scm=load_scm(top.scm),
         backup=_backup(top.backup, file.parent),
         metrics=_metrics(top.metrics),
+        cleanup=_cleanup(top.cleanup),
         **given(
             allow_remote=(top.api or _Api()).allow_remote,
             synchronous=synchronous,

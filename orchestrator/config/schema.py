@@ -35,6 +35,7 @@ __all__ = [
     "LOG_NOTIFIER",
     "AgentConfig",
     "BackupConfig",
+    "CleanupConfig",
     "Config",
     "GitHubBudgetConfig",
     "GitHubConfig",
@@ -179,6 +180,13 @@ class ScmConfig(msgspec.Struct, frozen=True, kw_only=True):
     github: GitHubConfig = GitHubConfig()
 
 
+class CleanupConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """How long after its PR merged a session's agent is stopped and its worktree removed
+    (the branch stays; uncommitted work is never deleted). None (``never``) keeps both."""
+
+    after_merge: timedelta | None = timedelta(minutes=5)
+
+
 def _default_routing() -> Mapping[Priority, tuple[str, ...]]:
     return MappingProxyType(dict.fromkeys(Priority, DEFAULT_ROUTE))
 
@@ -223,6 +231,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     retention: RetentionConfig = RetentionConfig()
     shutdown: ShutdownConfig = ShutdownConfig()
     scm: ScmConfig = ScmConfig()
+    cleanup: CleanupConfig = CleanupConfig()
     backup: BackupConfig = BackupConfig()
     metrics: MetricsConfig = MetricsConfig()
 

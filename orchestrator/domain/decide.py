@@ -2,9 +2,10 @@
 transition each observation or command causes (docs/behaviour.md, "Lifecycle states",
 "Probes and the detecting quarantine" and "Activity").
 
-Three rules differ from the Go backend this descends from: a terminal session ignores
-observations; sticky activity (``waiting_input``, ``blocked``) ages like any other; and a
-session that reached stuck through the quarantine does not flap back to detecting. Pure
+Four rules differ from the Go backend this descends from: a terminal session ignores
+observations; sticky activity (``waiting_input``, ``blocked``) ages like any other; a
+session that reached stuck through the quarantine does not flap back to detecting; and a
+runtime that says the agent is gone ends the session whatever its recent activity. Pure
 and total: no I/O and no clock reads; ``now`` always arrives with the input.
 """
 
@@ -55,6 +56,7 @@ _WORKING: Final = SessionState.WORKING
 _STUCK: Final = SessionState.STUCK
 _DETECTING: Final = SessionState.DETECTING
 _TERMINATED: Final = SessionState.TERMINATED
+_DONE: Final = SessionState.DONE
 _NO_REASON: Final = TerminationReason.NONE
 _REASON_MANUALLY_KILLED: Final = TerminationReason.MANUALLY_KILLED
 _REASON_RUNTIME_LOST: Final = TerminationReason.RUNTIME_LOST
@@ -63,7 +65,6 @@ _REASON_PR_MERGED: Final = TerminationReason.PR_MERGED
 _ACTIVITY_BLOCKED: Final = ActivityState.BLOCKED
 _ACTIVITY_EXITED: Final = ActivityState.EXITED
 _PROBE_ALIVE: Final = ProbeResult.ALIVE
-_PROBE_DEAD: Final = ProbeResult.DEAD
 _PROBE_FAILED: Final = ProbeResult.FAILED
 _PROBE_FAILED_OR_UNKNOWN: Final = frozenset({ProbeResult.FAILED, ProbeResult.UNKNOWN})
 _VERDICT_ALIVE: Final = ProcessVerdict.ALIVE
@@ -135,7 +136,9 @@ def _kill_reason(reason: TerminationReason) -> TerminationReason:
 
 def resolve_probe_decision(inp: ProbeInput) -> LifecycleDecision:
     """The probe verdict; the first matching rule wins (docs/behaviour.md, "Probes and the
-    detecting quarantine")."""
+    detecting quarantine"). A dead process is authoritative: the runtime itself says the
+    agent is gone, so recent activity cannot outvote it (docs/design.md, D-12); only
+    readings that could not tell, or that disagree, go to the quarantine."""
     if inp.kill_requested:
         return LifecycleDecision(
             evidence="manual kill requested",
@@ -152,10 +155,21 @@ def resolve_probe_decision(inp: ProbeInput) -> LifecycleDecision:
             f"process={process} processFailed={_go_bool(inp.process_failed)}"
         )
         return create_detecting_decision(evidence, inp.prior, inp.now)
+    if inp.process is _VERDICT_DEAD:
+        if inp.runtime_alive:  # the pane is open, its agent exited
+            evidence = f"exited runtime=alive process=dead recentActivity={recent}"
+            reason = _REASON_AGENT_PROCESS_EXITED
+        else:
+            evidence = f"dead runtime=down process=dead recentActivity={recent}"
+            reason = _REASON_RUNTIME_LOST
+        return LifecycleDecision(
+            evidence=evidence,
+            state=_TERMINATED,
+            termination_reason=reason,
+            is_alive=False,
+            detecting=None,
+        )
     if inp.runtime_alive:
-        if inp.process is _VERDICT_DEAD:
-            evidence = f"disagree runtime=alive process=dead recentActivity={recent}"
-            return create_detecting_decision(evidence, inp.prior, inp.now)
         return LifecycleDecision(
             evidence=f"alive runtime=alive process={process}",
             state=_WORKING,
@@ -166,14 +180,6 @@ def resolve_probe_decision(inp: ProbeInput) -> LifecycleDecision:
     if inp.process is _VERDICT_ALIVE or inp.recent_activity:
         evidence = f"disagree runtime=down process={process} recentActivity={recent}"
         return create_detecting_decision(evidence, inp.prior, inp.now)
-    if inp.process is _VERDICT_DEAD:
-        return LifecycleDecision(
-            evidence="dead runtime=down process=dead recentActivity=false",
-            state=_TERMINATED,
-            termination_reason=_REASON_RUNTIME_LOST,
-            is_alive=False,
-            detecting=None,
-        )
     evidence = "runtime_lost runtime=down process=indeterminate recentActivity=false"
     return create_detecting_decision(evidence, inp.prior, inp.now)
 
@@ -312,15 +318,7 @@ def on_runtime_observed(lc: Lifecycle, facts: RuntimeFacts) -> Transition:
     """Apply one liveness probe (docs/behaviour.md, "Probes and the detecting quarantine")."""
     if lc.state in TERMINAL_STATES:
         return _unchanged(lc)  # a terminal session is immutable: not even is_alive flips
-    # A pane kept open after its agent exited (tmux remain-on-exit) is not a disagreement
-    # between two probes: the agent is gone for certain. Judge it as a lost runtime, under
-    # the same recent-activity window, and say why it ended.
-    agent_exited = facts.runtime is _PROBE_ALIVE and facts.process is _PROBE_DEAD
-    if agent_exited:
-        facts = replace(facts, runtime=_PROBE_DEAD)
     verdict = resolve_probe_decision(probe_input(lc, facts))
-    if agent_exited and verdict.state is _TERMINATED:
-        verdict = replace(verdict, termination_reason=_REASON_AGENT_PROCESS_EXITED)
     if lc.state is _STUCK:
         return transition(lc, _stuck_after_probe(lc, verdict))
     after = replace(lc, is_alive=verdict.is_alive, detecting=verdict.detecting)
@@ -445,6 +443,15 @@ def on_kill_requested(
         detecting=None,
     )
     return transition(lc, after)
+
+
+def on_merge_cleaned(lc: Lifecycle) -> Transition:
+    """A merged session's grace period is over and its runtime and workspace were dealt
+    with: it is done, and keeps its reason. Any other session is left alone (a restore got
+    there first, or the cleanup already ran)."""
+    if lc.state is not _TERMINATED or lc.termination_reason is not _REASON_PR_MERGED:
+        return _unchanged(lc)
+    return transition(lc, replace(lc, state=_DONE))
 
 
 def detecting_deadline(lc: Lifecycle) -> datetime | None:

@@ -154,8 +154,20 @@ class SessionMetadata(Model, frozen=True, kw_only=True):
         return SessionMetadata(**fields)
 
 
+class SessionEnd(Model, frozen=True, kw_only=True):
+    """When a session ended and, when its runtime could still show it, how its agent
+    exited: the exit status (a signal ``n`` reads ``128 + n``, as a shell reports it) and
+    the last lines its pane showed, cleaned of control characters. A pane that is gone
+    shows neither (docs/behaviour.md, "Terminal reasons")."""
+
+    at: datetime
+    exit_status: int | None = None
+    last_output: str = ""
+
+
 class SessionRecord(Model, frozen=True, kw_only=True):
-    """One session as persisted. ``num`` is the per-project counter behind ``id``."""
+    """One session as persisted. ``num`` is the per-project counter behind ``id``.
+    ``ended`` is set while the session is terminal (a restore clears it)."""
 
     id: SessionId
     project_id: ProjectId
@@ -164,6 +176,7 @@ class SessionRecord(Model, frozen=True, kw_only=True):
     kind: SessionKind = SessionKind.WORKER
     lifecycle: Lifecycle = Lifecycle()
     metadata: SessionMetadata = SessionMetadata()
+    ended: SessionEnd | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -342,12 +355,16 @@ class RuntimeFacts(Model, frozen=True, kw_only=True):
     """One liveness probe: is the runtime (tmux pane) up, is the agent process up.
 
     ``probe_started_at`` is when the probe began, if known: a probe that began before the
-    session's runtime was last (re)started may have read the old one, and is dropped."""
+    session's runtime was last (re)started may have read the old one, and is dropped.
+    ``exit_status`` and ``last_output`` are what an open pane showed of an agent that
+    exited (process dead), when the runtime could tell."""
 
     observed_at: datetime
     runtime: ProbeResult
     process: ProbeResult
     probe_started_at: datetime | None = None
+    exit_status: int | None = None
+    last_output: str = ""
 
 
 class ActivitySignal(Model, frozen=True, kw_only=True):
@@ -418,7 +435,8 @@ class SessionStatus(StrEnum):
     NEEDS_INPUT = "needs_input"
     STUCK = "stuck"
     ERRORED = "errored"
-    KILLED = "killed"
+    KILLED = "killed"  # only a human's kill; an agent that died on its own is ``exited``
+    EXITED = "exited"
     IDLE = "idle"
     DONE = "done"
     TERMINATED = "terminated"

@@ -129,7 +129,7 @@ class CommitUnit(Model, frozen=True, kw_only=True):
 
     ``at`` stamps every row the unit writes. ``session`` is the full next record;
     ``changed`` names what differs from the stored row — ``Lifecycle`` field names plus
-    ``"metadata"`` — so the writer updates just those columns (``updated_at`` always
+    ``"metadata"`` and ``"ended"`` — so the writer updates just those columns (``updated_at`` always
     moves with a session). Metadata merges: only its non-empty fields are written, so an
     engine that does not cache the prompt never clears it. ``pr`` is written with its
     checks and comments. Trackers are upserted or deleted by key, outbox items inserted once per

@@ -24,15 +24,16 @@ _STATE_STATUS: Final[Mapping[SessionState, SessionStatus]] = {
     SessionState.NEEDS_INPUT: SessionStatus.NEEDS_INPUT,
     SessionState.STUCK: SessionStatus.STUCK,
     SessionState.DETECTING: SessionStatus.DETECTING,
-    SessionState.NOT_STARTED: SessionStatus.SPAWNING,
 }
 
+# ``killed`` is a human's doing only: an agent that died on its own has ``exited``. A merged
+# session shows ``merged`` until its cleanup makes it ``done``.
 _TERMINATED_STATUS: Final[Mapping[TerminationReason, SessionStatus]] = {
     TerminationReason.MANUALLY_KILLED: SessionStatus.KILLED,
-    TerminationReason.RUNTIME_LOST: SessionStatus.KILLED,
-    TerminationReason.AGENT_PROCESS_EXITED: SessionStatus.KILLED,
+    TerminationReason.RUNTIME_LOST: SessionStatus.EXITED,
+    TerminationReason.AGENT_PROCESS_EXITED: SessionStatus.EXITED,
     TerminationReason.AUTO_CLEANUP: SessionStatus.CLEANUP,
-    TerminationReason.PR_MERGED: SessionStatus.CLEANUP,
+    TerminationReason.PR_MERGED: SessionStatus.MERGED,
     TerminationReason.ERROR_IN_PROCESS: SessionStatus.ERRORED,
     TerminationReason.PROBE_FAILURE: SessionStatus.ERRORED,
 }
@@ -40,12 +41,14 @@ _TERMINATED_STATUS: Final[Mapping[TerminationReason, SessionStatus]] = {
 
 # Enum members bound once for the functions below (docs/design.md, "Hot path").
 _TERMINATED: Final = SessionState.TERMINATED
+_NOT_STARTED: Final = SessionState.NOT_STARTED
 _IDLE: Final = SessionState.IDLE
 _CI_FAILING: Final = CIState.FAILING
 _MERGEABILITY_MERGEABLE: Final = Mergeability.MERGEABLE
 _REVIEW_APPROVED: Final = ReviewDecision.APPROVED
 _REVIEW_CHANGES_REQUESTED: Final = ReviewDecision.CHANGES_REQUESTED
 _REVIEW_REQUIRED: Final = ReviewDecision.REVIEW_REQUIRED
+_STATUS_SPAWNING: Final = SessionStatus.SPAWNING
 _STATUS_WORKING: Final = SessionStatus.WORKING
 _STATUS_IDLE: Final = SessionStatus.IDLE
 _STATUS_TERMINATED: Final = SessionStatus.TERMINATED
@@ -69,9 +72,12 @@ def derive_status(lifecycle: Lifecycle, pr: PRFacts) -> SessionStatus:
     if pr.exists and pr.merged:
         return _STATUS_MERGED
     if pr.exists and not pr.closed:
-        return _pr_status(pr)
+        return _pr_status(pr)  # even before the agent's first report: the PR is news
     # A closed, unmerged PR (or none) leaves the agent's own soft state.
-    if lifecycle.state is _IDLE:
+    state = lifecycle.state
+    if state is _NOT_STARTED:
+        return _STATUS_SPAWNING
+    if state is _IDLE:
         return _STATUS_IDLE
     return _STATUS_WORKING
 

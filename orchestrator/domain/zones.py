@@ -55,6 +55,7 @@ _ENDED: Final = frozenset(
     {
         SessionStatus.DONE,
         SessionStatus.KILLED,
+        SessionStatus.EXITED,
         SessionStatus.CLEANUP,
         SessionStatus.ERRORED,
         SessionStatus.TERMINATED,

@@ -6,8 +6,14 @@ outbox rows — as one unit. The call returns when that unit is durable (docs/de
 D-10); delivery is the outbox dispatcher's job. Sessions never wait on each other: each
 has its own queue.
 
-Deadlines (an entry reaction's ``escalateAfter``, the detecting quarantine's cap) live in
-one timer task holding a heap; a due deadline becomes a timer message for its session.
+Deadlines (an entry reaction's ``escalateAfter``, the detecting quarantine's cap, a merged
+session's cleanup) live in one timer heap (``lifecycle/timers.py``). A due deadline becomes
+a timer message for its session; a merged session's cleanup instead calls the cleanup the
+session manager registered (it drives tmux and git, which a turn never does).
+
+The module is one piece past the usual size: routing, the turn and the reaction to a due
+deadline all work on the same actor state, and splitting the turn would put the hot path
+behind another call.
 
 A PR belongs to one session: the store refuses an observation of a PR another live session
 owns (``ConflictError`` naming it), and ``claim_pr`` is the one way to move it
@@ -16,20 +22,17 @@ owns (``ConflictError`` naming it), and ``claim_pr`` is the one way to move it
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import logging
-import math
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Final
 
 import msgspec
 import trio
 
-from orchestrator.domain import decide
+from orchestrator.domain import decide, endings
 from orchestrator.domain.errors import (
     ConflictError,
     NotFoundError,
@@ -44,6 +47,7 @@ from orchestrator.domain.model import (
     PRObservation,
     ProjectId,
     RuntimeFacts,
+    SessionEnd,
     SessionId,
     SessionRecord,
     SessionStatus,
@@ -67,6 +71,7 @@ from orchestrator.lifecycle.actor import SessionActor
 from orchestrator.lifecycle.messages import (
     ActivitySignalled,
     KillRequested,
+    MergeCleaned,
     Message,
     PRObserved,
     Restored,
@@ -75,6 +80,7 @@ from orchestrator.lifecycle.messages import (
     TimerFired,
     TimerKind,
 )
+from orchestrator.lifecycle.timers import TimerHeap
 from orchestrator.ports import Clock, EngineStore
 
 log = logging.getLogger(__name__)
@@ -88,7 +94,16 @@ _TRIGGER_KILL: Final = Trigger.KILL
 _TRIGGER_TIMER: Final = Trigger.TIMER
 _TIMER_ESCALATION: Final = TimerKind.ESCALATION
 _TIMER_DETECTING: Final = TimerKind.DETECTING
+_TIMER_CLEANUP: Final = TimerKind.CLEANUP
 _CHECK_FAILED: Final = CheckStatus.FAILED
+_ENDED: Final = frozenset({"ended"})
+
+CLEANUP_RETRY: Final = timedelta(minutes=1)
+"""How long after a failed merge cleanup (tmux or git failing) it is tried again."""
+
+MergeCleanup = Callable[[SessionId], Awaitable[None]]
+"""Stops a merged session's runtime and removes its workspace, then reports it with
+``LifecycleManager.on_merge_cleaned``."""
 
 
 class ShuttingDownError(OverloadedError):
@@ -112,7 +127,7 @@ class EngineLimits:
     overload_wait: float = 0.05
 
 
-_COMMANDS = (SpawnCompleted, Restored, KillRequested)
+_COMMANDS = (SpawnCompleted, Restored, KillRequested, MergeCleaned)
 
 
 class LifecycleManager:
@@ -129,9 +144,7 @@ class LifecycleManager:
         self._policy = policy or ReactionPolicy()
         self._limits = limits or EngineLimits()
         self._actors: dict[SessionId, SessionActor] = {}
-        self._timers: list[tuple[float, int, SessionId, TimerKind, datetime]] = []
-        self._timer_seq = itertools.count()
-        self._timers_changed = trio.Event()
+        self._timers = TimerHeap(clock, self._actors, self._on_due)
         self._nursery: trio.Nursery | None = None
         self._closing = False
         self._in_turn = 0
@@ -139,6 +152,14 @@ class LifecycleManager:
         self._idle.set()
         self.unknown_observations = 0
         self.stale_observations = 0  # probes dropped: begun before a runtime restart
+        self._merge_cleanup: MergeCleanup | None = None
+        self._cleanup_after: timedelta | None = None
+
+    def clean_up_merged_sessions(self, cleanup: MergeCleanup, *, after: timedelta | None) -> None:
+        """Have ``cleanup`` run for each merged session ``after`` it ended (None: never).
+        Call before ``arm_timers``, so a cleanup a restart interrupted is scheduled again."""
+        self._merge_cleanup = cleanup
+        self._cleanup_after = after
 
     # --- running ----------------------------------------------------------------------
 
@@ -147,13 +168,18 @@ class LifecycleManager:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             task_status.started()
-            await self._run_timers()
+            await self._timers.run()
 
     async def arm_timers(self) -> int:
-        """Load every running session so pending deadlines survive a restart. Returns the
-        number of sessions loaded."""
+        """Load every running session, and every merged one awaiting its cleanup, so pending
+        deadlines survive a restart. Returns the number of sessions loaded."""
         sessions = await self._store.list_sessions()
-        running = [s for s in sessions if not s.lifecycle.state.is_terminal]
+        cleanups = self._merge_cleanup is not None and self._cleanup_after is not None
+        running = [
+            s
+            for s in sessions
+            if not s.lifecycle.state.is_terminal or (cleanups and endings.awaits_merge_cleanup(s))
+        ]
         for session in running:
             actor = self._actors.setdefault(session.id, SessionActor(session.id))
             if actor.busy or actor.loaded:
@@ -192,9 +218,22 @@ class LifecycleManager:
         return await self._command(session_id, Restored(outcome=outcome))
 
     async def on_kill_requested(
-        self, session_id: SessionId, reason: TerminationReason = TerminationReason.NONE
+        self,
+        session_id: SessionId,
+        reason: TerminationReason = TerminationReason.NONE,
+        *,
+        exit_status: int | None = None,
+        last_output: str = "",
     ) -> SessionRecord:
-        return await self._command(session_id, KillRequested(reason=reason))
+        """End the session; ``exit_status`` and ``last_output`` are what its pane showed of
+        an agent that already exited (a spawn that failed that way), if anything."""
+        message = KillRequested(reason=reason, exit_status=exit_status, last_output=last_output)
+        return await self._command(session_id, message)
+
+    async def on_merge_cleaned(self, session_id: SessionId, *, kept: str = "") -> SessionRecord:
+        """A merged session's cleanup ran: it becomes ``done``. ``kept`` says why its
+        workspace was kept, if it was; the human is told."""
+        return await self._command(session_id, MergeCleaned(kept=kept))
 
     async def remove(self, session_id: SessionId) -> None:
         """Delete a terminal session (its change-log history stays) in the session's own
@@ -354,6 +393,10 @@ class LifecycleManager:
         now = self._clock.now()
         before = record.lifecycle
         metadata = record.metadata
+        # Only the turns that can end or restart a session look at its recorded end: the
+        # activity path (the per-signal one) leaves it alone.
+        ended: SessionEnd | None = None
+        end_moved = rearm_cleanup = False
         observation: PRObservation | None = None
         plan: ReactionPlan | None = None
         match message:
@@ -363,6 +406,14 @@ class LifecycleManager:
                     log.debug("dropped a probe of %s begun before its runtime restarted", record.id)
                     return record
                 step, trigger = decide.on_runtime_observed(before, facts), _TRIGGER_RUNTIME
+                ended = endings.ended_after(
+                    record.ended,
+                    step,
+                    now,
+                    exit_status=facts.exit_status,
+                    last_output=facts.last_output,
+                )
+                end_moved = ended is not record.ended
             case ActivitySignalled(signal=signal):
                 step, trigger = decide.on_activity_signalled(before, signal), _TRIGGER_ACTIVITY
                 if signal.agent_session_id:
@@ -371,6 +422,8 @@ class LifecycleManager:
                     )
             case PRObserved(observation=observation):
                 step, trigger = decide.on_pr_observed(before, observation), _TRIGGER_PR
+                ended = endings.ended_after(record.ended, step, now)
+                end_moved = ended is not record.ended
             case SpawnCompleted(outcome=outcome):
                 if before.state.is_terminal:
                     raise ConflictError(f"session {record.id} ended before its spawn completed")
@@ -380,9 +433,20 @@ class LifecycleManager:
                 if not before.state.is_terminal:
                     raise ConflictError(f"session {record.id} is not restorable (not terminal)")
                 step, metadata = decide.on_spawn_completed(before, metadata, outcome)
-                trigger = _TRIGGER_SPAWN
-            case KillRequested(reason=reason):
+                trigger, end_moved = _TRIGGER_SPAWN, record.ended is not None
+            case KillRequested(reason=reason, exit_status=exit_status, last_output=last_output):
                 step, trigger = decide.on_kill_requested(before, reason), _TRIGGER_KILL
+                ended = endings.ended_after(
+                    record.ended, step, now, exit_status=exit_status, last_output=last_output
+                )
+                end_moved = ended is not record.ended
+            case MergeCleaned(kept=kept):
+                step, trigger = decide.on_merge_cleaned(before), _TRIGGER_TIMER
+                notice = endings.workspace_kept_notice(
+                    record.id, record.project_id, record.ended, kept
+                )
+                plan = ReactionPlan(outbox=(notice,) if kept and step.is_changed else ())
+                rearm_cleanup = True
             case TimerFired(kind=kind, due=due):
                 now, trigger = max(now, due), _TRIGGER_TIMER
                 if kind is _TIMER_ESCALATION:
@@ -415,13 +479,19 @@ class LifecycleManager:
         changed = step.changed
         if metadata is not record.metadata and metadata != record.metadata:
             changed = changed | {"metadata"}
+        if end_moved:
+            changed = changed | _ENDED
+            if ended is not None:  # this turn ended the session: the page says how
+                plan = endings.with_exit_detail(plan, ended, step.after.termination_reason)
         if not changed and observation is None and plan.is_empty:
             return record  # nothing to write: no-op signals never reach the writer
-        next_record = (
-            msgspec.structs.replace(record, lifecycle=step.after, metadata=metadata, updated_at=now)
-            if changed
-            else None
-        )
+        next_record: SessionRecord | None = None
+        if changed:
+            next_record = msgspec.structs.replace(
+                record, lifecycle=step.after, metadata=metadata, updated_at=now
+            )
+            if end_moved:
+                next_record = msgspec.structs.replace(next_record, ended=ended)
         unit = CommitUnit(
             session_id=record.id,
             at=now,
@@ -452,6 +522,8 @@ class LifecycleManager:
             self._arm_escalation(actor)
         if not changed.isdisjoint(("state", "detecting")):
             self._arm_detecting(actor, step.after)
+        if end_moved or rearm_cleanup:
+            self._arm_cleanup(actor)
         return record
 
     async def _check_history(
@@ -477,70 +549,55 @@ class LifecycleManager:
         """Hand the session's current deadlines to the timer heap."""
         self._arm_escalation(actor)
         self._arm_detecting(actor, actor.current.lifecycle)
+        self._arm_cleanup(actor)
 
     def _arm_escalation(self, actor: SessionActor) -> None:
-        self._arm(actor, _TIMER_ESCALATION, entry_escalation_deadline(actor.trackers, self._policy))
+        self._timers.arm(
+            actor, _TIMER_ESCALATION, entry_escalation_deadline(actor.trackers, self._policy)
+        )
 
     def _arm_detecting(self, actor: SessionActor, lifecycle: Lifecycle) -> None:
-        self._arm(actor, _TIMER_DETECTING, decide.detecting_deadline(lifecycle))
+        self._timers.arm(actor, _TIMER_DETECTING, decide.detecting_deadline(lifecycle))
 
-    def _arm(self, actor: SessionActor, kind: TimerKind, when: datetime | None) -> None:
-        scheduled = actor.scheduled
-        if when is None:
-            if scheduled is not None:
-                scheduled.pop(kind, None)  # a queued heap entry finds nothing to fire
-            return
-        if scheduled is None:
-            scheduled = actor.scheduled = {}
-        if scheduled.get(kind) == when:
-            return
-        scheduled[kind] = when
-        queued = actor.queued.get(kind) if actor.queued is not None else None
-        if queued is None or when < queued:
-            self._queue(actor, kind, when)
-        # Otherwise the queued entry wakes first and queues the new deadline (_run_timers):
-        # a session flapping in and out of idle re-arms without touching the heap.
+    def _arm_cleanup(self, actor: SessionActor) -> None:
+        after = self._cleanup_after if self._merge_cleanup is not None else None
+        self._timers.arm(
+            actor, _TIMER_CLEANUP, endings.merge_cleanup_deadline(actor.current, after)
+        )
 
-    def _queue(self, actor: SessionActor, kind: TimerKind, when: datetime) -> None:
-        """Push a heap entry for ``when``; it becomes the one entry the actor tracks for
-        ``kind`` (an earlier one it replaces turns void when popped)."""
-        if actor.queued is None:
-            actor.queued = {}
-        actor.queued[kind] = when
-        delay = max(0.0, (when - self._clock.now()).total_seconds())
-        entry = (trio.current_time() + delay, next(self._timer_seq), actor.session_id, kind, when)
-        heapq.heappush(self._timers, entry)
-        if self._timers[0] is entry:
-            self._timers_changed.set()
-
-    async def _run_timers(self) -> None:
-        while True:
-            self._timers_changed = trio.Event()
-            deadline = self._timers[0][0] if self._timers else math.inf
-            with trio.move_on_at(deadline):
-                await self._timers_changed.wait()
-            now = trio.current_time()
-            while self._timers and self._timers[0][0] <= now:
-                _, _, session_id, kind, when = heapq.heappop(self._timers)
-                actor = self._actors.get(session_id)
-                if actor is None or actor.queued is None or actor.queued.get(kind) != when:
-                    continue  # replaced by an earlier entry
-                del actor.queued[kind]
-                due = actor.scheduled.get(kind) if actor.scheduled is not None else None
-                if due is None:
-                    continue  # the session left that deadline
-                if due != when:
-                    self._queue(actor, kind, due)  # the deadline moved later: wait for it
-                    continue
-                self._timer_nursery.start_soon(
-                    self._fire, session_id, TimerFired(kind=kind, due=due)
-                )
+    def _on_due(self, actor: SessionActor, kind: TimerKind, due: datetime) -> None:
+        if kind is _TIMER_CLEANUP:
+            self._timer_nursery.start_soon(self._clean_up, actor)
+        else:
+            self._timer_nursery.start_soon(
+                self._fire, actor.session_id, TimerFired(kind=kind, due=due)
+            )
 
     async def _fire(self, session_id: SessionId, timer: TimerFired) -> None:
         try:
             await self._turn(session_id, timer)
         except (OverloadedError, StoreError) as error:
             log.warning("timer %s for %s not applied: %s", timer.kind, session_id, error)
+
+    async def _clean_up(self, actor: SessionActor) -> None:
+        """Run the registered merge cleanup, outside any turn (it reports back with a turn
+        of its own). A failure is tried again after ``CLEANUP_RETRY``; a drain leaves it to
+        the next start, which schedules it again from the stored record."""
+        cleanup = self._merge_cleanup
+        if cleanup is None or self._closing:
+            return
+        try:
+            await cleanup(actor.session_id)
+        except ShuttingDownError:
+            return
+        except Exception:
+            log.exception(
+                "cleanup of merged session %s failed; trying again in %s",
+                actor.session_id,
+                CLEANUP_RETRY,
+            )
+            if actor.loaded and endings.awaits_merge_cleanup(actor.current):
+                self._timers.arm(actor, _TIMER_CLEANUP, self._clock.now() + CLEANUP_RETRY)
 
 
 def _probed_an_older_runtime(facts: RuntimeFacts, runtime_since: datetime | None) -> bool:

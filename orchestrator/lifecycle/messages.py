@@ -41,12 +41,24 @@ class Restored(_Message, frozen=True, kw_only=True, tag=True):
 
 
 class KillRequested(_Message, frozen=True, kw_only=True, tag=True):
+    """End the session. A spawn whose agent exited at once passes what its pane showed."""
+
     reason: TerminationReason = TerminationReason.NONE
+    exit_status: int | None = None
+    last_output: str = ""
+
+
+class MergeCleaned(_Message, frozen=True, kw_only=True, tag=True):
+    """A merged session's runtime was stopped and its workspace removed, or ``kept``
+    (why, e.g. uncommitted work) when it could not be."""
+
+    kept: str = ""
 
 
 class TimerKind(StrEnum):
     ESCALATION = "escalation"  # an entry reaction's escalateAfter
     DETECTING = "detecting"  # the detecting quarantine's 5-minute cap
+    CLEANUP = "cleanup"  # a merged session's grace period before its cleanup
 
 
 class TimerFired(_Message, frozen=True, kw_only=True, tag=True):
@@ -64,5 +76,6 @@ Message = (
     | SpawnCompleted
     | Restored
     | KillRequested
+    | MergeCleaned
     | TimerFired
 )

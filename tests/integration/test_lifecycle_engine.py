@@ -332,7 +332,8 @@ async def test_merge_terminates_the_session_and_notifies_once(engine: Engine) ->
     assert record.lifecycle.termination_reason is TerminationReason.PR_MERGED
     await engine.deliver()
     assert engine.notified() == ["reaction.pr-merged"]
-    assert (await engine.manager.get(s.id)).status is SessionStatus.CLEANUP
+    # merged, not "cleanup" forever: no cleanup is registered with this engine
+    assert (await engine.manager.get(s.id)).status is SessionStatus.MERGED
 
 
 async def test_merge_on_a_killed_session_writes_the_pr_and_stays_quiet(engine: Engine) -> None:

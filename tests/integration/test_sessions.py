@@ -42,7 +42,6 @@ from orchestrator.domain.model import (
     TerminationReason,
 )
 from orchestrator.ports import Agent, RuntimeHandle, RuntimeSpec
-from orchestrator.reaper import Reaper
 from orchestrator.sessions import SessionManager, SpawnRequest
 from tests.engine_harness import Engine, running_engine
 
@@ -784,11 +783,11 @@ async def test_reconcile_adopts_live_panes_ends_dead_ones_and_reports_orphans(
         assert after.notified() == ["reaction.agent-exited"]
 
 
-async def test_reconcile_leaves_a_recently_active_dead_session_to_the_reaper(
+async def test_reconcile_ends_a_recently_active_dead_session_at_once(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    """Dead panes are reported, and the lifecycle terminates them once the 60 s activity
-    window has passed (D-8): right after a quick restart that means the next ticks."""
+    """Dead panes are reported, and the lifecycle ends them at that probe, recent activity
+    or not (D-12; they were quarantined until the 60 s activity window had passed)."""
     store, clock = MemoryStore(), TrioClock()
     runtime, workspace = ScriptedRuntime(), MemoryWorkspace()
     async with running_engine(store, clock=clock) as engine:
@@ -800,16 +799,13 @@ async def test_reconcile_leaves_a_recently_active_dead_session_to_the_reaper(
         await trio.sleep(10)
         report = await sessions.reconcile(inventory=None, probe_timeout=5.0, concurrency=64)
         assert report.dead == (sid,)
-        assert (await engine.state(sid)).lifecycle.state is SessionState.DETECTING
-        await trio.sleep(55)
-        await Reaper(
-            engine.manager, {"scripted": runtime}, clock, concurrency=64, probe_timeout=5.0
-        ).sweep()
         lc = (await engine.state(sid)).lifecycle
         assert (lc.state, lc.termination_reason) == (
             SessionState.TERMINATED,
             TerminationReason.RUNTIME_LOST,
         )
+        await engine.deliver()
+        assert engine.notified() == ["reaction.agent-exited"]
 
 
 async def test_reconcile_survives_an_inventory_that_cannot_be_listed(world: World) -> None:

@@ -127,6 +127,7 @@ async def test_a_version_1_database_upgrades_keeping_its_sessions(
     assert record is not None
     assert (record.metadata.prompt, record.metadata.agent) == ("Fix it", "")
     assert record.lifecycle.state is SessionState.WORKING
+    assert record.ended is None  # 0005: a row from before it has no recorded end
 
 
 def test_a_version_2_database_upgrades_its_read_and_resolved_notifications(

@@ -44,7 +44,15 @@ from tests.tools import requires
 pytestmark = requires("tmux")
 
 ALIVE = RuntimeProbe(runtime=ProbeResult.ALIVE, process=ProbeResult.ALIVE)
-EXITED = RuntimeProbe(runtime=ProbeResult.ALIVE, process=ProbeResult.DEAD)
+
+
+def exited(status: int, output: str = "") -> RuntimeProbe:
+    """An open pane whose agent exited with ``status``, having printed ``output``."""
+    return RuntimeProbe(
+        runtime=ProbeResult.ALIVE, process=ProbeResult.DEAD, exit_status=status, last_output=output
+    )
+
+
 DEAD = RuntimeProbe(runtime=ProbeResult.DEAD, process=ProbeResult.DEAD)
 
 # Behaves like an interactive agent: raw terminal, bracketed paste enabled, records every
@@ -235,14 +243,27 @@ async def test_probe_reports_pane_open_and_agent_exited(
     handle = await runtime.create(spec("app-3", workspace, "sleep", "300"))
     assert await runtime.probe(handle) == ALIVE
     os.kill(await pane_pid(server, "app-3"), signal.SIGKILL)
-    await wait_for_probe(runtime, handle, EXITED)
+    await wait_for_probe(runtime, handle, exited(128 + signal.SIGKILL))  # as a shell says it
+
+
+async def test_probe_reports_the_exit_status_and_the_last_lines_of_the_pane(
+    runtime: TmuxRuntime, workspace: Path
+) -> None:
+    script = (
+        'for i in $(seq 1 60); do echo "line $i"; done; echo "exec: claude: not found" >&2; exit 3'
+    )
+    handle = await runtime.create(spec("app-31", workspace, "sh", "-c", script))
+    last_40 = "\n".join([*(f"line {i}" for i in range(22, 61)), "exec: claude: not found"])
+    # tmux's own "Pane is dead (status 3, <time>)" notice is not the agent's output.
+    await wait_for_probe(runtime, handle, exited(3, last_40))
+    assert await runtime.last_output(handle, lines=2) == "line 60\nexec: claude: not found"
 
 
 async def test_agent_that_exits_at_once_still_reads_as_exited_not_gone(
     runtime: TmuxRuntime, workspace: Path
 ) -> None:
     handle = await runtime.create(spec("app-4", workspace, "true"))
-    await wait_for_probe(runtime, handle, EXITED)
+    await wait_for_probe(runtime, handle, exited(0))
 
 
 async def test_destroy_kills_the_session_and_is_idempotent(
@@ -430,8 +451,8 @@ async def test_send_to_an_exited_agent_fails_and_keeps_other_sessions_alive(
     runtime: TmuxRuntime, messenger: TmuxMessenger, server: TmuxServer, workspace: Path
 ) -> None:
     other = await runtime.create(spec("app-22", workspace, "sleep", "300"))
-    exited = await runtime.create(spec("app-23", workspace, "true"))
-    await wait_for_probe(runtime, exited, EXITED)
+    exited_agent = await runtime.create(spec("app-23", workspace, "true"))
+    await wait_for_probe(runtime, exited_agent, exited(0))
     with pytest.raises(DeliveryError, match="exited"):
         await messenger.send("app-23", "hello")
     # tmux 3.3 crashes when pasting into a dead pane; the server and its sessions survive.

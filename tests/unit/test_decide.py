@@ -1,6 +1,6 @@
 """The pure decide core: verdicts, the quarantine, evidence hashing, the bridge from facts
 to probe inputs, the entry points and the Go backend's transition cheat sheet, with
-decisions D-7, D-8 and D-9 applied (docs/behaviour.md, "Probes and the detecting
+decisions D-7, D-8, D-9 and D-12 applied (docs/behaviour.md, "Probes and the detecting
 quarantine", "Activity"; docs/design.md, "Decisions")."""
 
 from __future__ import annotations
@@ -62,6 +62,8 @@ PR_URL = "https://github.com/o/r/pull/1"
 
 FAILED_EVIDENCE = "probe_failed runtimeFailed=true process=indeterminate processFailed=true"
 DEAD_RECENT_EVIDENCE = "disagree runtime=down process=dead recentActivity=true"
+# A reading that cannot tell (runtime down, process unknown) while the agent reported lately.
+UNSURE_RECENT_EVIDENCE = "disagree runtime=down process=indeterminate recentActivity=true"
 
 LIVE_STATES = [state for state in SessionState if not state.is_terminal]
 TERMINAL_STATES = [state for state in SessionState if state.is_terminal]
@@ -284,7 +286,10 @@ PROBE_RULES = [
     ),
     pytest.param(
         probe_inputs(runtime_alive=True, process=ProcessVerdict.DEAD),
-        detecting("disagree runtime=alive process=dead recentActivity=false"),
+        _terminated(
+            "exited runtime=alive process=dead recentActivity=false",
+            TerminationReason.AGENT_PROCESS_EXITED,
+        ),
         id="3-alive-dead",
     ),
     pytest.param(
@@ -302,8 +307,10 @@ PROBE_RULES = [
     ),
     pytest.param(
         probe_inputs(recent_activity=True),
-        detecting(DEAD_RECENT_EVIDENCE),
-        id="5-down-dead-recent",
+        _terminated(
+            "dead runtime=down process=dead recentActivity=true", TerminationReason.RUNTIME_LOST
+        ),
+        id="5-down-dead-recent",  # D-12: the runtime's word beats recent activity
     ),
     pytest.param(
         probe_inputs(process=ProcessVerdict.INDETERMINATE),
@@ -330,7 +337,10 @@ PROBE_RULES = [
     ),
     pytest.param(
         probe_inputs(runtime_alive=True, process=ProcessVerdict.DEAD, recent_activity=True),
-        detecting("disagree runtime=alive process=dead recentActivity=true"),
+        _terminated(
+            "exited runtime=alive process=dead recentActivity=true",
+            TerminationReason.AGENT_PROCESS_EXITED,
+        ),
         id="3-alive-dead-recent",
     ),
     pytest.param(
@@ -358,10 +368,23 @@ def test_resolve_probe_decision(inp: ProbeInput, expected: LifecycleDecision) ->
 
 def test_probe_decision_carries_the_prior_episode() -> None:
     prior = DetectingState(
-        attempts=1, started_at=at(-5), evidence_hash=hash_evidence(DEAD_RECENT_EVIDENCE)
+        attempts=1, started_at=at(-5), evidence_hash=hash_evidence(UNSURE_RECENT_EVIDENCE)
+    )
+    unsure = probe_inputs(process=ProcessVerdict.INDETERMINATE, recent_activity=True, prior=prior)
+    decision = resolve_probe_decision(unsure)
+    assert decision == detecting(UNSURE_RECENT_EVIDENCE, attempts=2, started_at=at(-5))
+
+
+def test_a_dead_reading_ends_an_episode_in_progress() -> None:
+    """D-12: a quarantine that began on readings that could not tell does not hold back a
+    reading that can."""
+    prior = DetectingState(
+        attempts=2, started_at=at(-5), evidence_hash=hash_evidence(DEAD_RECENT_EVIDENCE)
     )
     decision = resolve_probe_decision(probe_inputs(recent_activity=True, prior=prior))
-    assert decision == detecting(DEAD_RECENT_EVIDENCE, attempts=2, started_at=at(-5))
+    assert decision == _terminated(
+        "dead runtime=down process=dead recentActivity=true", TerminationReason.RUNTIME_LOST
+    )
 
 
 def test_probe_detecting_escalation_flow() -> None:
@@ -628,6 +651,24 @@ def test_cheat_sheet_probe_alive(state: SessionState, expected: SessionState) ->
 def test_cheat_sheet_probe_dead_without_recent_activity(
     state: SessionState, act: Activity | None
 ) -> None:
+    _assert_probe_dead_terminates(state, act)
+
+
+@pytest.mark.parametrize("state", LIVE_STATES, ids=str)
+@pytest.mark.parametrize(
+    "act",
+    [RECENT_ACTIVE, activity(ActivityState.WAITING_INPUT, -1), activity(ActivityState.BLOCKED)],
+    ids=["recent-active", "recent-waiting", "recent-blocked"],
+)
+def test_cheat_sheet_probe_dead_with_recent_activity(
+    state: SessionState, act: Activity | None
+) -> None:
+    """D-12: the Go backend quarantined these (stuck page first, exited page a minute
+    later); the runtime's word that the agent is gone now ends the session at once."""
+    _assert_probe_dead_terminates(state, act)
+
+
+def _assert_probe_dead_terminates(state: SessionState, act: Activity | None) -> None:
     lc = session(state, activity=act)
     after = on_runtime_observed(lc, probe(DEAD, DEAD)).after
     assert after == replace(
@@ -641,7 +682,9 @@ def test_cheat_sheet_probe_dead_without_recent_activity(
 
 AMBIGUOUS_PROBES = [
     pytest.param(probe(FAILED, FAILED), None, FAILED_EVIDENCE, id="failed"),
-    pytest.param(probe(DEAD, DEAD), RECENT_ACTIVE, DEAD_RECENT_EVIDENCE, id="dead-recent"),
+    # Was probe(DEAD, DEAD) with recent activity; that is death now (D-12). A reading that
+    # cannot tell still quarantines, recent activity or not.
+    pytest.param(probe(DEAD, UNKNOWN), RECENT_ACTIVE, UNSURE_RECENT_EVIDENCE, id="unsure-recent"),
 ]
 
 
@@ -1039,30 +1082,31 @@ def test_d8_dead_probe_beats_stale_sticky_activity(
     state: SessionState, sticky: ActivityState
 ) -> None:
     """The Go backend: sticky activity counted as recent forever, so dead/dead never
-    terminated. Now it counts for the same 60 s as any other activity."""
+    terminated. Now a dead reading ends the session within the 60 s window too (D-12)."""
     lc = session(state, activity=activity(sticky))
     within = on_runtime_observed(lc, probe(DEAD, DEAD, 60)).after
-    assert within.state in (SessionState.DETECTING, SessionState.STUCK)
-    assert within.is_alive
+    assert within.state is SessionState.TERMINATED
+    assert within.termination_reason is TerminationReason.RUNTIME_LOST
+    assert not within.is_alive
     beyond = on_runtime_observed(lc, probe(DEAD, DEAD, 61)).after
     assert beyond.state is SessionState.TERMINATED
     assert beyond.termination_reason is TerminationReason.RUNTIME_LOST
     assert not beyond.is_alive
 
 
-def test_d8_within_the_window_needs_input_quarantines() -> None:
+def test_d8_within_the_window_needs_input_quarantines_a_reading_that_cannot_tell() -> None:
     lc = session(SessionState.NEEDS_INPUT, activity=activity(ActivityState.WAITING_INPUT))
-    after = on_runtime_observed(lc, probe(DEAD, DEAD, 60)).after
+    after = on_runtime_observed(lc, probe(DEAD, UNKNOWN, 60)).after
     assert after.state is SessionState.DETECTING
     assert after.detecting == DetectingState(
-        attempts=1, started_at=at(60), evidence_hash=hash_evidence(DEAD_RECENT_EVIDENCE)
+        attempts=1, started_at=at(60), evidence_hash=hash_evidence(UNSURE_RECENT_EVIDENCE)
     )
 
 
 def test_agent_exited_in_an_open_pane_ends_the_session() -> None:
     """Runtime alive, process dead (tmux remain-on-exit) is certain death, not the probes
-    disagreeing (the Go backend sent it to detecting forever-ish): past the activity
-    window the session ends ``agent_process_exited``."""
+    disagreeing (the Go backend sent it to detecting forever-ish): the session ends
+    ``agent_process_exited``."""
     lc = session(SessionState.WORKING, activity=activity(ActivityState.ACTIVE))
     after = on_runtime_observed(lc, probe(ALIVE, DEAD, 61)).after
     assert after.state is SessionState.TERMINATED
@@ -1071,11 +1115,13 @@ def test_agent_exited_in_an_open_pane_ends_the_session() -> None:
     assert after.detecting is None
 
 
-def test_agent_exited_right_after_reporting_is_quarantined_like_a_lost_runtime() -> None:
+def test_agent_exited_right_after_reporting_still_ends_the_session() -> None:
+    """D-12: this was quarantined while the report was under 60 s old."""
     lc = session(SessionState.WORKING, activity=activity(ActivityState.ACTIVE))
     after = on_runtime_observed(lc, probe(ALIVE, DEAD, 30)).after
-    assert after.state is SessionState.DETECTING
-    assert after.is_alive
+    assert after.state is SessionState.TERMINATED
+    assert after.termination_reason is TerminationReason.AGENT_PROCESS_EXITED
+    assert not after.is_alive
 
 
 def test_d9_failed_probes_stay_stuck_without_flapping() -> None:
@@ -1136,7 +1182,9 @@ def test_d9_activity_signal_recovers_stuck() -> None:
     assert after.state is SessionState.WORKING
 
 
-def test_quirk5_active_agent_dies_about_60s_after_its_last_activity() -> None:
+def test_quirk5_active_agent_dies_at_the_first_dead_reading() -> None:
+    """The Go backend (and this engine before D-12): detecting, detecting, stuck (a page),
+    then terminated once the activity was 60 s old (another page)."""
     lc = session(SessionState.WORKING, activity=activity(ActivityState.ACTIVE))
     timeline = []
     for seconds in (5, 10, 60, 61):
@@ -1149,12 +1197,7 @@ def test_quirk5_active_agent_dies_about_60s_after_its_last_activity() -> None:
                 lc.detecting.attempts if lc.detecting else None,
             )
         )
-    assert timeline == [
-        (SessionState.DETECTING, TerminationReason.NONE, True, 1),
-        (SessionState.DETECTING, TerminationReason.NONE, True, 2),
-        (SessionState.STUCK, TerminationReason.NONE, True, None),
-        (SessionState.TERMINATED, TerminationReason.RUNTIME_LOST, False, None),
-    ]
+    assert timeline == [(SessionState.TERMINATED, TerminationReason.RUNTIME_LOST, False, None)] * 4
 
 
 # --- properties ---------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 """derive_status, row by row (docs/behaviour.md, "Derived status"); the Go backend's
-TestDeriveStatus table first."""
+TestDeriveStatus table first, with this project's departures marked: a session that ended on
+its own shows ``exited`` (``killed`` is a human's kill only), a merged one ``merged`` until
+its cleanup makes it ``done``, and a session that has not reported yet shows its PR."""
 
 from __future__ import annotations
 
@@ -52,8 +54,8 @@ GO_TABLE = [
     pytest.param(
         lifecycle(SessionState.TERMINATED, TerminationReason.RUNTIME_LOST),
         NO_PR,
-        SessionStatus.KILLED,
-        id="terminated-runtime_lost-killed",
+        SessionStatus.EXITED,  # the Go backend: killed
+        id="terminated-runtime_lost-exited",
     ),
     pytest.param(
         lifecycle(SessionState.TERMINATED, TerminationReason.AUTO_CLEANUP),
@@ -64,8 +66,8 @@ GO_TABLE = [
     pytest.param(
         lifecycle(SessionState.TERMINATED, TerminationReason.PR_MERGED),
         NO_PR,
-        SessionStatus.CLEANUP,
-        id="terminated-pr_merged-cleanup",
+        SessionStatus.MERGED,  # the Go backend: cleanup, forever
+        id="terminated-pr_merged-merged",
     ),
     pytest.param(
         lifecycle(SessionState.TERMINATED, TerminationReason.ERROR_IN_PROCESS),
@@ -166,10 +168,10 @@ def test_go_table_has_21_rows() -> None:
     ("reason", "expected"),
     [
         (TerminationReason.MANUALLY_KILLED, SessionStatus.KILLED),
-        (TerminationReason.RUNTIME_LOST, SessionStatus.KILLED),
-        (TerminationReason.AGENT_PROCESS_EXITED, SessionStatus.KILLED),
+        (TerminationReason.RUNTIME_LOST, SessionStatus.EXITED),
+        (TerminationReason.AGENT_PROCESS_EXITED, SessionStatus.EXITED),
         (TerminationReason.AUTO_CLEANUP, SessionStatus.CLEANUP),
-        (TerminationReason.PR_MERGED, SessionStatus.CLEANUP),
+        (TerminationReason.PR_MERGED, SessionStatus.MERGED),
         (TerminationReason.ERROR_IN_PROCESS, SessionStatus.ERRORED),
         (TerminationReason.PROBE_FAILURE, SessionStatus.ERRORED),
         (TerminationReason.NONE, SessionStatus.TERMINATED),
@@ -185,6 +187,17 @@ def test_every_termination_reason_is_covered() -> None:
     assert len(TerminationReason) == 8
 
 
+@pytest.mark.parametrize("reason", list(TerminationReason), ids=lambda r: str(r) or "none")
+def test_only_a_human_s_kill_reads_killed(reason: TerminationReason) -> None:
+    status = derive_status(lifecycle(SessionState.TERMINATED, reason), NO_PR)
+    assert (status is SessionStatus.KILLED) is (reason is TerminationReason.MANUALLY_KILLED)
+
+
+def test_a_merged_session_is_done_once_cleaned_up() -> None:
+    cleaned = lifecycle(SessionState.DONE, TerminationReason.PR_MERGED)
+    assert derive_status(cleaned, open_pr(merged=True)) is SessionStatus.DONE
+
+
 @pytest.mark.parametrize(
     ("state", "expected"),
     [
@@ -192,7 +205,6 @@ def test_every_termination_reason_is_covered() -> None:
         (SessionState.NEEDS_INPUT, SessionStatus.NEEDS_INPUT),
         (SessionState.STUCK, SessionStatus.STUCK),
         (SessionState.DETECTING, SessionStatus.DETECTING),
-        (SessionState.NOT_STARTED, SessionStatus.SPAWNING),
     ],
     ids=str,
 )
@@ -211,7 +223,18 @@ def test_state_rows_beat_any_pr(state: SessionState, expected: SessionStatus, pr
 
 def test_terminated_beats_a_merged_pr() -> None:
     lc = lifecycle(SessionState.TERMINATED, TerminationReason.RUNTIME_LOST)
-    assert derive_status(lc, open_pr(merged=True)) is SessionStatus.KILLED
+    assert derive_status(lc, open_pr(merged=True)) is SessionStatus.EXITED
+
+
+def test_a_spawning_session_without_a_pr_is_spawning() -> None:
+    assert derive_status(lifecycle(SessionState.NOT_STARTED), NO_PR) is SessionStatus.SPAWNING
+    closed = open_pr(closed=True, review=ReviewDecision.APPROVED)
+    assert derive_status(lifecycle(SessionState.NOT_STARTED), closed) is SessionStatus.SPAWNING
+
+
+def test_a_session_whose_agent_never_reported_shows_its_merged_pr() -> None:
+    pr = open_pr(merged=True)
+    assert derive_status(lifecycle(SessionState.NOT_STARTED), pr) is SessionStatus.MERGED
 
 
 # The PR ladder, rung by rung: each case holds the rung's signal plus every lower rung's,
@@ -275,7 +298,10 @@ LADDER = [
 ]
 
 
-@pytest.mark.parametrize("soft_state", [SessionState.WORKING, SessionState.IDLE], ids=str)
+# not_started: the agent never reported, yet an approved, green PR must not hide as spawning.
+@pytest.mark.parametrize(
+    "soft_state", [SessionState.WORKING, SessionState.IDLE, SessionState.NOT_STARTED], ids=str
+)
 @pytest.mark.parametrize(("pr", "expected"), LADDER)
 def test_pr_ladder(soft_state: SessionState, pr: PRFacts, expected: SessionStatus) -> None:
     assert derive_status(lifecycle(soft_state), pr) is expected
@@ -313,8 +339,8 @@ def test_derive_status_is_total(lc: Lifecycle, pr: PRFacts) -> None:
 
 
 @given(lc=lifecycles, pr=pr_facts)
-def test_pr_matters_only_for_working_and_idle(lc: Lifecycle, pr: PRFacts) -> None:
-    if lc.state not in (SessionState.WORKING, SessionState.IDLE):
+def test_pr_matters_only_for_working_idle_and_spawning(lc: Lifecycle, pr: PRFacts) -> None:
+    if lc.state not in (SessionState.WORKING, SessionState.IDLE, SessionState.NOT_STARTED):
         assert derive_status(lc, pr) is derive_status(lc, NO_PR)
 
 

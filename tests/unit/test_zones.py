@@ -33,6 +33,7 @@ ZONE_TABLE: dict[SessionStatus, Zone] = {
     S.CLEANUP: Z.DONE,
     S.ERRORED: Z.DONE,
     S.KILLED: Z.DONE,
+    S.EXITED: Z.DONE,  # Needs you when the runtime ended it: see below
     S.DONE: Z.DONE,
     S.TERMINATED: Z.DONE,
 }
@@ -70,6 +71,7 @@ def test_unexpected_ends_are_the_runtimes_verdicts() -> None:
     } == UNEXPECTED_ENDS
     assert zone_of(S.KILLED, termination_reason=TerminationReason.MANUALLY_KILLED) is Z.DONE
     assert zone_of(S.KILLED, termination_reason=TerminationReason.RUNTIME_LOST) is Z.NEEDS_YOU
+    assert zone_of(S.EXITED, termination_reason=TerminationReason.RUNTIME_LOST) is Z.NEEDS_YOU
 
 
 @pytest.mark.parametrize("status", sorted(set(ZONE_TABLE) - ENDED), ids=str)

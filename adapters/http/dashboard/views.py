@@ -49,6 +49,7 @@ STATUS_LABELS: Final[Mapping[SessionStatus, str]] = {
     SessionStatus.STUCK: "Stuck",
     SessionStatus.ERRORED: "Errored",
     SessionStatus.KILLED: "Killed",
+    SessionStatus.EXITED: "Exited",
     SessionStatus.IDLE: "Idle",
     SessionStatus.DONE: "Done",
     SessionStatus.TERMINATED: "Terminated",
@@ -167,6 +168,8 @@ _ENDED_STATUSES: Final = frozenset(
     {
         SessionStatus.DONE,
         SessionStatus.KILLED,
+        SessionStatus.EXITED,
+        SessionStatus.MERGED,  # a merged session has ended; its cleanup makes it done
         SessionStatus.CLEANUP,
         SessionStatus.ERRORED,
         SessionStatus.TERMINATED,

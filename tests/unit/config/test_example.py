@@ -41,17 +41,19 @@ def test_the_example_config_loads_and_shows_every_section(
         "scm",
         "backup",
         "metrics",
+        "cleanup",
     }
     config = load(text, data_dir, env)
     assert config.config_loaded
     assert "my-agent" in config.agents
     assert config.routing[Priority.URGENT] == ("log", "desktop", "team-slack")
     defaults = load_config(env={"ORCHESTRATOR_DATA_DIR": str(data_dir / "empty")})
-    assert (config.reaper, config.retention, config.shutdown, config.scm) == (
+    assert (config.reaper, config.retention, config.shutdown, config.scm, config.cleanup) == (
         defaults.reaper,
         defaults.retention,
         defaults.shutdown,
         defaults.scm,
+        defaults.cleanup,
     )
 
 
