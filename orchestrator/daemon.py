@@ -44,6 +44,7 @@ from orchestrator.config import Config
 from orchestrator.domain.errors import OrchestratorError
 from orchestrator.domain.model import Priority, SessionRecord
 from orchestrator.domain.records import Project
+from orchestrator.janitor import janitor_policy, run_janitor
 from orchestrator.lifecycle.manager import LifecycleManager
 from orchestrator.outbox import OutboxDispatcher
 from orchestrator.ports import Clock, Notifier, Runtime
@@ -56,7 +57,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("orchestrator.daemon")
 
-JANITOR_INTERVAL = 600.0
 _MAX_SOCKET_PATH = 100
 
 
@@ -153,18 +153,8 @@ async def _register_projects(config: Config, store: SqliteStore, now: datetime) 
 
 
 async def _janitor(config: Config, store: SqliteStore, clock: SystemClock) -> None:
-    """Trim the change log by age and row count, in small batches, forever."""
-    while True:
-        try:
-            removed = await store.trim_change_log(
-                older_than=clock.now() - config.retention.change_log_max_age,
-                keep_max_rows=config.retention.change_log_max_rows,
-            )
-            if removed:
-                log.info("change log: trimmed %d rows", removed)
-        except OrchestratorError as error:
-            log.warning("change log trim failed: %s", error)
-        await trio.sleep(JANITOR_INTERVAL)
+    """Every retention rule as configured, each ``retention.interval``, forever."""
+    await run_janitor(store, janitor_policy(config.retention, config.policy), clock)
 
 
 GC_GEN0_THRESHOLD = 10_000
