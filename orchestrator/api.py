@@ -53,6 +53,7 @@ class ErrorCode(StrEnum):
     TOO_LARGE = "too_large"  # 413: body over MAX_BODY_BYTES
     OVERLOADED = "overloaded"  # 429: a session's mailbox is full
     UNAVAILABLE = "unavailable"  # 503: draining
+    STORAGE_UNAVAILABLE = "storage_unavailable"  # 503: the database cannot be read or written
     INTERNAL = "internal"  # 500
 
 
@@ -65,9 +66,17 @@ class ErrorBody(Model, frozen=True, kw_only=True):
     error: ErrorDetail
 
 
-class Health(Model, frozen=True, kw_only=True):
-    status: str = "ok"
+# omit_defaults: a healthy answer stays ``{"status": "ok", "version": ...}``, as it always
+# was, so a CLI that does not know ``reason`` and ``since`` still reads it.
+class Health(Model, frozen=True, kw_only=True, omit_defaults=True):
+    """``GET /healthz``. ``status``: ``ok``, ``draining`` (shutting down) or ``degraded``
+    (the store hit a storage fault: ``reason`` says which, ``since`` when it began; writes
+    fail with ``storage_unavailable`` until one succeeds again)."""
+
+    status: str
     version: str = ""
+    reason: str = ""
+    since: datetime | None = None
 
 
 # --- requests ----------------------------------------------------------------------

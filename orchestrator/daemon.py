@@ -355,7 +355,10 @@ def run_daemon(config: Config) -> int:
     try:
         trio.run(serve_daemon, config)
     except OrchestratorError as error:
-        log.error("%s", error)  # noqa: TRY400 - a clear refusal, not a crash
+        # A refusal (a damaged database, a second daemon on the data dir) is one line in the
+        # form of every CLI error (orchestrator.cli.console.fail), no traceback: a
+        # background ``start`` finds it in the log and shows it alone.
+        sys.stderr.write(f"error: {error}\n")
         return 1
     return 0
 

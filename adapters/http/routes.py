@@ -108,8 +108,11 @@ class Routes:
     # -- health and docs
 
     async def health(self, request: Request) -> Response:
-        status = "draining" if self.s.drain.draining else "ok"
-        return json_response(Health(status=status, version=self.s.version))
+        store = self.s.store.health()
+        status = "draining" if self.s.drain.draining else store.status.value
+        return json_response(
+            Health(status=status, version=self.s.version, reason=store.reason, since=store.since)
+        )
 
     async def openapi(self, request: Request) -> Response:
         return Response(self.openapi_bytes, media_type=JSON)

@@ -241,7 +241,7 @@ def running(daemon: FakeDaemon, data_dir: Path) -> FakeDaemon:
         data_dir / "daemon.json",
         RunFile(pid=os.getpid(), address=f"127.0.0.1:{daemon.port}", token=TOKEN, started_at=NOW),
     )
-    daemon.reply("GET", "/healthz", Health(version="9.9"))
+    daemon.reply("GET", "/healthz", Health(status="ok", version="9.9"))
     return daemon
 
 
@@ -506,6 +506,18 @@ def test_status(invoke: Invoke, running: FakeDaemon) -> None:
     assert as_json["running"] is True
     assert as_json["pid"] == os.getpid()
     assert as_json["version"] == "9.9"
+
+
+def test_status_says_why_the_daemon_is_degraded(invoke: Invoke, running: FakeDaemon) -> None:
+    running.reply(
+        "GET",
+        "/healthz",
+        Health(status="degraded", version="9.9", reason="database or disk is full", since=NOW),
+    )
+    result = invoke("status")
+    assert result.exit_code == 0, result.stderr
+    assert f"(pid {os.getpid()}, degraded: database or disk is full)" in result.stdout
+    assert msgspec.json.decode(invoke("status", "--json").stdout)["health"] == "degraded"
 
 
 def test_status_json_without_a_daemon(invoke: Invoke, data_dir: Path) -> None:
