@@ -148,6 +148,7 @@ class _PRRow:
     mergeability: Mergeability
     updated_at: datetime
     order: int
+    changed_at: datetime  # when the watched facts last changed, as migration 0004's triggers
 
 
 @dataclass
@@ -310,7 +311,12 @@ class MemoryStore:
             if after is None or (s.project_id, s.num) > after
         ]
         page = listed[:limit]
-        items = [SessionListing(record=s, pr=await self.pr_facts_for_session(s.id)) for s in page]
+        items = []
+        for record in page:
+            pr = await self.pr_facts_for_session(record.id)
+            row = self._t.prs.get(pr.url) if pr.exists else None
+            changed_at = None if row is None else row.changed_at
+            items.append(SessionListing(record=record, pr=pr, pr_changed_at=changed_at))
         more = len(listed) > limit
         return SessionPage(
             items=tuple(items),
@@ -413,6 +419,7 @@ class MemoryStore:
             mergeability=obs.mergeability,
             updated_at=now,
             order=t.next_order,
+            changed_at=now,
         )
         t.next_order += 1
         t.prs[obs.url] = row
@@ -421,6 +428,8 @@ class MemoryStore:
             self._log(t, project, session_id, ChangeType.PR_CREATED, _pr_payload(row), now)
         elif _pr_watch(old) != _pr_watch(row):
             self._log(t, project, session_id, ChangeType.PR_UPDATED, _pr_payload(row), now)
+        else:
+            row.changed_at = old.changed_at
         for check in obs.checks:
             _check_enum(CheckStatus, check.status, "pr_checks.status")
             key = (obs.url, check.name, check.commit)
@@ -581,10 +590,24 @@ class MemoryStore:
             t.outbox[entry_id] = msgspec.structs.replace(
                 entry, delivered_at=at, attempts=entry.attempts + 1
             )
+            if entry.delivered_at is None:  # as the trigger: only the first delivery
+                self._log_delivery(t, entry, at)
             if notification is not None:
                 self._insert_notification(t, notification, at)
 
         self._write(apply)
+
+    def _log_delivery(self, t: _Tables, entry: OutboxEntry, at: datetime) -> None:
+        item = entry.item
+        payload = _payload(
+            id=entry.id,
+            sessionId=item.session_id,
+            action=item.action.value,
+            reaction=None if item.reaction is None else item.reaction.value,
+            type=item.event_type,
+            priority=item.priority.value,
+        )
+        self._log(t, item.project_id, item.session_id, ChangeType.REACTION_DELIVERED, payload, at)
 
     def _insert_notification(self, t: _Tables, event: NotificationEvent, at: datetime) -> None:
         row = Notification(

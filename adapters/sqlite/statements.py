@@ -117,7 +117,8 @@ ARCHIVE_PROJECT: Final = compile_sql(
 
 # --- PRs ----------------------------------------------------------------------------------------
 
-_PR_WRITE_COLS: Final = tuple(c for c in _PR_COLS if c != "write_seq")
+# write_seq is computed by the upsert; changed_at is the triggers' (migration 0004).
+_PR_WRITE_COLS: Final = tuple(c for c in _PR_COLS if c not in ("write_seq", "changed_at"))
 
 
 def _pr_upsert() -> Any:

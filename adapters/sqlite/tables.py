@@ -96,6 +96,7 @@ pr = sa.Table(
     sa.Column("mergeability", sa.Text, nullable=False),
     sa.Column("updated_at", sa.Text, nullable=False),
     sa.Column("write_seq", sa.Integer, nullable=False),
+    sa.Column("changed_at", sa.Text),  # migration 0004; set by triggers only
 )
 
 pr_checks = sa.Table(

@@ -107,6 +107,7 @@ class ChangeType(StrEnum):
     PR_UPDATED = "pr_updated"
     PR_CHECK_RECORDED = "pr_check_recorded"
     NOTIFICATION_CREATED = "notification_created"
+    REACTION_DELIVERED = "reaction_delivered"
 
 
 class ChangeEvent(Model, frozen=True, kw_only=True):
