@@ -145,6 +145,9 @@ class SessionOut(Model, frozen=True, kw_only=True):
     pr: PRFacts
     created_at: datetime
     updated_at: datetime
+    pr_changed_at: datetime | None = None
+    """When the PR's state, CI, review or mergeability last changed; given in listings
+    (``GET /sessions``), null elsewhere and without a PR."""
 
 
 class KillOut(Model, frozen=True, kw_only=True):
@@ -177,6 +180,12 @@ class ResyncOut(Model, frozen=True, kw_only=True):
 
     last_seq: int
 
+
+NEXT_CURSOR_HEADER: Final = "X-Next-Cursor"
+"""A response header of ``GET /api/v1/sessions`` when more sessions follow: pass it back
+as ``?cursor=`` for the next page. The body stays a JSON list, as it always was."""
+DEFAULT_SESSION_PAGE: Final = 500
+MAX_SESSION_PAGE: Final = 1000
 
 HEAD_SEQ_HEADER: Final = "X-Orchestrator-Head-Seq"
 """A response header of ``GET /api/v1/events``: the newest change-log seq the daemon had

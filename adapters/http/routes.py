@@ -11,6 +11,7 @@ and ``detail`` says what was left behind. A refusal that left the session runnin
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import PurePath
 from typing import Any, Final
 
@@ -19,12 +20,16 @@ from starlette.responses import Response
 
 from adapters.http.bodies import INT64, query_bool, query_enums, query_int, request_body
 from adapters.http.errors import JSON, bad_request, json_response, not_found
+from adapters.http.listing import filtered_page, listing_filter
 from adapters.http.openapi import Access, Operation, Param
 from adapters.http.services import ApiServices
 from adapters.http.sse import EventStream, SSEResponse
 from orchestrator.api import (
     API_PREFIX,
+    DEFAULT_SESSION_PAGE,
     HEAD_SEQ_HEADER,
+    MAX_SESSION_PAGE,
+    NEXT_CURSOR_HEADER,
     ActivityIn,
     EventOut,
     Health,
@@ -44,8 +49,10 @@ from orchestrator.domain.model import (
     PRObservation,
     ProjectId,
     SessionId,
+    SessionRecord,
     SessionStatus,
 )
+from orchestrator.domain.pages import SessionListing
 from orchestrator.domain.records import Notification, Project
 from orchestrator.lifecycle.manager import SessionView
 from orchestrator.sessions import SpawnRequest
@@ -56,19 +63,32 @@ MAX_NOTIFICATION_LIMIT: Final = 1000
 
 
 def session_out(view: SessionView) -> SessionOut:
-    record = view.record
+    return _session_out(view.record, view.status, view.pr)
+
+
+def listed_session_out(item: SessionListing, status: SessionStatus) -> SessionOut:
+    return _session_out(item.record, status, item.pr, item.pr_changed_at)
+
+
+def _session_out(
+    record: SessionRecord,
+    status: SessionStatus,
+    pr: PRFacts,
+    pr_changed_at: datetime | None = None,
+) -> SessionOut:
     return SessionOut(
         id=record.id,
         project_id=record.project_id,
         num=record.num,
         issue_id=record.issue_id,
         kind=record.kind,
-        status=view.status,
+        status=status,
         lifecycle=record.lifecycle,
         metadata=record.metadata,
-        pr=view.pr,
+        pr=pr,
         created_at=record.created_at,
         updated_at=record.updated_at,
+        pr_changed_at=pr_changed_at,
     )
 
 
@@ -145,15 +165,18 @@ class Routes:
         statuses = query_enums(request, "status", SessionStatus)
         # Everything by default: what clients of this route have always been given.
         include_terminated = query_bool(request, "includeTerminated", default=True)
-        views = await self.s.lifecycle.list(project_id)
-        return json_response(
-            [
-                session_out(view)
-                for view in views
-                if (not statuses or view.status in statuses)
-                and (include_terminated or not view.record.lifecycle.state.is_terminal)
-            ]
+        limit = query_int(
+            request, "limit", default=DEFAULT_SESSION_PAGE, low=1, high=MAX_SESSION_PAGE
         )
+        listed, next_cursor = await filtered_page(
+            self.s.store,
+            limit=limit,
+            cursor=request.query_params.get("cursor") or None,
+            project_id=project_id,
+            keep=listing_filter(statuses, include_terminated=include_terminated),
+        )
+        headers = {NEXT_CURSOR_HEADER: next_cursor} if next_cursor else None
+        return json_response([listed_session_out(*entry) for entry in listed], headers=headers)
 
     async def spawn(self, request: Request) -> Response:
         body = await request_body(request, SpawnIn)
@@ -270,7 +293,9 @@ class Routes:
             Operation("POST", f"{p}/projects", "putProject",
                       "Register a project (201), or update it (200)", self.put_project,
                       status=201, body=ProjectIn, response=Project),
-            Operation("GET", f"{p}/sessions", "listSessions", "Sessions by (project, num)",
+            Operation("GET", f"{p}/sessions", "listSessions",
+                      "Sessions by (project, num), a page at a time: while more follow, the "
+                      f"`{NEXT_CURSOR_HEADER}` header holds the `cursor` of the next page",
                       self.list_sessions, response=list[SessionOut],
                       query=(project_q,
                              Param("status", {"type": "array", "items": {
@@ -279,7 +304,15 @@ class Routes:
                                    "the parameter, or separate values with commas)"),
                              Param("includeTerminated", {"type": "boolean", "default": True},
                                    "false leaves out terminated sessions (lifecycle state "
-                                   "done or terminated)")),
+                                   "done or terminated)"),
+                             Param("limit", {"type": "integer", "minimum": 1,
+                                   "maximum": MAX_SESSION_PAGE, "default": DEFAULT_SESSION_PAGE},
+                                   "At most this many sessions"),
+                             Param("cursor", {"type": "string"},
+                                   f"Continue after the page that gave this `{NEXT_CURSOR_HEADER}`")),
+                      headers=(Param(NEXT_CURSOR_HEADER, {"type": "string"},
+                                     "The cursor of the next page; absent on the last",
+                                     where="header"),),
                       errors=(400, 404)),
             Operation("POST", f"{p}/sessions", "spawn", "Spawn a session", self.spawn,
                       status=201, body=SpawnIn, response=SessionOut, errors=(404, 409, 429)),

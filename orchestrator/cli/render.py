@@ -70,6 +70,13 @@ def _agent(session: SessionOut) -> str:
     return session.metadata.agent or session.lifecycle.harness.value or "-"
 
 
+def last_change(session: SessionOut) -> datetime:
+    """When the session or its PR last changed: a PR going red moves the session up the
+    listing's ``UPDATED`` column though the session row itself did not change."""
+    changed = session.pr_changed_at
+    return session.updated_at if changed is None else max(session.updated_at, changed)
+
+
 def sessions_table(sessions: Iterable[SessionOut]) -> Table:
     rows = table("ID", "STATUS", "AGENT", "BRANCH", "PR", "UPDATED")
     for session in sessions:
@@ -79,7 +86,7 @@ def sessions_table(sessions: Iterable[SessionOut]) -> Table:
             Text(_agent(session)),
             Text(session.metadata.branch or "-"),
             Text(_pr(session)),
-            Text(ago(session.updated_at)),
+            Text(ago(last_change(session))),
         )
     return rows
 
@@ -167,6 +174,7 @@ __all__ = [
     "PRIORITY_STYLES",
     "STATUS_STYLES",
     "ago",
+    "last_change",
     "notifications_table",
     "print_table",
     "projects_table",

@@ -9,8 +9,16 @@ from urllib.parse import quote
 
 import typer
 
-from orchestrator.api import KillIn, KillOut, RestoreIn, SendIn, SessionOut, SpawnIn
-from orchestrator.cli.client import connect
+from orchestrator.api import (
+    NEXT_CURSOR_HEADER,
+    KillIn,
+    KillOut,
+    RestoreIn,
+    SendIn,
+    SessionOut,
+    SpawnIn,
+)
+from orchestrator.cli.client import connect, decode
 from orchestrator.cli.console import echo_json, fail, note, say
 from orchestrator.cli.options import DataDirOption, JsonFlag, SessionArg, environment
 from orchestrator.cli.render import print_table, sessions_table, show_session
@@ -114,8 +122,15 @@ def list_sessions(
         "status": ",".join(sorted(set(status or ()))) or None,
         "includeTerminated": "false" if hide_terminated else None,
     }
+    sessions: list[SessionOut] = []
+    cursor: str | None = None
     with connect(data_dir) as client:
-        sessions = client.call("GET", "/sessions", list[SessionOut], params=params)
+        while True:  # a page at a time, until the daemon names no next page
+            response = client.request("GET", "/sessions", params={**params, "cursor": cursor})
+            sessions += decode(response.content, list[SessionOut])
+            cursor = response.headers.get(NEXT_CURSOR_HEADER)
+            if not cursor:
+                break
     if as_json:
         echo_json(sessions)
         return

@@ -28,6 +28,7 @@ from typer.testing import CliRunner, Result
 from orchestrator import cli
 from orchestrator.api import (
     HEAD_SEQ_HEADER,
+    NEXT_CURSOR_HEADER,
     ErrorBody,
     ErrorCode,
     ErrorDetail,
@@ -139,9 +140,19 @@ class FakeDaemon:
     streams: list[Stream] = field(default_factory=list)
     release: threading.Event = field(default_factory=threading.Event)
 
+    pages: dict[tuple[str, str, str], tuple[bytes, dict[str, str]]] = field(default_factory=dict)
+
     def reply(self, method: str, path: str, value: object = None, status: int = 200) -> None:
         body = b"" if value is None else msgspec.json.encode(value)
         self.routes[method, "/api/v1" + path if path != "/healthz" else path] = (status, body)
+
+    def reply_page(
+        self, path: str, value: object, *, cursor: str = "", next_cursor: str | None = None
+    ) -> None:
+        """Answer ``GET path?cursor=<cursor>`` (no cursor: ``""``) with ``value``, naming
+        ``next_cursor`` in ``X-Next-Cursor`` when given."""
+        headers = {} if next_cursor is None else {NEXT_CURSOR_HEADER: next_cursor}
+        self.pages["GET", "/api/v1" + path, cursor] = (msgspec.json.encode(value), headers)
 
     def requests(self, method: str, path: str) -> list[Seen]:
         return [s for s in self.seen if s.method == method and s.path == "/api/v1" + path]
@@ -172,11 +183,19 @@ def make_handler(daemon: FakeDaemon) -> type[BaseHTTPRequestHandler]:
             if url.path == "/api/v1/events" and daemon.streams:
                 self.stream(daemon.streams.pop(0))
                 return
-            status, body = daemon.routes.get(
-                (self.command, url.path),
-                (404, msgspec.json.encode(error_body(ErrorCode.NOT_FOUND, "no route"))),
-            )
+            cursor = seen.query.get("cursor", [""])[0]
+            headers: dict[str, str] = {}
+            if (self.command, url.path, cursor) in daemon.pages:
+                status = 200
+                body, headers = daemon.pages[self.command, url.path, cursor]
+            else:
+                status, body = daemon.routes.get(
+                    (self.command, url.path),
+                    (404, msgspec.json.encode(error_body(ErrorCode.NOT_FOUND, "no route"))),
+                )
             self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
             self.send_header("content-type", "application/json")
             self.send_header("content-length", str(len(body)))
             self.end_headers()
@@ -432,6 +451,47 @@ def test_ls_prints_a_table_and_sends_the_token(invoke: Invoke, running: FakeDaem
     (request,) = running.requests("GET", "/sessions")
     assert request.headers["authorization"] == f"Bearer {TOKEN}"
     assert request.query == {"includeTerminated": ["false"]}  # hidden unless --all
+
+
+def test_ls_follows_the_next_cursor_to_the_last_page(invoke: Invoke, running: FakeDaemon) -> None:
+    running.reply_page("/sessions", [SESSION], next_cursor="after-1")
+    running.reply_page("/sessions", [IDLE_SESSION], cursor="after-1", next_cursor="after-2")
+    running.reply_page("/sessions", [], cursor="after-2")  # a listing may end on an empty page
+    result = invoke("ls", "--json", "--all")
+    assert result.exit_code == 0, result.stderr
+    assert msgspec.json.decode(result.stdout, type=list[SessionOut]) == [SESSION, IDLE_SESSION]
+    assert [r.query for r in running.requests("GET", "/sessions")] == [
+        {},
+        {"cursor": ["after-1"]},
+        {"cursor": ["after-2"]},
+    ]
+    table = invoke("ls")
+    assert table.exit_code == 0, table.stderr
+    assert "app-1" in table.stdout
+    assert "app-2" in table.stdout
+
+
+def test_ls_updated_is_the_later_of_the_session_and_its_pr(
+    invoke: Invoke, running: FakeDaemon
+) -> None:
+    now = datetime.now(UTC)
+    pr_moved = msgspec.structs.replace(
+        SESSION, updated_at=now - timedelta(hours=2), pr_changed_at=now - timedelta(minutes=3)
+    )
+    session_moved = msgspec.structs.replace(
+        SESSION,
+        id="app-2",
+        num=2,
+        updated_at=now - timedelta(minutes=4),
+        pr_changed_at=now - timedelta(days=1),
+    )
+    running.reply("GET", "/sessions", [pr_moved, session_moved])
+    result = invoke("ls")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    rows = {line.split()[0]: line for line in lines if line.lstrip().startswith("app-")}
+    assert rows["app-1"].rstrip().endswith("3m ago")  # its PR changed after the session
+    assert rows["app-2"].rstrip().endswith("4m ago")
 
 
 def test_ls_json_is_the_wire_format(invoke: Invoke, running: FakeDaemon) -> None:
