@@ -92,6 +92,6 @@ def read_session_page(
 
 def _speaking_pr(newest_first: list[Any]) -> tuple[PRFacts, datetime | None]:
     """The session's speaking PR (``select_pr_facts``) and when its facts last changed."""
-    facts = select_pr_facts([pr_facts_from_row(row) for row in newest_first])
-    changed = next(row.changed_at for row in newest_first if row.url == facts.url)
-    return facts, decode_opt_ts(changed)
+    every = [pr_facts_from_row(row) for row in newest_first]
+    chosen = select_pr_facts(every)
+    return chosen, decode_opt_ts(newest_first[every.index(chosen)].changed_at)
