@@ -655,10 +655,12 @@ class MemoryStore:
         self._write(apply)
 
     async def list_notifications(
-        self, *, project_id: ProjectId | None = None, limit: int = 100
+        self, *, project_id: ProjectId | None = None, limit: int = 100, unread: bool = False
     ) -> list[Notification]:
         rows = [
-            n for n in self._t.notifications if project_id is None or n.project_id == project_id
+            n
+            for n in self._t.notifications
+            if (project_id is None or n.project_id == project_id) and not (unread and n.read)
         ]
         return sorted(rows, key=lambda n: n.id, reverse=True)[:limit]
 
@@ -670,26 +672,44 @@ class MemoryStore:
 
     def _mark_notification(self, notification_id: int, at: datetime, *, resolve: bool) -> bool:
         found = [n for n in self._t.notifications if n.id == notification_id]
+        if found:
+            self._write(lambda t: self._mark(t, {notification_id}, at, resolve=resolve))
+        return bool(found)
 
-        def apply(t: _Tables) -> None:
+    async def mark_all_notifications_read(
+        self, at: datetime, *, project_id: ProjectId | None = None
+    ) -> int:
+        unread = {
+            n.id
+            for n in self._t.notifications
+            if not n.read and (project_id is None or n.project_id == project_id)
+        }
+        if unread:
+            self._write(lambda t: self._mark(t, unread, at, resolve=False))
+        return len(unread)
+
+    @staticmethod
+    def _mark(t: _Tables, ids: set[int], at: datetime, *, resolve: bool) -> None:
+        """Mark ``ids`` read (or resolved); a time already set stays, as in SQL."""
+        for notification_id in ids:
             read_at, resolved_at = t.notification_marks.get(notification_id, (None, None))
             if resolve:
                 resolved_at = resolved_at or at
             else:
                 read_at = read_at or at
             t.notification_marks[notification_id] = (read_at, resolved_at)
-            t.notifications = [
-                msgspec.structs.replace(
-                    n, read=read_at is not None, resolved=resolved_at is not None
-                )
-                if n.id == notification_id
-                else n
-                for n in t.notifications
-            ]
 
-        if found:
-            self._write(apply)
-        return bool(found)
+        def marked(n: Notification) -> Notification:
+            read_at, resolved_at = t.notification_marks[n.id]
+            return msgspec.structs.replace(
+                n,
+                read=read_at is not None,
+                resolved=resolved_at is not None,
+                read_at=read_at,
+                resolved_at=resolved_at,
+            )
+
+        t.notifications = [marked(n) if n.id in ids else n for n in t.notifications]
 
     # -- health and retention
 

@@ -268,6 +268,25 @@ def _mark_notification(flag: str, stamp: str) -> str:
 MARK_NOTIFICATION_READ: Final = _mark_notification("read", "read_at")
 RESOLVE_NOTIFICATION: Final = _mark_notification("resolved", "resolved_at")
 
+
+def _mark_all_read(*, of_project: bool) -> str:
+    """Every unread notification (of one project) read, stamped with the given time."""
+    n = t.notifications
+    stmt = sa.update(n).where(n.c.read == sa.literal_column("0"))
+    if of_project:
+        stmt = stmt.where(n.c.project_id == sa.bindparam("b_project_id"))
+    stmt = stmt.values(
+        {
+            "read": sa.literal_column("1"),
+            "read_at": sa.func.coalesce(n.c.read_at, sa.bindparam("read_at")),
+        }
+    )
+    return compile_sql(stmt, "read_at", *(("b_project_id",) if of_project else ()))
+
+
+MARK_ALL_READ: Final = _mark_all_read(of_project=False)
+MARK_PROJECT_READ: Final = _mark_all_read(of_project=True)
+
 # --- change log ---------------------------------------------------------------------------------
 
 # (A Core select with .limit(bindparam) also renders an OFFSET parameter; text() keeps it plain.)

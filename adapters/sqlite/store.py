@@ -70,9 +70,11 @@ from adapters.sqlite.statements import (
     CHANGES_AFTER,
     INSERT_NOTIFICATION,
     INSERT_SESSION,
+    MARK_ALL_READ,
     MARK_DELIVERED,
     MARK_FAILED,
     MARK_NOTIFICATION_READ,
+    MARK_PROJECT_READ,
     MAX_SEQ,
     NEXT_NUM,
     PROJECT_CHANGES_AFTER,
@@ -435,13 +437,15 @@ class SqliteStore:
         await self._submit(op, f"mark_failed of outbox row {entry_id}")
 
     async def list_notifications(
-        self, *, project_id: ProjectId | None = None, limit: int = 100
+        self, *, project_id: ProjectId | None = None, limit: int = 100, unread: bool = False
     ) -> list[Notification]:
-        """Newest first (by id), optionally for one project."""
+        """Newest first (by id), optionally for one project, optionally only the unread."""
         n = t.notifications
         stmt = sa.select(n).order_by(n.c.id.desc()).limit(limit)
         if project_id is not None:
             stmt = stmt.where(n.c.project_id == project_id)
+        if unread:
+            stmt = stmt.where(n.c.read == 0)
         return [notification_from_row(r) for r in await self._read(stmt)]
 
     async def mark_notification_read(self, notification_id: int, at: datetime) -> bool:
@@ -451,6 +455,21 @@ class SqliteStore:
     async def resolve_notification(self, notification_id: int, at: datetime) -> bool:
         """Mark resolved (the first resolution time is kept); whether it exists."""
         return await self._mark_notification(RESOLVE_NOTIFICATION, notification_id, at, "resolve")
+
+    async def mark_all_notifications_read(
+        self, at: datetime, *, project_id: ProjectId | None = None
+    ) -> int:
+        """Every unread notification (of ``project_id``) read at ``at``; how many."""
+        sql, params = (
+            (MARK_ALL_READ, (encode_ts(at),))
+            if project_id is None
+            else (MARK_PROJECT_READ, (encode_ts(at), project_id))
+        )
+
+        def op(cur: sqlite3.Cursor) -> int:
+            return cur.execute(sql, params).rowcount
+
+        return await self._submit(op, "read of every unread notification")
 
     async def _mark_notification(
         self, sql: str, notification_id: int, at: datetime, what: str

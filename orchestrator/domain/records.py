@@ -87,7 +87,8 @@ class OutboxEntry(Model, frozen=True, kw_only=True):
 
 
 class Notification(Model, frozen=True, kw_only=True):
-    """What the human was told, kept for listing and the change feed."""
+    """What the human was told, kept for listing and the change feed; ``read_at`` and
+    ``resolved_at``: when the human first marked it so (None: not yet)."""
 
     id: int
     session_id: SessionId
@@ -98,6 +99,8 @@ class Notification(Model, frozen=True, kw_only=True):
     created_at: datetime
     read: bool = False
     resolved: bool = False
+    read_at: datetime | None = None
+    resolved_at: datetime | None = None
 
 
 class ChangeType(StrEnum):
