@@ -158,6 +158,12 @@ class KillOut(Model, frozen=True, kw_only=True):
     detail: str = ""
 
 
+class NotificationsMarked(Model, frozen=True, kw_only=True):
+    """``POST /notifications/read``: how many unread notifications were marked read."""
+
+    marked: int
+
+
 class EventOut(Model, frozen=True, kw_only=True):
     """One change-log row as streamed over SSE (``id:`` is ``seq``)."""
 

@@ -35,6 +35,7 @@ from orchestrator.api import (
     Health,
     KillIn,
     KillOut,
+    NotificationsMarked,
     ProjectIn,
     RestoreIn,
     ResyncOut,
@@ -103,6 +104,15 @@ def spawn_request(body: SpawnIn) -> SpawnRequest:
         prompt=body.prompt,
         agent_rules=body.agent_rules,
     )
+
+
+def _notification_id(request: Request) -> int:
+    """The path's notification id; one that cannot exist (not a positive 64-bit integer)
+    is not found."""
+    raw: str = request.path_params["id"]
+    if raw.isascii() and raw.isdigit() and 0 < int(raw) < INT64:
+        return int(raw)
+    raise not_found(f"notification {raw[:40]!r} not found")
 
 
 class Routes:
@@ -253,8 +263,30 @@ class Routes:
             low=1,
             high=MAX_NOTIFICATION_LIMIT,
         )
-        rows = await self.s.store.list_notifications(project_id=project_id, limit=limit)
+        unread = query_bool(request, "unread", default=False)
+        rows = await self.s.store.list_notifications(
+            project_id=project_id, limit=limit, unread=unread
+        )
         return json_response(rows)
+
+    async def read_notification(self, request: Request) -> Response:
+        notification_id = _notification_id(request)
+        if not await self.s.store.mark_notification_read(notification_id, self.s.clock.now()):
+            raise not_found(f"notification {notification_id} not found")
+        return Response(status_code=204)
+
+    async def resolve_notification(self, request: Request) -> Response:
+        notification_id = _notification_id(request)
+        if not await self.s.store.resolve_notification(notification_id, self.s.clock.now()):
+            raise not_found(f"notification {notification_id} not found")
+        return Response(status_code=204)
+
+    async def read_all_notifications(self, request: Request) -> Response:
+        project_id = await self._project_filter(request)
+        marked = await self.s.store.mark_all_notifications_read(
+            self.s.clock.now(), project_id=project_id
+        )
+        return json_response(NotificationsMarked(marked=marked))
 
     async def events(self, request: Request) -> Response:
         project_id = await self._project_filter(request)
@@ -344,8 +376,20 @@ class Routes:
                       "What humans were told, newest first", self.notifications,
                       response=list[Notification],
                       query=(project_q, Param("limit", {"type": "integer", "minimum": 1,
-                             "maximum": MAX_NOTIFICATION_LIMIT, "default": 100}, "At most this many")),
+                             "maximum": MAX_NOTIFICATION_LIMIT, "default": 100}, "At most this many"),
+                             Param("unread", {"type": "boolean", "default": False},
+                                   "true lists only those not marked read")),
                       errors=(400, 404)),
+            Operation("POST", f"{p}/notifications/read", "readAllNotifications",
+                      "Mark every unread notification read (of one project with `project`)",
+                      self.read_all_notifications, response=NotificationsMarked,
+                      query=(project_q,), errors=(404,)),
+            Operation("POST", f"{p}/notifications/{{id}}/read", "readNotification",
+                      "Mark a notification read (the first time is kept)",
+                      self.read_notification, status=204, errors=(404,)),
+            Operation("POST", f"{p}/notifications/{{id}}/resolve", "resolveNotification",
+                      "Mark a notification resolved (the first time is kept)",
+                      self.resolve_notification, status=204, errors=(404,)),
             Operation("GET", f"{p}/events", "events",
                       "The change log as Server-Sent Events: `id:` is the seq, `event:` the "
                       "change type, `data:` an EventOut. Replays after `Last-Event-ID` (or "
