@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 
-from orchestrator.cli import config_commands, daemon_control, events, projects, sessions
+from orchestrator.cli import (
+    config_commands,
+    daemon_control,
+    events,
+    notifications,
+    projects,
+    sessions,
+)
 from orchestrator.cli.client import cli_version
 from orchestrator.cli.options import DataDirOption, remember_root_data_dir
 
@@ -43,7 +50,7 @@ app.command()(sessions.kill)
 app.command()(sessions.restore)
 app.command()(sessions.send)
 app.command()(events.events)
-app.command()(events.notifications)
+app.add_typer(notifications.notifications_app, name="notifications")
 project_app.command("add")(projects.project_add)
 project_app.command("ls")(projects.project_ls)
 config_app.command("check")(config_commands.config_check)

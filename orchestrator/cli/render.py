@@ -104,8 +104,15 @@ def projects_table(projects: Iterable[Project]) -> Table:
     return rows
 
 
+def _seen(item: Notification) -> Text:
+    """``resolved``, ``read`` or ``unread`` (bold: what still wants a look)."""
+    if item.resolved:
+        return Text("resolved", style="dim")
+    return Text("read", style="dim") if item.read else Text("unread", style="bold")
+
+
 def notifications_table(items: Iterable[Notification]) -> Table:
-    rows = table("ID", "WHEN", "PRIORITY", "SESSION", "TYPE", "MESSAGE")
+    rows = table("ID", "WHEN", "PRIORITY", "SESSION", "TYPE", "STATE", "MESSAGE")
     for item in items:
         rows.add_row(
             Text(str(item.id)),
@@ -113,6 +120,7 @@ def notifications_table(items: Iterable[Notification]) -> Table:
             Text(item.priority.value, style=PRIORITY_STYLES.get(item.priority, "")),
             Text(item.session_id or item.project_id),
             Text(item.type),
+            _seen(item),
             Text(item.message),
         )
     return rows

@@ -36,6 +36,7 @@ from orchestrator.api import (
     Health,
     KillIn,
     KillOut,
+    NotificationsMarked,
     ProjectIn,
     RunFile,
     SendIn,
@@ -633,6 +634,82 @@ def test_notifications(invoke: Invoke, running: FakeDaemon) -> None:
     }
     as_json = invoke("notifications", "--json")
     assert msgspec.json.decode(as_json.stdout, type=list[Notification]) == [note]
+
+
+def test_notifications_unread_and_the_state_column(invoke: Invoke, running: FakeDaemon) -> None:
+    base = Notification(
+        id=1,
+        session_id="app-1",
+        project_id="app",
+        type="reaction.agent-stuck",
+        priority=Priority.URGENT,
+        message="Agent is stuck and needs attention.",
+        created_at=NOW,
+    )
+    read = msgspec.structs.replace(base, id=2, read=True, read_at=NOW)
+    resolved = msgspec.structs.replace(base, id=3, resolved=True, resolved_at=NOW)
+    running.reply("GET", "/notifications", [resolved, read, base])
+    result = invoke("notifications")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "STATE" in next(line for line in lines if "PRIORITY" in line).split()
+    states = {line.split()[0]: line for line in lines if line.split()[:1] in (["1"], ["2"], ["3"])}
+    assert "unread" in states["1"]
+    assert " read " in states["2"]
+    assert "resolved" in states["3"]
+    assert invoke("notifications", "--unread").exit_code == 0
+    assert running.requests("GET", "/notifications")[-1].query == {"unread": ["true"]}
+    running.reply("GET", "/notifications", [])
+    assert invoke("notifications", "-u").stdout.strip() == "no unread notifications"
+
+
+def test_notifications_read_and_resolve_post_each_id(invoke: Invoke, running: FakeDaemon) -> None:
+    for n in (4, 5):
+        running.reply("POST", f"/notifications/{n}/read", status=204)
+    running.reply("POST", "/notifications/6/resolve", status=204)
+    result = invoke("notifications", "read", "4", "5")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "notification 4 marked read",
+        "notification 5 marked read",
+    ]
+    assert len(running.requests("POST", "/notifications/4/read")) == 1
+    assert len(running.requests("POST", "/notifications/5/read")) == 1
+    result = invoke("notifications", "resolve", "6")
+    assert (result.exit_code, result.stdout.strip()) == (0, "notification 6 resolved")
+    # an unknown id stops there: the ones before it stay marked, exit 2
+    result = invoke("notifications", "read", "4", "99", "5")
+    assert result.exit_code == 2
+    assert "no route (HTTP 404)" in result.stderr
+    assert result.stdout.splitlines() == ["notification 4 marked read"]
+    assert len(running.requests("POST", "/notifications/5/read")) == 1
+
+
+def test_notifications_read_all(invoke: Invoke, running: FakeDaemon) -> None:
+    running.reply("POST", "/notifications/read", NotificationsMarked(marked=3))
+    result = invoke("notifications", "read", "--all", "--project", "app")
+    assert (result.exit_code, result.stdout.strip()) == (0, "marked 3 notifications read")
+    assert running.requests("POST", "/notifications/read")[0].query == {"project": ["app"]}
+    running.reply("POST", "/notifications/read", NotificationsMarked(marked=1))
+    assert invoke("notifications", "read", "--all").stdout.strip() == "marked 1 notification read"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["notifications", "read"],
+        ["notifications", "read", "4", "--all"],
+        ["notifications", "read", "4", "--project", "app"],
+        ["notifications", "read", "four"],
+        ["notifications", "resolve"],
+    ],
+)
+def test_notifications_marks_refuse_bad_arguments_before_asking(
+    invoke: Invoke, running: FakeDaemon, args: list[str]
+) -> None:
+    result = invoke(*args)
+    assert result.exit_code == 2, result.stdout
+    assert not [seen for seen in running.seen if seen.method == "POST"]
 
 
 # --- commands ----------------------------------------------------------------------------
