@@ -548,14 +548,21 @@ class MemoryStore:
             t.next_outbox_id += 1
 
     async def pending_outbox(self, *, now: datetime, limit: int) -> list[OutboxEntry]:
-        due = [
-            e
-            for e in self._t.outbox.values()
-            if e.delivered_at is None
-            and e.failed_at is None
-            and (e.next_attempt_at is None or e.next_attempt_at <= now)
-        ]
-        return sorted(due, key=lambda e: e.id)[:limit]
+        open_rows = sorted(
+            (e for e in self._t.outbox.values() if e.delivered_at is None and e.failed_at is None),
+            key=lambda e: e.id,
+        )
+        waiting: set[SessionId] = set()  # sessions with an earlier row waiting for a retry
+        due = []
+        for entry in open_rows:
+            session_id = entry.item.session_id
+            if session_id in waiting:
+                continue
+            if entry.next_attempt_at is not None and entry.next_attempt_at > now:
+                waiting.add(session_id)
+                continue
+            due.append(entry)
+        return due[:limit]
 
     async def get_outbox_entry(self, entry_id: int) -> OutboxEntry | None:
         return self._t.outbox.get(entry_id)

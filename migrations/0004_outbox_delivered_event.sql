@@ -11,6 +11,10 @@
 --   same name, and the AUTOINCREMENT counter is carried over, so no seq is ever reused
 --   (not even when every row had been trimmed). Never a RENAME: renaming re-parses every
 --   trigger that writes change_log, and fails while the table is gone.
+-- * idx_outbox_retrying: open rows requeued for a later retry (next_attempt_at set), by
+--   session. pending_outbox leaves out the rows queued behind such a row, so a session's
+--   reactions go in order after a restart too; the index holds only those few rows, so
+--   the engine's outbox inserts (next_attempt_at NULL) never touch it.
 -- * pr.changed_at: when the PR's state, CI, review decision or mergeability last changed
 --   (the changes pr_cdc_insert / pr_cdc_update report), not every time it was observed:
 --   listings show it, so a session whose PR went red moves up. Rows already there take
@@ -53,6 +57,9 @@ BEGIN
                         'priority', NEW.priority),
             NEW.delivered_at);
 END;
+
+CREATE INDEX idx_outbox_retrying ON outbox (session_id, id, next_attempt_at)
+    WHERE delivered_at IS NULL AND failed_at IS NULL AND next_attempt_at IS NOT NULL;
 
 ALTER TABLE pr ADD COLUMN changed_at TEXT;
 UPDATE pr SET changed_at = updated_at;

@@ -371,14 +371,26 @@ class SqliteStore:
     # -- outbox and notifications
 
     async def pending_outbox(self, *, now: datetime, limit: int) -> list[OutboxEntry]:
-        """Undelivered, unfailed rows whose next attempt is due (or unset), oldest first."""
-        o = t.outbox
+        """Undelivered, unfailed rows whose next attempt is due (or unset), oldest first,
+        leaving out every row queued behind an earlier open row of its session that waits
+        for a retry: a session's rows go in order, across restarts too."""
+        o, earlier = t.outbox, t.outbox.alias("earlier")
+        stamp = encode_ts(now)
+        # Written to match idx_outbox_retrying (migration 0004): requeued rows are few.
+        waiting = sa.exists().where(
+            earlier.c.session_id == o.c.session_id,
+            earlier.c.id < o.c.id,
+            earlier.c.delivered_at.is_(None),
+            earlier.c.failed_at.is_(None),
+            earlier.c.next_attempt_at > stamp,
+        )
         stmt = (
             sa.select(o)
             .where(
                 o.c.delivered_at.is_(None),
                 o.c.failed_at.is_(None),
-                sa.or_(o.c.next_attempt_at.is_(None), o.c.next_attempt_at <= encode_ts(now)),
+                sa.or_(o.c.next_attempt_at.is_(None), o.c.next_attempt_at <= stamp),
+                ~waiting,
             )
             .order_by(o.c.id)
             .limit(limit)
