@@ -23,6 +23,7 @@ from adapters import memory_retention
 from orchestrator.domain.errors import (
     ConflictError,
     InvalidInputError,
+    NotFoundError,
     ProbeError,
     StoreError,
     TransientError,
@@ -92,7 +93,9 @@ from orchestrator.domain.scm import (
 )
 from orchestrator.domain.scm_rules import LogTail, checks_fingerprint
 from orchestrator.ports import (
+    WEBHOOK_DELIVERIES_KEPT,
     LaunchConfig,
+    RemovalCheck,
     RuntimeHandle,
     RuntimeProbe,
     RuntimeSpec,
@@ -148,7 +151,8 @@ class _PRRow:
     mergeability: Mergeability
     updated_at: datetime
     order: int
-    changed_at: datetime  # when the watched facts last changed, as migration 0004's triggers
+    changed_at: datetime  # when the watched facts last changed, as migration 0006's triggers
+    head_sha: str = ""
 
 
 @dataclass
@@ -173,6 +177,8 @@ class _Tables:
         default_factory=dict
     )
     change_log: list[ChangeEvent] = field(default_factory=list)
+    last_session_num: dict[ProjectId, int] = field(default_factory=dict)
+    deliveries: dict[str, None] = field(default_factory=dict)  # insertion order: oldest first
     next_seq: int = 1
     next_outbox_id: int = 1
     next_notification_id: int = 1
@@ -262,8 +268,12 @@ class MemoryStore:
             _check_enum(AgentHarness, harness, "harness")
             _check_enum(SessionKind, kind, "kind")
             num = 1 + max(
-                (s.num for s in t.sessions.values() if s.project_id == project_id), default=0
+                [
+                    t.last_session_num.get(project_id, 0),
+                    *(s.num for s in t.sessions.values() if s.project_id == project_id),
+                ]
             )
+            t.last_session_num[project_id] = num  # never handed out again, even once removed
             record = SessionRecord(
                 id=f"{project_id}-{num}",
                 project_id=project_id,
@@ -285,6 +295,48 @@ class MemoryStore:
 
     async def get_session(self, session_id: SessionId) -> SessionRecord | None:
         return self._t.sessions.get(session_id)
+
+    async def delete_session(self, session_id: SessionId, *, at: datetime) -> bool:
+        removed: list[bool] = []
+
+        def apply(t: _Tables) -> None:
+            record = t.sessions.get(session_id)
+            if record is None:
+                return
+            pending = sum(
+                1
+                for e in t.outbox.values()
+                if e.item.session_id == session_id
+                and e.delivered_at is None
+                and e.failed_at is None
+            )
+            if pending:
+                raise ConflictError(
+                    f"session {session_id} has {pending} reaction(s) still being delivered; "
+                    "try again once they are"
+                )
+            del t.sessions[session_id]
+            t.trackers.pop(session_id, None)
+            for url in [u for u, row in t.prs.items() if row.session_id == session_id]:
+                del t.prs[url]
+                t.comments.pop(url, None)
+                for key in [k for k in t.checks if k[0] == url]:
+                    del t.checks[key]
+            for entry_id in [i for i, e in t.outbox.items() if e.item.session_id == session_id]:
+                t.dedup_keys.discard(t.outbox.pop(entry_id).item.dedup_key)
+            t.notifications = [n for n in t.notifications if n.session_id != session_id]
+            self._log(
+                t,
+                record.project_id,
+                session_id,
+                ChangeType.SESSION_DELETED,
+                _session_payload(record),
+                at,
+            )
+            removed.append(True)
+
+        self._write(apply)
+        return bool(removed)
 
     async def list_sessions(self, project_id: ProjectId | None = None) -> list[SessionRecord]:
         return sorted(
@@ -377,7 +429,18 @@ class MemoryStore:
             metadata=old.metadata.merged_with(record.metadata),
         )
         t.sessions[record.id] = new
-        if _session_watch(old) != _session_watch(new):
+        # One row per update, as the triggers write it: a new agent session id is its own
+        # row (with the id in the payload), whatever else the update changed.
+        if old.metadata.agent_session_id != new.metadata.agent_session_id:
+            self._log(
+                t,
+                new.project_id,
+                new.id,
+                ChangeType.SESSION_UPDATED,
+                _session_payload(new, agent_session=True),
+                new.updated_at,
+            )
+        elif _session_watch(old) != _session_watch(new):
             self._log(
                 t,
                 new.project_id,
@@ -409,6 +472,14 @@ class MemoryStore:
         _check_enum(ReviewDecision, obs.review, "review_decision")
         _check_enum(Mergeability, obs.mergeability, "mergeability")
         old = t.prs.get(obs.url)
+        if old is not None and old.session_id != session_id:
+            owner = t.sessions[old.session_id]
+            if not owner.lifecycle.state.is_terminal:
+                raise ConflictError(
+                    f"PR {obs.url} belongs to session {owner.id}, which is live: "
+                    f"claim it for {session_id} to move it "
+                    f"(orchestrator pr claim {session_id} {obs.url})"
+                )
         row = _PRRow(
             url=obs.url,
             session_id=session_id,
@@ -420,12 +491,15 @@ class MemoryStore:
             updated_at=now,
             order=t.next_order,
             changed_at=now,
+            head_sha=obs.head_sha,
         )
         t.next_order += 1
         t.prs[obs.url] = row
         project = session.project_id
         if old is None:
             self._log(t, project, session_id, ChangeType.PR_CREATED, _pr_payload(row), now)
+        elif old.session_id != session_id:  # taken over from a session that ended
+            self._log_claim(t, row, old.session_id)
         elif _pr_watch(old) != _pr_watch(row):
             self._log(t, project, session_id, ChangeType.PR_UPDATED, _pr_payload(row), now)
         else:
@@ -464,6 +538,54 @@ class MemoryStore:
         }
         t.comments[obs.url] = sorted(by_id.values(), key=lambda c: (c.created_at or now, c.id))
 
+    def _log_claim(self, t: _Tables, row: _PRRow, previous: SessionId) -> None:
+        """What the store's claim trigger writes: one row for each of the two sessions."""
+        payload = _claim_payload(row, previous)
+        for side in (previous, row.session_id):
+            project = t.sessions[side].project_id
+            self._log(t, project, side, ChangeType.PR_UPDATED, payload, row.updated_at)
+
+    async def claim_pr(
+        self, session_id: SessionId, url: str, *, number: int, now: datetime
+    ) -> SessionId | None:
+        """Make ``session_id`` the PR's owner; returns the owner it had before (None when
+        the PR is new here or was the session's already)."""
+        previous: list[SessionId] = []
+
+        def apply(t: _Tables) -> None:
+            session = t.sessions.get(session_id)
+            if session is None:
+                raise NotFoundError(f"session {session_id!r} not found")
+            if session.lifecycle.state.is_terminal:
+                raise ConflictError(f"session {session_id} has ended: it cannot take a PR")
+            old = t.prs.get(url)
+            if old is not None and old.session_id == session_id:
+                return
+            row = _PRRow(
+                url=url,
+                session_id=session_id,
+                number=number if old is None else old.number,
+                state=PRState.OPEN if old is None else old.state,
+                review=ReviewDecision.NONE if old is None else old.review,
+                ci=CIState.UNKNOWN if old is None else old.ci,
+                mergeability=Mergeability.UNKNOWN if old is None else old.mergeability,
+                updated_at=now,
+                order=t.next_order,
+                changed_at=now,  # a claim writes change-log rows: a change for listings too
+                head_sha="" if old is None else old.head_sha,
+            )
+            t.next_order += 1
+            t.prs[url] = row
+            if old is None:
+                project = session.project_id
+                self._log(t, project, session_id, ChangeType.PR_CREATED, _pr_payload(row), now)
+            else:
+                previous.append(old.session_id)
+                self._log_claim(t, row, old.session_id)
+
+        self._write(apply)
+        return previous[0] if previous else None
+
     async def pr_facts_for_session(self, session_id: SessionId) -> PRFacts:
         return select_pr_facts(await self.list_pr_facts(session_id))
 
@@ -476,6 +598,7 @@ class MemoryStore:
             review=row.review,
             mergeability=row.mergeability,
             review_comments=any(not c.resolved for c in self._t.comments.get(row.url, [])),
+            head_sha=row.head_sha,
         )
 
     async def list_pr_facts(self, session_id: SessionId) -> list[PRFacts]:
@@ -743,15 +866,35 @@ class MemoryStore:
     async def max_change_seq(self) -> int:
         return self._t.next_seq - 1
 
+    # -- webhook deliveries
 
-def _session_payload(record: SessionRecord) -> str:
+    async def record_webhook_delivery(
+        self, delivery_id: str, *, at: datetime, keep: int = WEBHOOK_DELIVERIES_KEPT
+    ) -> bool:
+        """Remember a delivery id; False when it was remembered already (a replay). Only the
+        newest ``keep`` ids are kept."""
+        if delivery_id in self._t.deliveries:
+            return False
+
+        def apply(t: _Tables) -> None:
+            t.deliveries[delivery_id] = None
+            while len(t.deliveries) > keep:
+                del t.deliveries[next(iter(t.deliveries))]
+
+        self._write(apply)
+        return True
+
+
+def _session_payload(record: SessionRecord, *, agent_session: bool = False) -> str:
     lc = record.lifecycle
+    extra = {"agentSessionId": record.metadata.agent_session_id} if agent_session else {}
     return _payload(
         id=record.id,
         state=lc.state.value,
         terminationReason=lc.termination_reason.value,
         isAlive=int(lc.is_alive),
         activity=lc.activity.state.value if lc.activity else "",
+        **extra,
     )
 
 
@@ -769,6 +912,18 @@ def _pr_payload(row: _PRRow) -> str:
     return _payload(
         url=row.url,
         session=row.session_id,
+        state=row.state.value,
+        ci=row.ci.value,
+        review=row.review.value,
+        mergeability=row.mergeability.value,
+    )
+
+
+def _claim_payload(row: _PRRow, previous: SessionId) -> str:
+    return _payload(
+        url=row.url,
+        session=row.session_id,
+        previousSession=previous,
         state=row.state.value,
         ci=row.ci.value,
         review=row.review.value,
@@ -900,7 +1055,9 @@ class ScriptedRuntime:
 
 
 class MemoryWorkspace:
-    """Workspaces as paths in a dict. ``dirty`` paths refuse destroy, like uncommitted work."""
+    """Workspaces as paths in a dict. ``dirty`` paths refuse destroy, like uncommitted work;
+    ``broken_repos`` maps a project path to why ``check_repository`` refuses it; branches
+    of live workspaces and ``branches`` exist already; ``stale`` is what ``prune`` forgets."""
 
     def __init__(self, root: str = "/memory-workspaces") -> None:
         self.root = root
@@ -908,6 +1065,9 @@ class MemoryWorkspace:
         self.dirty: set[str] = set()
         self.destroyed: list[str] = []
         self.fail_create: Exception | None = None
+        self.broken_repos: dict[str, str] = {}
+        self.branches: set[str] = set()
+        self.stale: dict[ProjectId, list[str]] = {}
 
     def _path(self, project: Project, session_id: SessionId) -> str:
         for bad in ("..", "/", "\\"):
@@ -923,6 +1083,7 @@ class MemoryWorkspace:
         path = self._path(project, session_id)
         branch = branch or f"orchestrator/{session_id}"
         self.live[path] = branch
+        self.branches.add(branch)
         return WorkspaceInfo(path=path, branch=branch)
 
     async def restore(self, project: Project, session_id: SessionId, branch: str) -> WorkspaceInfo:
@@ -934,22 +1095,71 @@ class MemoryWorkspace:
         self.live.pop(workspace_path, None)
         self.destroyed.append(workspace_path)
 
+    async def removal_check(self, workspace_path: str) -> RemovalCheck:
+        if workspace_path not in self.live:
+            return RemovalCheck(exists=False)
+        dirty = workspace_path in self.dirty
+        return RemovalCheck(exists=True, blocker="it has uncommitted changes" if dirty else "")
+
+    async def check_repository(self, path: str, *, require_commit: bool) -> None:
+        reason = self.broken_repos.get(path)
+        if reason is not None:
+            raise InvalidInputError(reason)
+
+    async def check_branch(self, project: Project, branch: str) -> None:
+        if not branch or branch.startswith("-") or " " in branch:
+            raise InvalidInputError(f"{branch!r} is not a valid branch name")
+        if branch in self.branches:
+            raise ConflictError(f"branch {branch} already exists in {project.path}")
+
+    async def prune(self, project: Project, *, dry_run: bool = False) -> list[str]:
+        stale = list(self.stale.get(project.id, []))
+        if not dry_run:
+            self.stale.pop(project.id, None)
+        return stale
+
 
 class StubAgent:
-    """An agent whose commands are plain lists, for tests."""
+    """An agent whose commands are plain lists, for tests. ``chosen_session_id`` is what
+    ``choose_session_id`` hands out (appended to the launch as ``--agent-session``);
+    ``missing`` makes ``check_installed`` refuse; ``unsupported`` is why it cannot resume."""
 
-    def __init__(self, name: str = "stub", env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        name: str = "stub",
+        env: Mapping[str, str] | None = None,
+        *,
+        chosen_session_id: str = "",
+        missing: bool = False,
+        unsupported: str = "",
+    ) -> None:
         self.name = name
         self._env = dict(env or {})
+        self.chosen_session_id = chosen_session_id
+        self.missing = missing
+        self.unsupported = unsupported
 
     def launch_command(self, config: LaunchConfig) -> Sequence[str]:
-        return ("stub-agent", "--session", config.session_id, config.prompt)
+        chosen = ("--agent-session", config.agent_session_id) if config.agent_session_id else ()
+        return ("stub-agent", "--session", config.session_id, *chosen, config.prompt)
 
     def restore_command(self, agent_session_id: str) -> Sequence[str]:
+        if self.unsupported:
+            raise InvalidInputError(self.unsupported)
         return ("stub-agent", "--resume", agent_session_id)
 
     def environment(self, config: LaunchConfig) -> Mapping[str, str]:
         return dict(self._env)
+
+    def choose_session_id(self) -> str:
+        return self.chosen_session_id
+
+    def resume_unsupported(self) -> str:
+        return self.unsupported
+
+    def check_installed(self, *, resume: bool = False) -> None:
+        if self.missing:
+            raise InvalidInputError(f"agent {self.name}: `stub-agent` is not on PATH")
 
 
 __all__ = [

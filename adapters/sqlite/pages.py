@@ -48,6 +48,7 @@ def pr_facts_query(*leading: Any) -> Any:
         p.c.ci_state,
         p.c.review_decision,
         p.c.mergeability,
+        p.c.head_sha,
         unresolved,
     )
 

@@ -68,6 +68,12 @@ from adapters.sqlite.rows import (
 from adapters.sqlite.statements import (
     ARCHIVE_PROJECT,
     CHANGES_AFTER,
+    CLAIM_PR,
+    DELETE_SESSION,
+    DELETE_SESSION_NOTIFICATIONS,
+    DELETE_SESSION_OUTBOX,
+    INSERT_CLAIMED_PR,
+    INSERT_DELIVERY,
     INSERT_NOTIFICATION,
     INSERT_SESSION,
     MARK_ALL_READ,
@@ -76,10 +82,15 @@ from adapters.sqlite.statements import (
     MARK_NOTIFICATION_READ,
     MARK_PROJECT_READ,
     MAX_SEQ,
-    NEXT_NUM,
+    PENDING_OUTBOX_OF_SESSION,
+    PR_OWNER,
     PROJECT_CHANGES_AFTER,
     RECORD_ATTEMPT,
     RESOLVE_NOTIFICATION,
+    SESSION_STATE,
+    STAMP_SESSION,
+    TAKE_SESSION_NUMBER,
+    TRIM_DELIVERIES,
     UPSERT_PROJECT,
 )
 from adapters.sqlite.tables import encode_opt_ts, encode_ts
@@ -91,7 +102,12 @@ from adapters.sqlite.writes import (
     notification_row,
     session_row,
 )
-from orchestrator.domain.errors import StorageUnavailableError, StoreError
+from orchestrator.domain.errors import (
+    ConflictError,
+    NotFoundError,
+    StorageUnavailableError,
+    StoreError,
+)
 from orchestrator.domain.health import StoreHealth
 from orchestrator.domain.model import (
     AgentHarness,
@@ -106,6 +122,7 @@ from orchestrator.domain.model import (
     SessionId,
     SessionKind,
     SessionRecord,
+    SessionState,
 )
 from orchestrator.domain.pages import SessionPage, check_page_limit, decode_cursor
 from orchestrator.domain.prs import select_pr_facts
@@ -118,6 +135,7 @@ from orchestrator.domain.records import (
     Tracker,
 )
 from orchestrator.domain.retention import RetentionPolicy, RetentionReport
+from orchestrator.ports import WEBHOOK_DELIVERIES_KEPT
 
 _T = TypeVar("_T")
 
@@ -235,13 +253,15 @@ class SqliteStore:
         kind: SessionKind = SessionKind.WORKER,
         harness: AgentHarness = AgentHarness.NONE,
     ) -> SessionRecord:
-        """A ``not_started`` row with id ``{project}-{n}``, n = max(num) + 1 for the project.
-        Numbers are gap-free: the writer runs creates one after another."""
+        """A ``not_started`` row with id ``{project}-{n}``: n is one more than any number
+        the project ever gave out, so the id of a removed session is never reused. The
+        writer runs creates one after another."""
 
         def op(cur: sqlite3.Cursor) -> SessionRecord:
-            known, num = cur.execute(NEXT_NUM, (project_id, project_id)).fetchone()
-            if known is None:
+            taken = cur.execute(TAKE_SESSION_NUMBER, (project_id, project_id)).fetchone()
+            if taken is None:
                 raise StoreError(f"unknown project {project_id!r}")
+            (num,) = taken
             record = SessionRecord(
                 id=f"{project_id}-{num}",
                 project_id=project_id,
@@ -256,6 +276,29 @@ class SqliteStore:
             return record
 
         return await self._submit(op, f"create of a session in project {project_id!r}")
+
+    async def delete_session(self, session_id: SessionId, *, at: datetime) -> bool:
+        """Remove the session's row with its PRs, checks, comments, trackers, outbox rows
+        and notifications. Its change-log rows stay, and one ``session_deleted`` row
+        stamped ``at`` is added. False for an unknown id; ``ConflictError`` (nothing
+        removed) while one of its reactions is still to be delivered."""
+        stamp = encode_ts(at)
+
+        def op(cur: sqlite3.Cursor) -> bool:
+            (pending,) = cur.execute(PENDING_OUTBOX_OF_SESSION, (session_id,)).fetchone()
+            if pending:
+                raise ConflictError(
+                    f"session {session_id} has {pending} reaction(s) still being delivered; "
+                    "try again once they are"
+                )
+            if not cur.execute(STAMP_SESSION, (stamp, session_id)).rowcount:
+                return False
+            cur.execute(DELETE_SESSION_OUTBOX, (session_id,))
+            cur.execute(DELETE_SESSION_NOTIFICATIONS, (session_id,))
+            cur.execute(DELETE_SESSION, (session_id,))
+            return True
+
+        return await self._submit(op, f"removal of session {session_id!r}")
 
     async def get_session(self, session_id: SessionId) -> SessionRecord | None:
         rows = await self._read(sa.select(t.sessions).where(t.sessions.c.id == session_id))
@@ -334,6 +377,33 @@ class SqliteStore:
         )
         return [pr_facts_from_row(r) for r in await self._read(stmt)]
 
+    async def claim_pr(
+        self, session_id: SessionId, url: str, *, number: int, now: datetime
+    ) -> SessionId | None:
+        """Make ``session_id`` the PR's owner; returns the owner it had before (None when
+        the PR is new here or was the session's already). A PR not seen yet is recorded with
+        nothing known but its number until it is observed. Raises ``NotFoundError`` for an
+        unknown session and ``ConflictError`` for one that has ended."""
+        stamp = encode_ts(now)
+
+        def op(cur: sqlite3.Cursor) -> SessionId | None:
+            state = cur.execute(SESSION_STATE, (session_id,)).fetchone()
+            if state is None:
+                raise NotFoundError(f"session {session_id!r} not found")
+            if SessionState(state[0]).is_terminal:
+                raise ConflictError(f"session {session_id} has ended: it cannot take a PR")
+            owner = cur.execute(PR_OWNER, (url,)).fetchone()
+            if owner is None:
+                cur.execute(INSERT_CLAIMED_PR, (url, session_id, number, stamp))
+                return None
+            if owner[0] == session_id:
+                return None
+            cur.execute(CLAIM_PR, (session_id, stamp, url))
+            previous: SessionId = owner[0]
+            return previous
+
+        return await self._submit(op, f"claim of PR {url!r} for {session_id!r}")
+
     async def recent_check_runs(self, pr_url: str, check_name: str, limit: int) -> list[PRCheck]:
         """The last ``limit`` runs of a check on a PR, newest first by first-seen time
         (``created_at``); equal times: the run first recorded later comes first."""
@@ -376,7 +446,7 @@ class SqliteStore:
         for a retry: a session's rows go in order, across restarts too."""
         o, earlier = t.outbox, t.outbox.alias("earlier")
         stamp = encode_ts(now)
-        # Written to match idx_outbox_retrying (migration 0004): requeued rows are few.
+        # Written to match idx_outbox_retrying (migration 0006): requeued rows are few.
         waiting = sa.exists().where(
             earlier.c.session_id == o.c.session_id,
             earlier.c.id < o.c.id,
@@ -527,6 +597,26 @@ class SqliteStore:
         ``policy.batch_size`` rows, each its own writer op (live writes interleave).
         Never deletes an open outbox row or a live session's trackers."""
         return await self._janitor.apply(policy, now)
+
+    # -- webhook deliveries
+
+    async def record_webhook_delivery(
+        self, delivery_id: str, *, at: datetime, keep: int = WEBHOOK_DELIVERIES_KEPT
+    ) -> bool:
+        """Remember a delivery id; False when it was remembered already (a replay). Only the
+        newest ``keep`` ids are kept."""
+        row = (delivery_id, encode_ts(at))
+
+        def op(cur: sqlite3.Cursor) -> bool:
+            cur.execute(INSERT_DELIVERY, row)
+            if cur.rowcount == 0:
+                return False
+            newest = cur.lastrowid
+            if newest is not None and newest > keep:
+                cur.execute(TRIM_DELIVERIES, (newest - keep,))
+            return True
+
+        return await self._submit(op, "record of a webhook delivery")
 
     # -- plumbing
 

@@ -40,7 +40,7 @@ def decode_opt_ts(text: str | None) -> datetime | None:
     return None if text is None else decode_ts(text)
 
 
-# --- tables (mirror of migrations/*.sql) ---------------------------------------------------
+# --- tables (mirror of the migrated schema) --------------------------------------------
 
 metadata = sa.MetaData()
 
@@ -96,7 +96,8 @@ pr = sa.Table(
     sa.Column("mergeability", sa.Text, nullable=False),
     sa.Column("updated_at", sa.Text, nullable=False),
     sa.Column("write_seq", sa.Integer, nullable=False),
-    sa.Column("changed_at", sa.Text),  # migration 0004; set by triggers only
+    sa.Column("head_sha", sa.Text, nullable=False),  # migration 0005
+    sa.Column("changed_at", sa.Text),  # migration 0006; set by triggers only
 )
 
 pr_checks = sa.Table(
@@ -154,6 +155,8 @@ outbox = sa.Table(
     sa.Column("failed_at", sa.Text),
     sa.Column("last_error", sa.Text, nullable=False),
     sa.Column("created_at", sa.Text, nullable=False),
+    sa.Column("pr_url", sa.Text, nullable=False),  # migration 0005
+    sa.Column("head_sha", sa.Text, nullable=False),  # migration 0005
 )
 
 notifications = sa.Table(
@@ -177,10 +180,26 @@ change_log = sa.Table(
     metadata,
     sa.Column("seq", sa.Integer, primary_key=True),
     sa.Column("project_id", sa.Text, sa.ForeignKey("projects.id"), nullable=False),
-    sa.Column("session_id", sa.Text, sa.ForeignKey("sessions.id")),
+    sa.Column("session_id", sa.Text),  # no reference: a removed session's history stays
     sa.Column("event_type", sa.Text, nullable=False),
     sa.Column("payload", sa.Text, nullable=False),
     sa.Column("created_at", sa.Text, nullable=False),
+)
+
+# The last session number given out per project (migrations/0004_session_removal.sql).
+session_numbers = sa.Table(
+    "session_numbers",
+    metadata,
+    sa.Column("project_id", sa.Text, sa.ForeignKey("projects.id"), primary_key=True),
+    sa.Column("last_num", sa.Integer, nullable=False),
+)
+
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("delivery_id", sa.Text, nullable=False, unique=True),
+    sa.Column("received_at", sa.Text, nullable=False),
 )
 
 schema_migrations = sa.Table(

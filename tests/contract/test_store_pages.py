@@ -111,3 +111,15 @@ async def test_a_listing_carries_when_its_pr_last_changed(store: ContractStore) 
     # lend it its time.
     await store.write_pr_observation(record.id, observation(PR2, number=2, merged=True), at(4))
     assert await changed_at() == [at(3), None]
+
+
+async def test_a_claimed_pr_counts_as_changed_for_its_new_owner(store: ContractStore) -> None:
+    old_owner = await session(store)
+    new_owner = await session(store)
+    await store.write_pr_observation(old_owner.id, observation(PR1), at(1))
+    await store.claim_pr(new_owner.id, PR1, number=1, now=at(5))  # the move writes rows
+    page = await store.list_session_page(limit=10)
+    assert [(i.record.id, i.pr.url, i.pr_changed_at) for i in page.items] == [
+        (old_owner.id, "", None),
+        (new_owner.id, PR1, at(5)),
+    ]

@@ -1,4 +1,4 @@
-"""Migration 0004 on a version 3 database with history: the rebuilt change log keeps every
+"""Migration 0006 (outbox_delivered_event) on a database with history: the rebuilt change log keeps every
 row and its seq counter (a trimmed seq is never reused), the CDC triggers still write it,
 and each PR's changed_at starts at its updated_at."""
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Connection, Engine
 
-from adapters.sqlite.migrate import default_directory, migrate
+from adapters.sqlite.migrate import default_directory, discover, migrate
 from adapters.sqlite.writer import make_engine
 
 STAMP = "2026-01-01 00:00:00.000000+00:00"
@@ -25,12 +25,19 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
     engine.dispose()
 
 
+OURS = next(m for m in discover() if m.name.endswith("_outbox_delivered_event.sql"))
+BEFORE = [m.version for m in discover() if m.version < OURS.version]
+FROM_OURS = [m.version for m in discover() if m.version >= OURS.version]
+
+
 @pytest.fixture
-def version_3(tmp_path: Path) -> Path:
+def before_ours(tmp_path: Path) -> Path:
+    """The shipped migrations before this one (found by name: numbers move in merges)."""
     directory = tmp_path / "migrations"
     directory.mkdir()
-    for name in ("0001_init.sql", "0002_session_agent.sql", "0003_retention.sql"):
-        shutil.copy(Path(str(default_directory() / name)), directory)
+    for migration in discover():
+        if migration.version < OURS.version:
+            shutil.copy(Path(str(default_directory() / migration.name)), directory)
     return directory
 
 
@@ -54,9 +61,9 @@ def counter(conn: Connection) -> int:
 
 @pytest.mark.parametrize("trimmed", [2, 5], ids=["some-trimmed", "all-trimmed"])
 def test_the_rebuilt_change_log_keeps_its_rows_and_never_reuses_a_seq(
-    engine: Engine, version_3: Path, trimmed: int
+    engine: Engine, before_ours: Path, trimmed: int
 ) -> None:
-    assert migrate(engine, version_3) == [1, 2, 3]
+    assert migrate(engine, before_ours) == BEFORE
     with engine.begin() as conn:
         conn.exec_driver_sql(
             "INSERT INTO projects (id, path, registered_at) VALUES ('mer', '/r', ?)", (STAMP,)
@@ -64,7 +71,7 @@ def test_the_rebuilt_change_log_keeps_its_rows_and_never_reuses_a_seq(
         sessions(conn, 1, 2, 3, 4, 5)
         conn.exec_driver_sql("DELETE FROM change_log WHERE seq <= ?", (trimmed,))
         before = log(conn)
-    assert migrate(engine) == [4]
+    assert migrate(engine) == FROM_OURS
     with engine.begin() as conn:
         assert log(conn) == before
         assert counter(conn) == 5
@@ -76,8 +83,10 @@ def test_the_rebuilt_change_log_keeps_its_rows_and_never_reuses_a_seq(
         assert "idx_change_log_project" in {row[1] for row in indexes}
 
 
-def test_existing_prs_take_their_updated_at_as_changed_at(engine: Engine, version_3: Path) -> None:
-    migrate(engine, version_3)
+def test_existing_prs_take_their_updated_at_as_changed_at(
+    engine: Engine, before_ours: Path
+) -> None:
+    migrate(engine, before_ours)
     with engine.begin() as conn:
         conn.exec_driver_sql(
             "INSERT INTO projects (id, path, registered_at) VALUES ('mer', '/r', ?)", (STAMP,)

@@ -1,4 +1,4 @@
--- 0004_outbox_delivered_event: the change feed says when a reaction reached the agent or
+-- 0006_outbox_delivered_event: the change feed says when a reaction reached the agent or
 -- the human, and a PR remembers when its facts last changed.
 --
 -- * `reaction_delivered`: written when an outbox row's delivered_at goes from NULL to a
@@ -15,22 +15,25 @@
 --   session. pending_outbox leaves out the rows queued behind such a row, so a session's
 --   reactions go in order after a restart too; the index holds only those few rows, so
 --   the engine's outbox inserts (next_attempt_at NULL) never touch it.
--- * pr.changed_at: when the PR's state, CI, review decision or mergeability last changed
---   (the changes pr_cdc_insert / pr_cdc_update report), not every time it was observed:
---   listings show it, so a session whose PR went red moves up. Rows already there take
---   their updated_at, the best known.
+-- * pr.changed_at: when the PR last wrote a pr_created / pr_updated row (its state, CI,
+--   review decision or mergeability changed, or it moved to another session), not every
+--   time it was observed: listings show it, so a session whose PR went red moves up. Rows
+--   already there take their updated_at, the best known.
 
 CREATE TEMP TABLE change_log_copy AS SELECT * FROM change_log;
 CREATE TEMP TABLE change_log_counter AS
     SELECT seq FROM sqlite_sequence WHERE name = 'change_log';
 DROP TABLE change_log;
 
+-- As 0004 left it (session_id references nothing: a removed session's rows stay), plus
+-- 'reaction_delivered'.
 CREATE TABLE change_log (
     seq        INTEGER PRIMARY KEY AUTOINCREMENT,
     project_id TEXT NOT NULL REFERENCES projects (id),
-    session_id TEXT REFERENCES sessions (id),
+    session_id TEXT,
     event_type TEXT NOT NULL
                CHECK (event_type = 'session_created' OR event_type = 'session_updated'
+                   OR event_type = 'session_deleted'
                    OR event_type = 'pr_created' OR event_type = 'pr_updated'
                    OR event_type = 'pr_check_recorded' OR event_type = 'notification_created'
                    OR event_type = 'reaction_delivered'),
@@ -64,19 +67,21 @@ CREATE INDEX idx_outbox_retrying ON outbox (session_id, id, next_attempt_at)
 ALTER TABLE pr ADD COLUMN changed_at TEXT;
 UPDATE pr SET changed_at = updated_at;
 
--- Same conditions as pr_cdc_insert / pr_cdc_update: a change_log row and a new changed_at
--- go together. Updating only changed_at fires neither trigger again.
+-- The conditions of pr_cdc_insert, and of pr_cdc_update or pr_cdc_claim (0005): a
+-- change-log row and a new changed_at go together. Updating only changed_at fires none of
+-- them again.
 CREATE TRIGGER pr_changed_at_insert AFTER INSERT ON pr
 BEGIN
     UPDATE pr SET changed_at = NEW.updated_at WHERE url = NEW.url;
 END;
 
 CREATE TRIGGER pr_changed_at_update
-AFTER UPDATE OF pr_state, ci_state, review_decision, mergeability ON pr
+AFTER UPDATE OF pr_state, ci_state, review_decision, mergeability, session_id ON pr
 WHEN OLD.pr_state IS NOT NEW.pr_state
   OR OLD.ci_state IS NOT NEW.ci_state
   OR OLD.review_decision IS NOT NEW.review_decision
   OR OLD.mergeability IS NOT NEW.mergeability
+  OR OLD.session_id IS NOT NEW.session_id
 BEGIN
     UPDATE pr SET changed_at = NEW.updated_at WHERE url = NEW.url;
 END;
