@@ -47,8 +47,8 @@ alternates ``idle``/``active``; one state dict per run follows every session):
     session with its PR facts and derived status, one page) back to back. p50/p99 request
     latency after the warm-up; target p99 < 50 ms.
 
-Targets (DESIGN §8): SSE p99 < 10 ms; the reference (Go) engine polls its change log every
-100 ms, so its p99 ≈ 100 ms. Medians over ``--reps`` for rates; latency percentiles pool
+Targets (docs/design.md, "Performance"): SSE p99 < 10 ms, listing p99 < 50 ms; the
+reference (Go) engine polls its change log every 100 ms, so its p99 ≈ 100 ms. Medians over ``--reps`` for rates; latency percentiles pool
 every rep's samples. Consistency checks: each phase's change log grows by at least one row
 per acknowledged post; the subscriber gets every seq of each SSE phase exactly once, in
 order (a subscriber the server drops for lagging reconnects with ``Last-Event-ID``; the
