@@ -22,7 +22,7 @@ from orchestrator.domain.model import (
     SessionState,
     TerminationReason,
 )
-from orchestrator.domain.records import ChangeEvent, ChangeType, CommitUnit, OutboxItem
+from orchestrator.domain.records import ChangeEvent, ChangeType, CommitUnit
 from tests.contract.support import (
     PR1,
     T0,
@@ -246,15 +246,13 @@ async def test_a_notification_row_on_delivery(store: ContractStore) -> None:
 
 async def test_a_delivery_row_when_a_reaction_is_first_delivered(store: ContractStore) -> None:
     record = await session(store)
-    page = OutboxItem(
-        dedup_key="k2",
-        session_id=record.id,
-        project_id=record.project_id,
+    page = outbox_item(
+        record,
+        "k2",
         action=ReactionAction.NOTIFY,
         reaction=None,
         event_type="reaction.escalated",
         priority=Priority.URGENT,
-        message="exhausted",
     )
     items = (outbox_item(record, "k1"), page, outbox_item(record, "k3"))
     await store.commit(CommitUnit(session_id=record.id, at=at(1), outbox=items))

@@ -617,16 +617,19 @@ def test_projects(invoke: Invoke, running: FakeDaemon, tmp_path: Path) -> None:
     ]
 
 
+STUCK_NOTE = Notification(
+    id=4,
+    session_id="app-1",
+    project_id="app",
+    type="reaction.agent-stuck",
+    priority=Priority.URGENT,
+    message="Agent is stuck and needs attention.",
+    created_at=NOW,
+)
+
+
 def test_notifications(invoke: Invoke, running: FakeDaemon) -> None:
-    note = Notification(
-        id=4,
-        session_id="app-1",
-        project_id="app",
-        type="reaction.agent-stuck",
-        priority=Priority.URGENT,
-        message="Agent is stuck and needs attention.",
-        created_at=NOW,
-    )
+    note = STUCK_NOTE
     running.reply("GET", "/notifications", [note])
     result = invoke("notifications", "--project", "app", "--limit", "5")
     assert result.exit_code == 0, result.stderr
@@ -640,15 +643,7 @@ def test_notifications(invoke: Invoke, running: FakeDaemon) -> None:
 
 
 def test_notifications_unread_and_the_state_column(invoke: Invoke, running: FakeDaemon) -> None:
-    base = Notification(
-        id=1,
-        session_id="app-1",
-        project_id="app",
-        type="reaction.agent-stuck",
-        priority=Priority.URGENT,
-        message="Agent is stuck and needs attention.",
-        created_at=NOW,
-    )
+    base = msgspec.structs.replace(STUCK_NOTE, id=1)
     read = msgspec.structs.replace(base, id=2, read=True, read_at=NOW)
     resolved = msgspec.structs.replace(base, id=3, resolved=True, resolved_at=NOW)
     running.reply("GET", "/notifications", [resolved, read, base])
