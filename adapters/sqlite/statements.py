@@ -346,8 +346,17 @@ def _mark_all_read(*, of_project: bool) -> str:
     return compile_sql(stmt, "read_at", *(("b_project_id",) if of_project else ()))
 
 
-MARK_ALL_READ: Final = _mark_all_read(of_project=False)
-MARK_PROJECT_READ: Final = _mark_all_read(of_project=True)
+_MARK_ALL_READ: Final = _mark_all_read(of_project=False)
+_MARK_PROJECT_READ: Final = _mark_all_read(of_project=True)
+
+
+def mark_all_read(stamp: str, project_id: str | None) -> tuple[str, tuple[str, ...]]:
+    """The statement and parameters that mark every unread notification (of one project)
+    read at ``stamp``."""
+    if project_id is None:
+        return _MARK_ALL_READ, (stamp,)
+    return _MARK_PROJECT_READ, (stamp, project_id)
+
 
 # --- change log ---------------------------------------------------------------------------------
 

@@ -51,6 +51,7 @@ from sqlalchemy.engine import Connection
 
 from adapters.sqlite import tables as t
 from adapters.sqlite.database import open_database
+from adapters.sqlite.outbox_reads import due_outbox_query
 from adapters.sqlite.pages import pr_facts_query, read_session_page
 from adapters.sqlite.reader import Reader
 from adapters.sqlite.retention import SqliteJanitor
@@ -76,11 +77,9 @@ from adapters.sqlite.statements import (
     INSERT_DELIVERY,
     INSERT_NOTIFICATION,
     INSERT_SESSION,
-    MARK_ALL_READ,
     MARK_DELIVERED,
     MARK_FAILED,
     MARK_NOTIFICATION_READ,
-    MARK_PROJECT_READ,
     MAX_SEQ,
     PENDING_OUTBOX_OF_SESSION,
     PR_OWNER,
@@ -92,6 +91,7 @@ from adapters.sqlite.statements import (
     TAKE_SESSION_NUMBER,
     TRIM_DELIVERIES,
     UPSERT_PROJECT,
+    mark_all_read,
 )
 from adapters.sqlite.tables import encode_opt_ts, encode_ts
 from adapters.sqlite.writer import DEFAULT_BUSY_TIMEOUT_MS, DEFAULT_MAX_BATCH, GroupWriter
@@ -441,31 +441,9 @@ class SqliteStore:
     # -- outbox and notifications
 
     async def pending_outbox(self, *, now: datetime, limit: int) -> list[OutboxEntry]:
-        """Undelivered, unfailed rows whose next attempt is due (or unset), oldest first,
-        leaving out every row queued behind an earlier open row of its session that waits
-        for a retry: a session's rows go in order, across restarts too."""
-        o, earlier = t.outbox, t.outbox.alias("earlier")
-        stamp = encode_ts(now)
-        # Written to match idx_outbox_retrying (migration 0006): requeued rows are few.
-        waiting = sa.exists().where(
-            earlier.c.session_id == o.c.session_id,
-            earlier.c.id < o.c.id,
-            earlier.c.delivered_at.is_(None),
-            earlier.c.failed_at.is_(None),
-            earlier.c.next_attempt_at > stamp,
-        )
-        stmt = (
-            sa.select(o)
-            .where(
-                o.c.delivered_at.is_(None),
-                o.c.failed_at.is_(None),
-                sa.or_(o.c.next_attempt_at.is_(None), o.c.next_attempt_at <= stamp),
-                ~waiting,
-            )
-            .order_by(o.c.id)
-            .limit(limit)
-        )
-        return [outbox_from_row(r) for r in await self._read(stmt)]
+        """What is due, oldest first; a session's rows behind one that waits for a retry
+        wait too (``adapters/sqlite/outbox_reads.py``)."""
+        return [outbox_from_row(r) for r in await self._read(due_outbox_query(now, limit))]
 
     async def get_outbox_entry(self, entry_id: int) -> OutboxEntry | None:
         rows = await self._read(sa.select(t.outbox).where(t.outbox.c.id == entry_id))
@@ -542,16 +520,10 @@ class SqliteStore:
         self, at: datetime, *, project_id: ProjectId | None = None
     ) -> int:
         """Every unread notification (of ``project_id``) read at ``at``; how many."""
-        sql, params = (
-            (MARK_ALL_READ, (encode_ts(at),))
-            if project_id is None
-            else (MARK_PROJECT_READ, (encode_ts(at), project_id))
+        sql, params = mark_all_read(encode_ts(at), project_id)
+        return await self._submit(
+            lambda cur: cur.execute(sql, params).rowcount, "read of every unread notification"
         )
-
-        def op(cur: sqlite3.Cursor) -> int:
-            return cur.execute(sql, params).rowcount
-
-        return await self._submit(op, "read of every unread notification")
 
     async def _mark_notification(
         self, sql: str, notification_id: int, at: datetime, what: str
