@@ -154,6 +154,7 @@ class _PRRow:
     mergeability: Mergeability
     updated_at: datetime
     order: int
+    changed_at: datetime  # when the watched facts last changed, as migration 0006's triggers
     head_sha: str = ""
 
 
@@ -366,7 +367,12 @@ class MemoryStore:
             if after is None or (s.project_id, s.num) > after
         ]
         page = listed[:limit]
-        items = [SessionListing(record=s, pr=await self.pr_facts_for_session(s.id)) for s in page]
+        items = []
+        for record in page:
+            pr = await self.pr_facts_for_session(record.id)
+            row = self._t.prs.get(pr.url) if pr.exists else None
+            changed_at = None if row is None else row.changed_at
+            items.append(SessionListing(record=record, pr=pr, pr_changed_at=changed_at))
         more = len(listed) > limit
         return SessionPage(
             items=tuple(items),
@@ -535,6 +541,7 @@ class MemoryStore:
             mergeability=obs.mergeability,
             updated_at=now,
             order=t.next_order,
+            changed_at=now,
             head_sha=obs.head_sha,
         )
         t.next_order += 1
@@ -546,6 +553,8 @@ class MemoryStore:
             self._log_claim(t, row, old.session_id)
         elif _pr_watch(old) != _pr_watch(row):
             self._log(t, project, session_id, ChangeType.PR_UPDATED, _pr_payload(row), now)
+        else:
+            row.changed_at = old.changed_at
         for check in obs.checks:
             _check_enum(CheckStatus, check.status, "pr_checks.status")
             key = (obs.url, check.name, check.commit)
@@ -613,6 +622,7 @@ class MemoryStore:
                 mergeability=Mergeability.UNKNOWN if old is None else old.mergeability,
                 updated_at=now,
                 order=t.next_order,
+                changed_at=now,  # a claim writes change-log rows: a change for listings too
                 head_sha="" if old is None else old.head_sha,
             )
             t.next_order += 1
@@ -712,14 +722,21 @@ class MemoryStore:
             t.next_outbox_id += 1
 
     async def pending_outbox(self, *, now: datetime, limit: int) -> list[OutboxEntry]:
-        due = [
-            e
-            for e in self._t.outbox.values()
-            if e.delivered_at is None
-            and e.failed_at is None
-            and (e.next_attempt_at is None or e.next_attempt_at <= now)
-        ]
-        return sorted(due, key=lambda e: e.id)[:limit]
+        open_rows = sorted(
+            (e for e in self._t.outbox.values() if e.delivered_at is None and e.failed_at is None),
+            key=lambda e: e.id,
+        )
+        waiting: set[SessionId] = set()  # sessions with an earlier row waiting for a retry
+        due = []
+        for entry in open_rows:
+            session_id = entry.item.session_id
+            if session_id in waiting:
+                continue
+            if entry.next_attempt_at is not None and entry.next_attempt_at > now:
+                waiting.add(session_id)
+                continue
+            due.append(entry)
+        return due[:limit]
 
     async def get_outbox_entry(self, entry_id: int) -> OutboxEntry | None:
         return self._t.outbox.get(entry_id)
@@ -754,10 +771,24 @@ class MemoryStore:
             t.outbox[entry_id] = msgspec.structs.replace(
                 entry, delivered_at=at, attempts=entry.attempts + 1
             )
+            if entry.delivered_at is None:  # as the trigger: only the first delivery
+                self._log_delivery(t, entry, at)
             if notification is not None:
                 self._insert_notification(t, notification, at)
 
         self._write(apply)
+
+    def _log_delivery(self, t: _Tables, entry: OutboxEntry, at: datetime) -> None:
+        item = entry.item
+        payload = _payload(
+            id=entry.id,
+            sessionId=item.session_id,
+            action=item.action.value,
+            reaction=None if item.reaction is None else item.reaction.value,
+            type=item.event_type,
+            priority=item.priority.value,
+        )
+        self._log(t, item.project_id, item.session_id, ChangeType.REACTION_DELIVERED, payload, at)
 
     def _insert_notification(self, t: _Tables, event: NotificationEvent, at: datetime) -> None:
         row = Notification(
@@ -805,10 +836,12 @@ class MemoryStore:
         self._write(apply)
 
     async def list_notifications(
-        self, *, project_id: ProjectId | None = None, limit: int = 100
+        self, *, project_id: ProjectId | None = None, limit: int = 100, unread: bool = False
     ) -> list[Notification]:
         rows = [
-            n for n in self._t.notifications if project_id is None or n.project_id == project_id
+            n
+            for n in self._t.notifications
+            if (project_id is None or n.project_id == project_id) and not (unread and n.read)
         ]
         return sorted(rows, key=lambda n: n.id, reverse=True)[:limit]
 
@@ -820,26 +853,44 @@ class MemoryStore:
 
     def _mark_notification(self, notification_id: int, at: datetime, *, resolve: bool) -> bool:
         found = [n for n in self._t.notifications if n.id == notification_id]
+        if found:
+            self._write(lambda t: self._mark(t, {notification_id}, at, resolve=resolve))
+        return bool(found)
 
-        def apply(t: _Tables) -> None:
+    async def mark_all_notifications_read(
+        self, at: datetime, *, project_id: ProjectId | None = None
+    ) -> int:
+        unread = {
+            n.id
+            for n in self._t.notifications
+            if not n.read and (project_id is None or n.project_id == project_id)
+        }
+        if unread:
+            self._write(lambda t: self._mark(t, unread, at, resolve=False))
+        return len(unread)
+
+    @staticmethod
+    def _mark(t: _Tables, ids: set[int], at: datetime, *, resolve: bool) -> None:
+        """Mark ``ids`` read (or resolved); a time already set stays, as in SQL."""
+        for notification_id in ids:
             read_at, resolved_at = t.notification_marks.get(notification_id, (None, None))
             if resolve:
                 resolved_at = resolved_at or at
             else:
                 read_at = read_at or at
             t.notification_marks[notification_id] = (read_at, resolved_at)
-            t.notifications = [
-                msgspec.structs.replace(
-                    n, read=read_at is not None, resolved=resolved_at is not None
-                )
-                if n.id == notification_id
-                else n
-                for n in t.notifications
-            ]
 
-        if found:
-            self._write(apply)
-        return bool(found)
+        def marked(n: Notification) -> Notification:
+            read_at, resolved_at = t.notification_marks[n.id]
+            return msgspec.structs.replace(
+                n,
+                read=read_at is not None,
+                resolved=resolved_at is not None,
+                read_at=read_at,
+                resolved_at=resolved_at,
+            )
+
+        t.notifications = [marked(n) if n.id in ids else n for n in t.notifications]
 
     # -- health and retention
 

@@ -61,6 +61,7 @@ class ErrorCode(StrEnum):
     OVERLOADED = "overloaded"  # 429: a session's mailbox is full
     NOT_IMPLEMENTED = "not_implemented"  # 501: a capability this daemon was built without
     UNAVAILABLE = "unavailable"  # 503: draining
+    STORAGE_UNAVAILABLE = "storage_unavailable"  # 503: the database cannot be read or written
     INTERNAL = "internal"  # 500
 
 
@@ -73,9 +74,17 @@ class ErrorBody(Model, frozen=True, kw_only=True):
     error: ErrorDetail
 
 
-class Health(Model, frozen=True, kw_only=True):
-    status: str = "ok"
+# omit_defaults: a healthy answer stays ``{"status": "ok", "version": ...}``, as it always
+# was, so a CLI that does not know ``reason`` and ``since`` still reads it.
+class Health(Model, frozen=True, kw_only=True, omit_defaults=True):
+    """``GET /healthz``. ``status``: ``ok``, ``draining`` (shutting down) or ``degraded``
+    (the store hit a storage fault: ``reason`` says which, ``since`` when it began; writes
+    fail with ``storage_unavailable`` until one succeeds again)."""
+
+    status: str
     version: str = ""
+    reason: str = ""
+    since: datetime | None = None
 
 
 # --- requests ----------------------------------------------------------------------
@@ -222,6 +231,9 @@ class SessionOut(Model, frozen=True, kw_only=True):
     ended: SessionEnd | None = None
     created_at: datetime
     updated_at: datetime
+    pr_changed_at: datetime | None = None
+    """When the PR's state, CI, review or mergeability last changed; given in listings
+    (``GET /sessions``), null elsewhere and without a PR."""
 
 
 # ``GET /scm/status`` answers ``orchestrator.domain.scm.SCMObserverStatus`` itself.
@@ -243,6 +255,12 @@ class KillOut(Model, frozen=True, kw_only=True):
     session: SessionOut
     freed: bool
     detail: str = ""
+
+
+class NotificationsMarked(Model, frozen=True, kw_only=True):
+    """``POST /notifications/read``: how many unread notifications were marked read."""
+
+    marked: int
 
 
 class ReclaimedOut(Model, frozen=True, kw_only=True):
@@ -353,6 +371,12 @@ class ResyncOut(Model, frozen=True, kw_only=True, omit_defaults=True):
     oldest_seq: int = 0
     head_seq: int = 0
 
+
+NEXT_CURSOR_HEADER: Final = "X-Next-Cursor"
+"""A response header of ``GET /api/v1/sessions`` when more sessions follow: pass it back
+as ``?cursor=`` for the next page. The body stays a JSON list, as it always was."""
+DEFAULT_SESSION_PAGE: Final = 500
+MAX_SESSION_PAGE: Final = 1000
 
 HEAD_SEQ_HEADER: Final = "X-Orchestrator-Head-Seq"
 """A response header of ``GET /api/v1/events``: the newest change-log seq the daemon had

@@ -61,6 +61,7 @@ from orchestrator.domain.model import Priority, SessionRecord
 from orchestrator.domain.records import Project
 from orchestrator.domain.text import clean_text
 from orchestrator.importer import LegacyImporter
+from orchestrator.janitor import janitor_policy, run_janitor
 from orchestrator.lifecycle.manager import LifecycleManager
 from orchestrator.metrics import (
     CountingLifecycle,
@@ -93,7 +94,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("orchestrator.daemon")
 
-JANITOR_INTERVAL = 600.0
 ETAG_CAPACITY = 8192  # validators kept: a listing per repository, two guards per open PR
 
 SPAWN_STARTUP_CHECK = 1.0
@@ -284,18 +284,8 @@ async def _register_projects(config: Config, store: SqliteStore, now: datetime) 
 
 
 async def _janitor(config: Config, store: SqliteStore, clock: SystemClock) -> None:
-    """Trim the change log by age and row count, in small batches, forever."""
-    while True:
-        try:
-            removed = await store.trim_change_log(
-                older_than=clock.now() - config.retention.change_log_max_age,
-                keep_max_rows=config.retention.change_log_max_rows,
-            )
-            if removed:
-                log.info("change log: trimmed %d rows", removed)
-        except OrchestratorError as error:
-            log.warning("change log trim failed: %s", error)
-        await trio.sleep(JANITOR_INTERVAL)
+    """Every retention rule as configured, each ``retention.interval``, forever."""
+    await run_janitor(store, janitor_policy(config.retention, config.policy), clock)
 
 
 GC_GEN0_THRESHOLD = 10_000
@@ -600,7 +590,10 @@ def run_daemon(config: Config) -> int:
     try:
         trio.run(serve_daemon, config)
     except OrchestratorError as error:
-        log.error("%s", error)  # noqa: TRY400 - a clear refusal, not a crash
+        # A refusal (a damaged database, a second daemon on the data dir) is one line in the
+        # form of every CLI error (orchestrator.cli.console.fail), no traceback: a
+        # background ``start`` finds it in the log and shows it alone.
+        sys.stderr.write(f"error: {clean_text(str(error))}\n")
         return 1
     return 0
 

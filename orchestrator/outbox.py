@@ -12,6 +12,12 @@ GitHub answered, merged or not, and is never repeated; its outcome (a refusal ca
 GitHub's reason) is recorded as a notification with the row and sent to the notifiers,
 best effort: the merge cannot be undone to retry a failed page. A merge that could not be
 sent (network, rate limit) stays queued like a notification.
+
+The store's bookkeeping (each attempt, a delivery, a give-up) is retried with backoff until
+it is recorded: a full disk during delivery holds that session's delivery back rather than
+ending the dispatcher (and the daemon with it). A read of what is due that fails is tried
+again on the next poll. Each is logged once when it starts failing and once when it works
+again.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 import msgspec
 import trio
@@ -31,7 +38,7 @@ from tenacity import (
     wait_exponential,
 )
 
-from orchestrator.domain.errors import DeliveryError, TransientError
+from orchestrator.domain.errors import DeliveryError, StoreError, TransientError
 from orchestrator.domain.model import NotificationEvent, Priority, ReactionAction, SessionId
 from orchestrator.domain.records import OutboxEntry, OutboxItem
 from orchestrator.domain.scm import MergeOutcome, SCMError, SCMRateLimited
@@ -51,6 +58,10 @@ class DeliveryPolicy:
     requeue_after: timedelta = timedelta(seconds=30)
     batch: int = 256
     idle_poll: float = 5.0
+    bookkeeping_backoff: float = 0.5
+    """The first wait before recording a delivery again after the store refused it; it
+    doubles up to ``max_bookkeeping_backoff``."""
+    max_bookkeeping_backoff: float = 30.0
 
 
 def agent_fallback(item: OutboxItem, error: BaseException) -> NotificationEvent:
@@ -110,8 +121,11 @@ class OutboxDispatcher:
         self._held: dict[SessionId, int] = {}
         self._settled = trio.Event()
         self._settled.set()
+        self._store_failing = False  # an episode of store faults is logged once
         self.delivered = 0
         self.failed = 0
+        self.store_faults = 0
+        """Store calls that failed (each retried), for tests and diagnostics."""
 
     def wake(self) -> None:
         """Something was committed: look at the outbox again."""
@@ -123,17 +137,25 @@ class OutboxDispatcher:
             task_status.started()
             while True:
                 self._wakeup = trio.Event()
-                await self._dispatch(nursery)
+                try:
+                    await self._dispatch(nursery)
+                except StoreError as error:  # what is due could not be read: next poll
+                    self._store_fault("read the due reactions", error)
                 with trio.move_on_after(self._policy.idle_poll):
                     await self._wakeup.wait()
 
     async def drain(self) -> None:
-        """Deliver everything due now, and what that delivery makes due, then return."""
+        """Deliver everything due now, and what that delivery makes due, then return. If
+        the store cannot say what is due, what is left stays queued for the next start."""
         async with trio.open_nursery() as nursery:
             while True:
-                started = await self._dispatch(nursery)
-                await self._settled.wait()
-                if not started and not await self._due():
+                try:
+                    started = await self._dispatch(nursery)
+                    await self._settled.wait()
+                    if not started and not await self._due():
+                        return
+                except StoreError as error:
+                    self._store_fault("read the due reactions", error)
                     return
 
     async def _due(self) -> bool:
@@ -191,7 +213,11 @@ class OutboxDispatcher:
             await self._requeue(entry, error)
             return False
         notification = item.event() if item.action is ReactionAction.NOTIFY else None
-        await self._store.mark_delivered(entry.id, at=self._clock.now(), notification=notification)
+        at = self._clock.now()
+        await self._bookkeep(
+            f"the delivery of {item.dedup_key}",
+            partial(self._store.mark_delivered, entry.id, at=at, notification=notification),
+        )
         self.delivered += 1
         return True
 
@@ -227,8 +253,14 @@ class OutboxDispatcher:
                     await send(item)
                 except (TransientError, DeliveryError) as error:
                     if entry is not None:
-                        await self._store.record_attempt(
-                            entry.id, error=str(error), next_attempt_at=None
+                        await self._bookkeep(
+                            f"an attempt at {entry.item.dedup_key}",
+                            partial(
+                                self._store.record_attempt,
+                                entry.id,
+                                error=str(error),
+                                next_attempt_at=None,
+                            ),
                         )
                     raise
 
@@ -259,11 +291,21 @@ class OutboxDispatcher:
         event = merge_outcome_event(item, result)
         now = self._clock.now()
         if result.merged:
-            await self._store.mark_delivered(entry.id, at=now, notification=event)
+            await self._bookkeep(
+                f"the merge of {item.dedup_key}",
+                partial(self._store.mark_delivered, entry.id, at=now, notification=event),
+            )
             self.delivered += 1
         else:
-            await self._store.mark_failed(
-                entry.id, at=now, error=result.message, notification=event
+            await self._bookkeep(
+                f"the refused merge of {item.dedup_key}",
+                partial(
+                    self._store.mark_failed,
+                    entry.id,
+                    at=now,
+                    error=result.message,
+                    notification=event,
+                ),
             )
             self.failed += 1
             log.warning("auto-merge %s refused: %s", item.dedup_key, result.message)
@@ -290,8 +332,10 @@ class OutboxDispatcher:
         except (TransientError, DeliveryError) as notify_error:
             await self._requeue(entry, notify_error)
             return False
-        await self._store.mark_failed(
-            entry.id, at=self._clock.now(), error=str(error), notification=event
+        at = self._clock.now()
+        await self._bookkeep(
+            f"the give-up on {entry.item.dedup_key}",
+            partial(self._store.mark_failed, entry.id, at=at, error=str(error), notification=event),
         )
         self.failed += 1
         log.warning("agent message %s failed, human notified: %s", entry.item.dedup_key, error)
@@ -301,10 +345,43 @@ class OutboxDispatcher:
         self, entry: OutboxEntry, error: BaseException, *, at: datetime | None = None
     ) -> None:
         retry_at = max(self._clock.now() + self._policy.requeue_after, at or self._clock.now())
-        await self._store.record_attempt(entry.id, error=str(error), next_attempt_at=retry_at)
+        await self._bookkeep(
+            f"the retry time of {entry.item.dedup_key}",
+            partial(
+                self._store.record_attempt, entry.id, error=str(error), next_attempt_at=retry_at
+            ),
+        )
         log.warning(
             "delivery of %s failed, retrying at %s: %s", entry.item.dedup_key, retry_at, error
         )
+
+    async def _bookkeep(self, what: str, record: Callable[[], Awaitable[None]]) -> None:
+        """``record()`` (a store write about a delivery), retried with backoff until the
+        store takes it. Meanwhile this session's delivery waits; the others go on."""
+        delay = self._policy.bookkeeping_backoff
+        while True:
+            try:
+                await record()
+            except StoreError as error:
+                self._store_fault(f"record {what}", error)
+                await trio.sleep(delay)
+                delay = min(delay * 2, self._policy.max_bookkeeping_backoff)
+            else:
+                self._store_works()
+                return
+
+    def _store_fault(self, what: str, error: StoreError) -> None:
+        self.store_faults += 1
+        if not self._store_failing:
+            log.warning(
+                "outbox: could not %s, will retry (logged once until it works): %s", what, error
+            )
+        self._store_failing = True
+
+    def _store_works(self) -> None:
+        if self._store_failing:
+            log.info("outbox: the store records deliveries again")
+        self._store_failing = False
 
 
 def _as_notification(item: OutboxItem, event: NotificationEvent) -> OutboxItem:

@@ -205,8 +205,10 @@ class OutboxStore(Protocol):
         ...
 
     async def list_notifications(
-        self, *, project_id: ProjectId | None = None, limit: int = 100
-    ) -> list[Notification]: ...
+        self, *, project_id: ProjectId | None = None, limit: int = 100, unread: bool = False
+    ) -> list[Notification]:
+        """Newest first; ``unread``: only those not marked read."""
+        ...
 
 
 class NotificationMarks(Protocol):
@@ -216,6 +218,13 @@ class NotificationMarks(Protocol):
     async def mark_notification_read(self, notification_id: int, at: datetime) -> bool: ...
 
     async def resolve_notification(self, notification_id: int, at: datetime) -> bool: ...
+
+    async def mark_all_notifications_read(
+        self, at: datetime, *, project_id: ProjectId | None = None
+    ) -> int:
+        """Mark every unread notification (of one project, when given) read at ``at``, in
+        one transaction; how many were unread."""
+        ...
 
 
 class StoreUpkeep(Protocol):

@@ -20,6 +20,7 @@ from orchestrator.domain.errors import (
     InvalidInputError,
     NotFoundError,
     OverloadedError,
+    StorageUnavailableError,
     StoreError,
     TransientError,
 )
@@ -28,6 +29,8 @@ from orchestrator.lifecycle.manager import ShuttingDownError
 JSON: Final = "application/json"
 UNAUTHORIZED_HEADERS: Final = {"WWW-Authenticate": 'Bearer realm="orchestrator"'}
 RETRY_SOON: Final = {"Retry-After": "1"}
+RETRY_STORAGE: Final = {"Retry-After": "5"}
+"""A storage fault (a full disk, an I/O error) takes longer than a busy mailbox to clear."""
 
 _encoder = msgspec.json.Encoder()
 
@@ -88,6 +91,10 @@ def domain_error(error: Exception) -> ApiError | None:
             return ApiError(503, ErrorCode.UNAVAILABLE, str(error), RETRY_SOON)
         case OverloadedError():
             return ApiError(429, ErrorCode.OVERLOADED, str(error), RETRY_SOON)
+        case StorageUnavailableError():
+            # Before StoreError, which it is: nothing was refused, the storage failed, and
+            # the same request may succeed once it recovers.
+            return ApiError(503, ErrorCode.STORAGE_UNAVAILABLE, str(error), RETRY_STORAGE)
         case ConflictError() | StoreError() | DeliveryError():
             # StoreError: the store refused the write (a constraint) given what it holds.
             # DeliveryError: the agent cannot take the message, and retrying will not help.
@@ -102,6 +109,7 @@ def domain_error(error: Exception) -> ApiError | None:
 __all__ = [
     "JSON",
     "RETRY_SOON",
+    "RETRY_STORAGE",
     "UNAUTHORIZED_HEADERS",
     "ApiError",
     "bad_request",

@@ -17,6 +17,7 @@ route takes no bearer token: its body's signature is the check (``adapters.http.
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path, PurePath
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -33,6 +34,7 @@ from adapters.http.errors import (
     json_response,
     not_found,
 )
+from adapters.http.listing import filtered_page, listing_filter
 from adapters.http.metrics import METRICS_PATH, metrics_response
 from adapters.http.openapi import Access, Operation, Param
 from adapters.http.services import ApiServices, PRCommands
@@ -42,9 +44,12 @@ from orchestrator.api import (
     API_PREFIX,
     BACKUPS_PATH,
     DATABASE_CHECK_PATH,
+    DEFAULT_SESSION_PAGE,
     HEAD_SEQ_HEADER,
     HOOK_CHECK_PATH,
     MAX_PR_URL_LENGTH,
+    MAX_SESSION_PAGE,
+    NEXT_CURSOR_HEADER,
     ActivityIn,
     BackupIn,
     BackupOut,
@@ -61,6 +66,7 @@ from orchestrator.api import (
     ImportOut,
     KillIn,
     KillOut,
+    NotificationsMarked,
     PRClaimIn,
     PRClaimOut,
     PRMergeOut,
@@ -86,8 +92,10 @@ from orchestrator.domain.model import (
     PRObservation,
     ProjectId,
     SessionId,
+    SessionRecord,
     SessionStatus,
 )
+from orchestrator.domain.pages import SessionListing
 from orchestrator.domain.records import Notification, Project
 from orchestrator.domain.scm import ObserverState, SCMObserverStatus
 from orchestrator.lifecycle.manager import SessionView
@@ -106,20 +114,33 @@ MAX_NOTIFICATION_LIMIT: Final = 1000
 
 
 def session_out(view: SessionView) -> SessionOut:
-    record = view.record
+    return _session_out(view.record, view.status, view.pr)
+
+
+def listed_session_out(item: SessionListing, status: SessionStatus) -> SessionOut:
+    return _session_out(item.record, status, item.pr, item.pr_changed_at)
+
+
+def _session_out(
+    record: SessionRecord,
+    status: SessionStatus,
+    pr: PRFacts,
+    pr_changed_at: datetime | None = None,
+) -> SessionOut:
     return SessionOut(
         id=record.id,
         project_id=record.project_id,
         num=record.num,
         issue_id=record.issue_id,
         kind=record.kind,
-        status=view.status,
+        status=status,
         lifecycle=record.lifecycle,
         metadata=record.metadata,
-        pr=view.pr,
+        pr=pr,
         ended=record.ended,
         created_at=record.created_at,
         updated_at=record.updated_at,
+        pr_changed_at=pr_changed_at,
     )
 
 
@@ -167,6 +188,15 @@ def spawn_request(body: SpawnIn) -> SpawnRequest:
     )
 
 
+def _notification_id(request: Request) -> int:
+    """The path's notification id; one that cannot exist (not a positive 64-bit integer)
+    is not found."""
+    raw: str = request.path_params["id"]
+    if raw.isascii() and raw.isdigit() and 0 < int(raw) < INT64:
+        return int(raw)
+    raise not_found(f"notification {raw[:40]!r} not found")
+
+
 class Routes:
     """The handlers over one ``ApiServices``."""
 
@@ -193,8 +223,11 @@ class Routes:
     # -- health and docs
 
     async def health(self, request: Request) -> Response:
-        status = "draining" if self.s.drain.draining else "ok"
-        return json_response(Health(status=status, version=self.s.version))
+        store = self.s.store.health()
+        status = "draining" if self.s.drain.draining else store.status.value
+        return json_response(
+            Health(status=status, version=self.s.version, reason=store.reason, since=store.since)
+        )
 
     async def openapi(self, request: Request) -> Response:
         return Response(self.openapi_bytes, media_type=JSON)
@@ -228,15 +261,18 @@ class Routes:
         statuses = query_enums(request, "status", SessionStatus)
         # Everything by default: what clients of this route have always been given.
         include_terminated = query_bool(request, "includeTerminated", default=True)
-        views = await self.s.lifecycle.list(project_id)
-        return json_response(
-            [
-                session_out(view)
-                for view in views
-                if (not statuses or view.status in statuses)
-                and (include_terminated or not view.record.lifecycle.state.is_terminal)
-            ]
+        limit = query_int(
+            request, "limit", default=DEFAULT_SESSION_PAGE, low=1, high=MAX_SESSION_PAGE
         )
+        listed, next_cursor = await filtered_page(
+            self.s.store,
+            limit=limit,
+            cursor=request.query_params.get("cursor") or None,
+            project_id=project_id,
+            keep=listing_filter(statuses, include_terminated=include_terminated),
+        )
+        headers = {NEXT_CURSOR_HEADER: next_cursor} if next_cursor else None
+        return json_response([listed_session_out(*entry) for entry in listed], headers=headers)
 
     async def spawn(self, request: Request) -> Response:
         body = await request_body(request, SpawnIn)
@@ -430,8 +466,30 @@ class Routes:
             low=1,
             high=MAX_NOTIFICATION_LIMIT,
         )
-        rows = await self.s.store.list_notifications(project_id=project_id, limit=limit)
+        unread = query_bool(request, "unread", default=False)
+        rows = await self.s.store.list_notifications(
+            project_id=project_id, limit=limit, unread=unread
+        )
         return json_response(rows)
+
+    async def read_notification(self, request: Request) -> Response:
+        notification_id = _notification_id(request)
+        if not await self.s.store.mark_notification_read(notification_id, self.s.clock.now()):
+            raise not_found(f"notification {notification_id} not found")
+        return Response(status_code=204)
+
+    async def resolve_notification(self, request: Request) -> Response:
+        notification_id = _notification_id(request)
+        if not await self.s.store.resolve_notification(notification_id, self.s.clock.now()):
+            raise not_found(f"notification {notification_id} not found")
+        return Response(status_code=204)
+
+    async def read_all_notifications(self, request: Request) -> Response:
+        project_id = await self._project_filter(request)
+        marked = await self.s.store.mark_all_notifications_read(
+            self.s.clock.now(), project_id=project_id
+        )
+        return json_response(NotificationsMarked(marked=marked))
 
     async def events(self, request: Request) -> Response:
         project_id = await self._project_filter(request)
@@ -473,7 +531,9 @@ class Routes:
                       "Register a project (201), or update it (200); its path must be a "
                       "git work tree", self.put_project, status=201, body=ProjectIn,
                       response=Project, errors=(400,)),
-            Operation("GET", f"{p}/sessions", "listSessions", "Sessions by (project, num)",
+            Operation("GET", f"{p}/sessions", "listSessions",
+                      "Sessions by (project, num), a page at a time: while more follow, the "
+                      f"`{NEXT_CURSOR_HEADER}` header holds the `cursor` of the next page",
                       self.list_sessions, response=list[SessionOut],
                       query=(project_q,
                              Param("status", {"type": "array", "items": {
@@ -482,7 +542,15 @@ class Routes:
                                    "the parameter, or separate values with commas)"),
                              Param("includeTerminated", {"type": "boolean", "default": True},
                                    "false leaves out terminated sessions (lifecycle state "
-                                   "done or terminated)")),
+                                   "done or terminated)"),
+                             Param("limit", {"type": "integer", "minimum": 1,
+                                   "maximum": MAX_SESSION_PAGE, "default": DEFAULT_SESSION_PAGE},
+                                   "At most this many sessions"),
+                             Param("cursor", {"type": "string"},
+                                   f"Continue after the page that gave this `{NEXT_CURSOR_HEADER}`")),
+                      headers=(Param(NEXT_CURSOR_HEADER, {"type": "string"},
+                                     "The cursor of the next page; absent on the last",
+                                     where="header"),),
                       errors=(400, 404)),
             Operation("POST", f"{p}/sessions", "spawn", "Spawn a session", self.spawn,
                       status=201, body=SpawnIn, response=SessionOut, errors=(404, 409, 429)),
@@ -567,8 +635,20 @@ class Routes:
                       "What humans were told, newest first", self.notifications,
                       response=list[Notification],
                       query=(project_q, Param("limit", {"type": "integer", "minimum": 1,
-                             "maximum": MAX_NOTIFICATION_LIMIT, "default": 100}, "At most this many")),
+                             "maximum": MAX_NOTIFICATION_LIMIT, "default": 100}, "At most this many"),
+                             Param("unread", {"type": "boolean", "default": False},
+                                   "true lists only those not marked read")),
                       errors=(400, 404)),
+            Operation("POST", f"{p}/notifications/read", "readAllNotifications",
+                      "Mark every unread notification read (of one project with `project`)",
+                      self.read_all_notifications, response=NotificationsMarked,
+                      query=(project_q,), errors=(404,)),
+            Operation("POST", f"{p}/notifications/{{id}}/read", "readNotification",
+                      "Mark a notification read (the first time is kept)",
+                      self.read_notification, status=204, errors=(404,)),
+            Operation("POST", f"{p}/notifications/{{id}}/resolve", "resolveNotification",
+                      "Mark a notification resolved (the first time is kept)",
+                      self.resolve_notification, status=204, errors=(404,)),
             Operation("GET", f"{p}/events", "events",
                       "The change log as Server-Sent Events: `id:` is the seq, `event:` the "
                       "change type, `data:` an EventOut. Replays after `Last-Event-ID` (or "

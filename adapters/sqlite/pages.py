@@ -6,6 +6,7 @@ Both run in one read transaction, so the facts belong to the same snapshot as th
 
 from __future__ import annotations
 
+from datetime import datetime
 from itertools import groupby
 from typing import Any
 
@@ -14,7 +15,8 @@ from sqlalchemy.engine import Connection
 
 from adapters.sqlite import tables as t
 from adapters.sqlite.rows import pr_facts_from_row, session_from_row
-from orchestrator.domain.model import ProjectId
+from adapters.sqlite.tables import decode_opt_ts
+from orchestrator.domain.model import PRFacts, ProjectId
 from orchestrator.domain.pages import SessionListing, SessionPage, encode_cursor
 from orchestrator.domain.prs import NO_PR, select_pr_facts
 
@@ -54,7 +56,7 @@ def pr_facts_query(*leading: Any) -> Any:
 def _facts_query(session_ids: list[str]) -> Any:
     p = t.pr
     return (
-        pr_facts_query(p.c.session_id)
+        pr_facts_query(p.c.session_id, p.c.changed_at)
         .where(p.c.session_id.in_(session_ids))
         # Each session's PRs newest first, as list_pr_facts orders them.
         .order_by(p.c.session_id, p.c.updated_at.desc(), p.c.write_seq.desc())
@@ -71,15 +73,26 @@ def read_session_page(
     """The page after ``after`` (from the start when None); run inside a read transaction."""
     rows = conn.execute(_page_query(limit, after, project_id)).all()
     records = [session_from_row(row) for row in rows[:limit]]
-    facts = {}
+    listings = {}
     if records:
         pr_rows = conn.execute(_facts_query([r.id for r in records])).all()
-        facts = {
-            session_id: select_pr_facts([pr_facts_from_row(row) for row in group])
+        listings = {
+            session_id: _speaking_pr(list(group))
             for session_id, group in groupby(pr_rows, key=lambda row: row.session_id)
         }
+    items = []
+    for record in records:
+        pr, changed_at = listings.get(record.id, (NO_PR, None))
+        items.append(SessionListing(record=record, pr=pr, pr_changed_at=changed_at))
     last = records[-1] if records and len(rows) > limit else None
     return SessionPage(
-        items=tuple(SessionListing(record=r, pr=facts.get(r.id, NO_PR)) for r in records),
+        items=tuple(items),
         next_cursor=None if last is None else encode_cursor(last.project_id, last.num),
     )
+
+
+def _speaking_pr(newest_first: list[Any]) -> tuple[PRFacts, datetime | None]:
+    """The session's speaking PR (``select_pr_facts``) and when its facts last changed."""
+    every = [pr_facts_from_row(row) for row in newest_first]
+    chosen = select_pr_facts(every)
+    return chosen, decode_opt_ts(newest_first[every.index(chosen)].changed_at)

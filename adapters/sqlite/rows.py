@@ -246,6 +246,8 @@ def notification_from_row(r: Row[Any]) -> Notification:
         created_at=decode_ts(r.created_at),
         read=bool(r.read),
         resolved=bool(r.resolved),
+        read_at=decode_opt_ts(r.read_at),
+        resolved_at=decode_opt_ts(r.resolved_at),
     )
 
 

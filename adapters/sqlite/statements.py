@@ -131,7 +131,8 @@ ARCHIVE_PROJECT: Final = compile_sql(
 
 # --- PRs ----------------------------------------------------------------------------------------
 
-_PR_WRITE_COLS: Final = tuple(c for c in _PR_COLS if c != "write_seq")
+# write_seq is computed by the upsert; changed_at is the triggers' (migration 0006).
+_PR_WRITE_COLS: Final = tuple(c for c in _PR_COLS if c not in ("write_seq", "changed_at"))
 
 
 def _next_write_seq() -> Any:
@@ -328,6 +329,34 @@ def _mark_notification(flag: str, stamp: str) -> str:
 
 MARK_NOTIFICATION_READ: Final = _mark_notification("read", "read_at")
 RESOLVE_NOTIFICATION: Final = _mark_notification("resolved", "resolved_at")
+
+
+def _mark_all_read(*, of_project: bool) -> str:
+    """Every unread notification (of one project) read, stamped with the given time."""
+    n = t.notifications
+    stmt = sa.update(n).where(n.c.read == sa.literal_column("0"))
+    if of_project:
+        stmt = stmt.where(n.c.project_id == sa.bindparam("b_project_id"))
+    stmt = stmt.values(
+        {
+            "read": sa.literal_column("1"),
+            "read_at": sa.func.coalesce(n.c.read_at, sa.bindparam("read_at")),
+        }
+    )
+    return compile_sql(stmt, "read_at", *(("b_project_id",) if of_project else ()))
+
+
+_MARK_ALL_READ: Final = _mark_all_read(of_project=False)
+_MARK_PROJECT_READ: Final = _mark_all_read(of_project=True)
+
+
+def mark_all_read(stamp: str, project_id: str | None) -> tuple[str, tuple[str, ...]]:
+    """The statement and parameters that mark every unread notification (of one project)
+    read at ``stamp``."""
+    if project_id is None:
+        return _MARK_ALL_READ, (stamp,)
+    return _MARK_PROJECT_READ, (stamp, project_id)
+
 
 # --- change log ---------------------------------------------------------------------------------
 

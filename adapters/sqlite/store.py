@@ -53,6 +53,7 @@ from sqlalchemy.engine import Connection
 from adapters.sqlite import tables as t
 from adapters.sqlite.database import open_database
 from adapters.sqlite.imports import LIST_PROVENANCE, ImportWrite, provenance_from_row
+from adapters.sqlite.outbox_reads import due_outbox_query
 from adapters.sqlite.pages import pr_facts_query, read_session_page
 from adapters.sqlite.reader import Reader
 from adapters.sqlite.retention import SqliteJanitor
@@ -92,6 +93,7 @@ from adapters.sqlite.statements import (
     TAKE_SESSION_NUMBER,
     TRIM_DELIVERIES,
     UPSERT_PROJECT,
+    mark_all_read,
 )
 from adapters.sqlite.tables import encode_opt_ts, encode_ts
 from adapters.sqlite.writer import DEFAULT_BUSY_TIMEOUT_MS, DEFAULT_MAX_BATCH, GroupWriter
@@ -444,19 +446,9 @@ class SqliteStore:
     # -- outbox and notifications
 
     async def pending_outbox(self, *, now: datetime, limit: int) -> list[OutboxEntry]:
-        """Undelivered, unfailed rows whose next attempt is due (or unset), oldest first."""
-        o = t.outbox
-        stmt = (
-            sa.select(o)
-            .where(
-                o.c.delivered_at.is_(None),
-                o.c.failed_at.is_(None),
-                sa.or_(o.c.next_attempt_at.is_(None), o.c.next_attempt_at <= encode_ts(now)),
-            )
-            .order_by(o.c.id)
-            .limit(limit)
-        )
-        return [outbox_from_row(r) for r in await self._read(stmt)]
+        """What is due, oldest first; a session's rows behind one that waits for a retry
+        wait too (``adapters/sqlite/outbox_reads.py``)."""
+        return [outbox_from_row(r) for r in await self._read(due_outbox_query(now, limit))]
 
     async def get_outbox_entry(self, entry_id: int) -> OutboxEntry | None:
         rows = await self._read(sa.select(t.outbox).where(t.outbox.c.id == entry_id))
@@ -510,13 +502,15 @@ class SqliteStore:
         await self._submit(op, f"mark_failed of outbox row {entry_id}")
 
     async def list_notifications(
-        self, *, project_id: ProjectId | None = None, limit: int = 100
+        self, *, project_id: ProjectId | None = None, limit: int = 100, unread: bool = False
     ) -> list[Notification]:
-        """Newest first (by id), optionally for one project."""
+        """Newest first (by id), optionally for one project, optionally only the unread."""
         n = t.notifications
         stmt = sa.select(n).order_by(n.c.id.desc()).limit(limit)
         if project_id is not None:
             stmt = stmt.where(n.c.project_id == project_id)
+        if unread:
+            stmt = stmt.where(n.c.read == 0)
         return [notification_from_row(r) for r in await self._read(stmt)]
 
     async def mark_notification_read(self, notification_id: int, at: datetime) -> bool:
@@ -526,6 +520,15 @@ class SqliteStore:
     async def resolve_notification(self, notification_id: int, at: datetime) -> bool:
         """Mark resolved (the first resolution time is kept); whether it exists."""
         return await self._mark_notification(RESOLVE_NOTIFICATION, notification_id, at, "resolve")
+
+    async def mark_all_notifications_read(
+        self, at: datetime, *, project_id: ProjectId | None = None
+    ) -> int:
+        """Every unread notification (of ``project_id``) read at ``at``; how many."""
+        sql, params = mark_all_read(encode_ts(at), project_id)
+        return await self._submit(
+            lambda cur: cur.execute(sql, params).rowcount, "read of every unread notification"
+        )
 
     async def _mark_notification(
         self, sql: str, notification_id: int, at: datetime, what: str

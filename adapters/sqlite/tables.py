@@ -100,6 +100,7 @@ pr = sa.Table(
     sa.Column("updated_at", sa.Text, nullable=False),
     sa.Column("write_seq", sa.Integer, nullable=False),
     sa.Column("head_sha", sa.Text, nullable=False),  # migration 0005
+    sa.Column("changed_at", sa.Text),  # migration 0006; set by triggers only
 )
 
 pr_checks = sa.Table(

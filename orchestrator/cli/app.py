@@ -16,6 +16,7 @@ from orchestrator.cli import (
     events,
     importer,
     maintenance,
+    notifications,
     pr,
     projects,
     scm,
@@ -64,7 +65,7 @@ app.command()(sessions.send)
 app.command()(maintenance.cleanup)
 app.command()(maintenance.rm)
 app.command()(events.events)
-app.command()(events.notifications)
+app.add_typer(notifications.notifications_app, name="notifications")
 app.command()(dashboard.dashboard)
 app.command()(backup.backup)
 app.command("restore-backup")(backup.restore_backup)

@@ -278,7 +278,8 @@ def status(*, as_json: JsonFlag = False, data_dir: DataDirOption = None) -> None
     if as_json:
         echo_json(out)
         return
-    say(f"running at {base_url(run.address)} (pid {run.pid}, {health.status})", "green")
+    state = f"{health.status}: {health.reason}" if health.reason else health.status
+    say(f"running at {base_url(run.address)} (pid {run.pid}, {state})", "green")
     say(f"data dir  {data_dir}")
     say(f"started   {run.started_at.astimezone():%Y-%m-%d %H:%M:%S} ({ago(run.started_at)})")
     if out.version:

@@ -1,4 +1,4 @@
-"""``events`` (the change stream over Server-Sent Events) and ``notifications``.
+"""``events``: the change stream over Server-Sent Events, in words.
 
 ``events`` without ``--follow`` prints what is already there and stops: at the seq the
 daemon names in ``X-Orchestrator-Head-Seq`` when the stream opens. A daemon that does not
@@ -24,11 +24,9 @@ from rich.text import Text
 
 from orchestrator.api import HEAD_SEQ_HEADER, RESYNC_EVENT, EventOut, ResyncOut, ResyncReason
 from orchestrator.cli.client import Client, connect, decode
-from orchestrator.cli.console import echo_json, err, note, out
+from orchestrator.cli.console import err, note, out
 from orchestrator.cli.narrate import EventNarrator
 from orchestrator.cli.options import DataDirOption, JsonFlag
-from orchestrator.cli.render import notifications_table, print_table
-from orchestrator.domain.records import Notification
 
 IDLE_END = 1.5
 """Seconds without an event after which ``events`` (without ``--follow``) is caught up."""
@@ -167,33 +165,4 @@ def events(
             raise typer.Exit(0) from None
 
 
-def notifications(
-    *,
-    project: Annotated[
-        str | None, typer.Option("--project", "-p", help="Only this project's.")
-    ] = None,
-    limit: Annotated[
-        int | None, typer.Option("--limit", "-n", help="At most this many, newest first.", min=1)
-    ] = None,
-    as_json: JsonFlag = False,
-    data_dir: DataDirOption = None,
-) -> None:
-    """List what the daemon told the humans (pages, nudges that fell back, merges)."""
-    with connect(data_dir) as client:
-        items = client.call(
-            "GET", "/notifications", list[Notification], params={"project": project, "limit": limit}
-        )
-    if as_json:
-        echo_json(items)
-        return
-    print_table(notifications_table(items), "no notifications")
-
-
-__all__ = [
-    "IDLE_END",
-    "discontinuity",
-    "events",
-    "notifications",
-    "sse_events",
-    "stream_events",
-]
+__all__ = ["IDLE_END", "discontinuity", "events", "sse_events", "stream_events"]

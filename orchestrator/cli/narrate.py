@@ -56,6 +56,19 @@ MERGEABILITY: Final = {
     "blocked": "merge blocked",
     "unstable": "mergeable, checks unstable",
 }
+REACTIONS: Final = {
+    "ci-failed": "CI failing",
+    "review-comments": "review feedback",
+    "merge-conflicts": "merge conflicts",
+    "agent-idle": "agent idle",
+    "approved-and-green": "approved and green",
+    "agent-stuck": "agent stuck",
+    "agent-needs-input": "agent needs input",
+    "agent-exited": "agent exited",
+    "pr-closed": "PR closed",
+    "pr-merged": "PR merged",
+}
+_PRIORITY_STYLES: Final = {"urgent": "bold red", "action": "yellow"}  # by the payload's text
 _PR_NUMBER: Final = re.compile(r"/(?:pull|pulls|merge_requests)/(\d+)/?$")
 WHO_WIDTH: Final = 10
 """Session ids are padded to this width so the descriptions mostly line up."""
@@ -123,9 +136,12 @@ class EventNarrator:
                 )
             case "notification_created":
                 priority = payload.get("priority", "")
-                style = {"urgent": "bold red", "action": "yellow"}.get(str(priority), "")
-                line = Text(f"notification ({priority}): ", style=style)
+                line = Text(
+                    f"notification ({priority}): ", style=_PRIORITY_STYLES.get(str(priority), "")
+                )
                 return line + Text(_one_line(payload.get("message", "")))
+            case "reaction_delivered":
+                return _delivery(payload)
         pairs = ", ".join(f"{key}={_one_line(value)}" for key, value in payload.items())
         return Text(f"{event.type.replace('_', ' ')}: {pairs}" if pairs else event.type)
 
@@ -175,6 +191,19 @@ class EventNarrator:
         return f"{name} " + (", ".join(changes) or "updated")
 
 
+def _delivery(payload: Mapping[str, Any]) -> Text:
+    """``→ agent: CI failing nudge delivered``, or ``page sent: agent stuck (urgent)``."""
+    kind = str(payload.get("type", "")).removeprefix("reaction.")
+    what = words(payload.get("reaction") or kind or "reaction", REACTIONS)
+    if kind == "escalated":
+        what = f"{what}, escalated" if payload.get("reaction") else "escalation"
+    if payload.get("action") == "send-to-agent":
+        return Text(f"→ agent: {what} nudge delivered")
+    priority = str(payload.get("priority", ""))
+    style = _PRIORITY_STYLES.get(priority, "")
+    return Text(f"page sent: {what}" + (f" ({priority})" if priority else ""), style=style)
+
+
 def _clock(moment: datetime) -> str:
     """Local ``HH:MM:SS`` today, else ``MM-DD HH:MM``."""
     local = moment.astimezone()
@@ -182,4 +211,4 @@ def _clock(moment: datetime) -> str:
     return f"{local:%H:%M:%S}" if local.date() == today else f"{local:%m-%d %H:%M}"
 
 
-__all__ = ["EventNarrator", "pr_name", "words"]
+__all__ = ["REACTIONS", "EventNarrator", "pr_name", "words"]

@@ -71,6 +71,13 @@ def _agent(session: SessionOut) -> str:
     return session.metadata.agent or session.lifecycle.harness.value or "-"
 
 
+def last_change(session: SessionOut) -> datetime:
+    """When the session or its PR last changed: a PR going red moves the session up the
+    listing's ``UPDATED`` column though the session row itself did not change."""
+    changed = session.pr_changed_at
+    return session.updated_at if changed is None else max(session.updated_at, changed)
+
+
 def sessions_table(sessions: Iterable[SessionOut]) -> Table:
     rows = table("ID", "STATUS", "AGENT", "BRANCH", "PR", "UPDATED")
     for session in sessions:
@@ -80,7 +87,7 @@ def sessions_table(sessions: Iterable[SessionOut]) -> Table:
             shown(_agent(session)),
             shown(session.metadata.branch or "-"),
             shown(_pr(session)),
-            shown(ago(session.updated_at)),
+            shown(ago(last_change(session))),
         )
     return rows
 
@@ -98,8 +105,15 @@ def projects_table(projects: Iterable[Project]) -> Table:
     return rows
 
 
+def _seen(item: Notification) -> Text:
+    """``resolved``, ``read`` or ``unread`` (bold: what still wants a look)."""
+    if item.resolved:
+        return Text("resolved", style="dim")
+    return Text("read", style="dim") if item.read else Text("unread", style="bold")
+
+
 def notifications_table(items: Iterable[Notification]) -> Table:
-    rows = table("ID", "WHEN", "PRIORITY", "SESSION", "TYPE", "MESSAGE")
+    rows = table("ID", "WHEN", "PRIORITY", "SESSION", "TYPE", "STATE", "MESSAGE")
     for item in items:
         rows.add_row(
             shown(str(item.id)),
@@ -107,6 +121,7 @@ def notifications_table(items: Iterable[Notification]) -> Table:
             shown(item.priority.value, PRIORITY_STYLES.get(item.priority, "")),
             shown(item.session_id or item.project_id),
             shown(item.type),
+            _seen(item),
             shown(item.message),
         )
     return rows
@@ -185,6 +200,7 @@ __all__ = [
     "PRIORITY_STYLES",
     "STATUS_STYLES",
     "ago",
+    "last_change",
     "notifications_table",
     "print_table",
     "projects_table",

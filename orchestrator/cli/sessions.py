@@ -10,6 +10,7 @@ from urllib.parse import quote
 import typer
 
 from orchestrator.api import (
+    NEXT_CURSOR_HEADER,
     ZONES_PATH,
     KillIn,
     KillOut,
@@ -19,7 +20,7 @@ from orchestrator.api import (
     SessionZoneOut,
     SpawnIn,
 )
-from orchestrator.cli.client import connect
+from orchestrator.cli.client import connect, decode
 from orchestrator.cli.console import echo_json, fail, note, say
 from orchestrator.cli.dashboard import print_zones
 from orchestrator.cli.options import DataDirOption, JsonFlag, SessionArg, environment
@@ -137,8 +138,15 @@ def list_sessions(
         "status": ",".join(sorted(set(status or ()))) or None,
         "includeTerminated": "false" if hide_terminated else None,
     }
+    sessions: list[SessionOut] = []
+    cursor: str | None = None
     with connect(data_dir) as client:
-        sessions = client.call("GET", "/sessions", list[SessionOut], params=params)
+        while True:  # a page at a time, until the daemon names no next page
+            response = client.request("GET", "/sessions", params={**params, "cursor": cursor})
+            sessions += decode(response.content, list[SessionOut])
+            cursor = response.headers.get(NEXT_CURSOR_HEADER)
+            if not cursor:
+                break
     if as_json:
         echo_json(sessions)
         return

@@ -47,7 +47,6 @@ from orchestrator.config.schema import (
     NotifiersConfig,
     ProjectConfig,
     ReaperConfig,
-    RetentionConfig,
     ShutdownConfig,
     Synchronous,
     WebhookConfig,
@@ -55,6 +54,7 @@ from orchestrator.config.schema import (
 from orchestrator.domain.errors import ConfigError
 from orchestrator.domain.model import Priority
 from orchestrator.domain.reactions import load_reaction_policy
+from orchestrator.domain.retention import RetentionPolicy
 from orchestrator.domain.scm_rules import parse_full_name
 
 __all__ = ["load_config"]
@@ -119,8 +119,15 @@ class _Reaper(Strict, frozen=True, kw_only=True):
 
 
 class _Retention(Strict, frozen=True, kw_only=True):
+    interval: Any = UNSET
+    batch_size: Positive | UnsetType = UNSET
     change_log_max_age: Any = UNSET
     change_log_max_rows: Positive | UnsetType = UNSET
+    outbox_settled_max_age: Any = UNSET
+    notification_read_max_age: Any = UNSET
+    notifications_max_rows: Positive | UnsetType = UNSET
+    check_runs_per_check: Positive | UnsetType = UNSET
+    terminated_history_max_age: Any = UNSET
 
 
 class _Shutdown(Strict, frozen=True, kw_only=True):
@@ -310,14 +317,31 @@ def _reaper(raw: _Reaper | None) -> ReaperConfig:
     )
 
 
-def _retention(raw: _Retention | None) -> RetentionConfig:
+_RETENTION_DURATIONS: Final = (
+    "interval",
+    "change_log_max_age",
+    "outbox_settled_max_age",
+    "notification_read_max_age",
+    "terminated_history_max_age",
+)
+_RETENTION_COUNTS: Final = (
+    "batch_size",
+    "change_log_max_rows",
+    "notifications_max_rows",
+    "check_runs_per_check",
+)
+
+
+def _retention(raw: _Retention | None) -> RetentionPolicy:
+    """What the file sets; every other rule keeps ``RetentionPolicy``'s default."""
     section = raw or _Retention()
-    return RetentionConfig(
-        **given(
-            change_log_max_age=duration(section.change_log_max_age, "retention.changeLogMaxAge"),
-            change_log_max_rows=section.change_log_max_rows,
-        )
-    )
+    keys = dict(zip(_Retention.__struct_fields__, _Retention.__struct_encode_fields__, strict=True))
+    durations = {
+        name: duration(getattr(section, name), f"retention.{keys[name]}")
+        for name in _RETENTION_DURATIONS
+    }
+    counts = {name: getattr(section, name) for name in _RETENTION_COUNTS}
+    return RetentionPolicy(**given(**durations, **counts))
 
 
 def _shutdown(raw: _Shutdown | None) -> ShutdownConfig:

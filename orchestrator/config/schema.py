@@ -2,7 +2,8 @@
 
 Everything below the config layer (the reaper, the boot reconcile, the drain…) takes these
 values as required arguments, so a default written here is the only one there is. The
-loader fills in only what the file says and leaves the rest to these defaults.
+loader fills in only what the file says and leaves the rest to these defaults. Retention
+is the domain's ``RetentionPolicy`` itself, whose defaults are written there.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import msgspec
 
 from orchestrator.domain.model import AgentHarness, Priority
 from orchestrator.domain.reactions import ReactionPolicy
+from orchestrator.domain.retention import RetentionPolicy
 from orchestrator.domain.scm import MergeMethod
 from orchestrator.runfile import RUN_FILE_NAME
 
@@ -45,7 +47,7 @@ __all__ = [
     "NotifiersConfig",
     "ProjectConfig",
     "ReaperConfig",
-    "RetentionConfig",
+    "RetentionPolicy",
     "ScmConfig",
     "ShutdownConfig",
     "Synchronous",
@@ -114,11 +116,6 @@ class ReaperConfig(msgspec.Struct, frozen=True, kw_only=True):
     tick: timedelta = timedelta(seconds=5)
     probe_timeout: timedelta = timedelta(seconds=5)
     concurrency: int = 64
-
-
-class RetentionConfig(msgspec.Struct, frozen=True, kw_only=True):
-    change_log_max_age: timedelta = timedelta(days=7)
-    change_log_max_rows: int = 100_000
 
 
 class ShutdownConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -228,7 +225,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     """Notifier names per priority: ``log``, ``desktop`` or a webhook name. ``desktop`` is
     left out when desktop notifications are disabled."""
     reaper: ReaperConfig = ReaperConfig()
-    retention: RetentionConfig = RetentionConfig()
+    retention: RetentionPolicy = RetentionPolicy()
+    """The janitor's rules; their defaults live in ``RetentionPolicy``, not here."""
     shutdown: ShutdownConfig = ShutdownConfig()
     scm: ScmConfig = ScmConfig()
     cleanup: CleanupConfig = CleanupConfig()

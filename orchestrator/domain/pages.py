@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from datetime import datetime
 
 import msgspec
 
@@ -17,10 +18,13 @@ from orchestrator.domain.model import Model, PRFacts, ProjectId, SessionRecord
 
 
 class SessionListing(Model, frozen=True, kw_only=True):
-    """A session and the PR that speaks for it (docs/behaviour.md, "PR facts")."""
+    """A session and the PR that speaks for it (docs/behaviour.md, "PR facts");
+    ``pr_changed_at``: when that PR's state, CI, review or mergeability last changed (None
+    without a PR)."""
 
     record: SessionRecord
     pr: PRFacts
+    pr_changed_at: datetime | None = None
 
 
 class SessionPage(Model, frozen=True, kw_only=True):

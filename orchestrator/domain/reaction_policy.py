@@ -134,17 +134,20 @@ class ReactionPolicy(msgspec.Struct, frozen=True):
 
 # --- user configuration --------------------------------------------------------------
 
-_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", re.ASCII)
+_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?", re.ASCII)
 DURATION_HINT: Final = 'a duration like "90s", "15m", "1h30m" or "1d"'
 
 
 def parse_duration(text: str) -> timedelta:
-    """Parse ``90s``, ``15m``, ``1h30m``, ``1d`` (units in d, h, m, s order)."""
+    """Parse ``90s``, ``15m``, ``1h30m``, ``1d``, ``500ms`` (units in d, h, m, s, ms order).
+    The one duration parser: reactions and every duration of the config file use it."""
     match = _DURATION.fullmatch(text.strip())
     if not text.strip() or match is None:
         raise ValueError(f"{text!r} is not {DURATION_HINT}")
-    days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
-    duration = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    days, hours, minutes, seconds, millis = (int(part or 0) for part in match.groups())
+    duration = timedelta(
+        days=days, hours=hours, minutes=minutes, seconds=seconds, milliseconds=millis
+    )
     if duration <= timedelta(0):
         raise ValueError(f"{text!r} must be longer than zero")
     return duration

@@ -90,7 +90,8 @@ class OutboxEntry(Model, frozen=True, kw_only=True):
 
 
 class Notification(Model, frozen=True, kw_only=True):
-    """What the human was told, kept for listing and the change feed."""
+    """What the human was told, kept for listing and the change feed; ``read_at`` and
+    ``resolved_at``: when the human first marked it so (None: not yet)."""
 
     id: int
     session_id: SessionId
@@ -101,6 +102,8 @@ class Notification(Model, frozen=True, kw_only=True):
     created_at: datetime
     read: bool = False
     resolved: bool = False
+    read_at: datetime | None = None
+    resolved_at: datetime | None = None
 
 
 class ChangeType(StrEnum):
@@ -111,6 +114,7 @@ class ChangeType(StrEnum):
     PR_UPDATED = "pr_updated"
     PR_CHECK_RECORDED = "pr_check_recorded"
     NOTIFICATION_CREATED = "notification_created"
+    REACTION_DELIVERED = "reaction_delivered"
 
 
 class ChangeEvent(Model, frozen=True, kw_only=True):

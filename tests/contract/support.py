@@ -162,14 +162,18 @@ def outbox_item(
     *,
     message: str = "CI failed",
     priority: Priority = Priority.ACTION,
+    action: ReactionAction = ReactionAction.SEND_TO_AGENT,
+    reaction: ReactionKey | None = ReactionKey.CI_FAILED,
+    event_type: str = ReactionKey.CI_FAILED.event_type,
 ) -> OutboxItem:
+    """A CI nudge for ``record``, unless told otherwise."""
     return OutboxItem(
         dedup_key=dedup_key,
         session_id=record.id,
         project_id=record.project_id,
-        action=ReactionAction.SEND_TO_AGENT,
-        reaction=ReactionKey.CI_FAILED,
-        event_type=ReactionKey.CI_FAILED.event_type,
+        action=action,
+        reaction=reaction,
+        event_type=event_type,
         priority=priority,
         message=message,
     )

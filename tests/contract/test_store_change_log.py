@@ -16,6 +16,7 @@ from orchestrator.domain.model import (
     NotificationEvent,
     PRComment,
     Priority,
+    ReactionAction,
     ReviewDecision,
     SessionMetadata,
     SessionState,
@@ -229,7 +230,8 @@ async def test_a_notification_row_on_delivery(store: ContractStore) -> None:
     )
     base = await store.max_change_seq()
     await store.mark_delivered(entry.id, at=at(2), notification=event)
-    (row,) = await store.changes_after(base, limit=10)
+    delivered, row = await store.changes_after(base, limit=10)  # in the order they were written
+    assert delivered.type is ChangeType.REACTION_DELIVERED
     assert (row.type, row.project_id, row.session_id, row.created_at) == (
         ChangeType.NOTIFICATION_CREATED,
         "mer",
@@ -240,6 +242,37 @@ async def test_a_notification_row_on_delivery(store: ContractStore) -> None:
         '{"id":1,"sessionId":"mer-1","type":"reaction.ci-failed","priority":"urgent",'
         '"message":"CI \\"failed\\" on\\nmain\\t\\\\ é漢 \\u0001"}'
     )
+
+
+async def test_a_delivery_row_when_a_reaction_is_first_delivered(store: ContractStore) -> None:
+    record = await session(store)
+    page = outbox_item(
+        record,
+        "k2",
+        action=ReactionAction.NOTIFY,
+        reaction=None,
+        event_type="reaction.escalated",
+        priority=Priority.URGENT,
+    )
+    items = (outbox_item(record, "k1"), page, outbox_item(record, "k3"))
+    await store.commit(CommitUnit(session_id=record.id, at=at(1), outbox=items))
+    base = await store.max_change_seq()
+    await store.record_attempt(1, error="busy", next_attempt_at=None)  # an attempt: no row
+    await store.mark_delivered(1, at=at(2), notification=None)
+    await store.mark_delivered(2, at=at(3), notification=None)
+    await store.mark_delivered(1, at=at(4), notification=None)  # delivered already: no row
+    await store.mark_failed(3, at=at(5), error="gone")  # given up: no row
+    rows = await store.changes_after(base, limit=10)
+    assert [(r.type, r.project_id, r.session_id, r.created_at) for r in rows] == [
+        (ChangeType.REACTION_DELIVERED, "mer", "mer-1", at(2)),
+        (ChangeType.REACTION_DELIVERED, "mer", "mer-1", at(3)),
+    ]
+    assert [r.payload for r in rows] == [
+        '{"id":1,"sessionId":"mer-1","action":"send-to-agent","reaction":"ci-failed",'
+        '"type":"reaction.ci-failed","priority":"action"}',
+        '{"id":2,"sessionId":"mer-1","action":"notify","reaction":null,'
+        '"type":"reaction.escalated","priority":"urgent"}',
+    ]
 
 
 async def test_changes_after_pages_by_seq_and_filters_by_project(store: ContractStore) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from orchestrator.domain.errors import InvalidInputError
-from orchestrator.domain.model import PRComment, PRFacts
+from orchestrator.domain.model import CIState, PRComment, PRFacts
 from orchestrator.domain.pages import SessionListing, encode_cursor
 from orchestrator.domain.prs import NO_PR
 from tests.contract.support import PR1, PR2, ContractStore, at, observation, session
@@ -91,3 +91,35 @@ async def test_a_page_holds_at_least_one_session(store: ContractStore) -> None:
     with pytest.raises(InvalidInputError):
         await store.list_session_page(limit=0)
     assert (await store.list_session_page(limit=1)).items == ()
+
+
+async def test_a_listing_carries_when_its_pr_last_changed(store: ContractStore) -> None:
+    record = await session(store)
+    await session(store)  # one without a PR
+    await store.write_pr_observation(record.id, observation(PR1), at(1))
+
+    async def changed_at() -> list[object]:
+        page = await store.list_session_page(limit=10)
+        return [item.pr_changed_at for item in page.items]
+
+    assert await changed_at() == [at(1), None]  # created: a change; no PR: nothing to say
+    await store.write_pr_observation(record.id, observation(PR1), at(2))
+    assert await changed_at() == [at(1), None]  # observed again, unchanged: the time stays
+    await store.write_pr_observation(record.id, observation(PR1, ci=CIState.PASSING), at(3))
+    assert await changed_at() == [at(3), None]
+    # A newer PR that does not speak for the session (merged, while PR1 is open) does not
+    # lend it its time.
+    await store.write_pr_observation(record.id, observation(PR2, number=2, merged=True), at(4))
+    assert await changed_at() == [at(3), None]
+
+
+async def test_a_claimed_pr_counts_as_changed_for_its_new_owner(store: ContractStore) -> None:
+    old_owner = await session(store)
+    new_owner = await session(store)
+    await store.write_pr_observation(old_owner.id, observation(PR1), at(1))
+    await store.claim_pr(new_owner.id, PR1, number=1, now=at(5))  # the move writes rows
+    page = await store.list_session_page(limit=10)
+    assert [(i.record.id, i.pr.url, i.pr_changed_at) for i in page.items] == [
+        (old_owner.id, "", None),
+        (new_owner.id, PR1, at(5)),
+    ]

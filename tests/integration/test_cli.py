@@ -28,6 +28,7 @@ from typer.testing import CliRunner, Result
 from orchestrator import cli
 from orchestrator.api import (
     HEAD_SEQ_HEADER,
+    NEXT_CURSOR_HEADER,
     ErrorBody,
     ErrorCode,
     ErrorDetail,
@@ -35,6 +36,7 @@ from orchestrator.api import (
     Health,
     KillIn,
     KillOut,
+    NotificationsMarked,
     ProjectIn,
     RunFile,
     SendIn,
@@ -139,9 +141,19 @@ class FakeDaemon:
     streams: list[Stream] = field(default_factory=list)
     release: threading.Event = field(default_factory=threading.Event)
 
+    pages: dict[tuple[str, str, str], tuple[bytes, dict[str, str]]] = field(default_factory=dict)
+
     def reply(self, method: str, path: str, value: object = None, status: int = 200) -> None:
         body = b"" if value is None else msgspec.json.encode(value)
         self.routes[method, "/api/v1" + path if path != "/healthz" else path] = (status, body)
+
+    def reply_page(
+        self, path: str, value: object, *, cursor: str = "", next_cursor: str | None = None
+    ) -> None:
+        """Answer ``GET path?cursor=<cursor>`` (no cursor: ``""``) with ``value``, naming
+        ``next_cursor`` in ``X-Next-Cursor`` when given."""
+        headers = {} if next_cursor is None else {NEXT_CURSOR_HEADER: next_cursor}
+        self.pages["GET", "/api/v1" + path, cursor] = (msgspec.json.encode(value), headers)
 
     def requests(self, method: str, path: str) -> list[Seen]:
         return [s for s in self.seen if s.method == method and s.path == "/api/v1" + path]
@@ -175,11 +187,19 @@ def make_handler(daemon: FakeDaemon) -> type[BaseHTTPRequestHandler]:
             if url.path == "/api/v1/events" and daemon.streams:
                 self.stream(daemon.streams.pop(0))
                 return
-            status, body = daemon.routes.get(
-                (self.command, url.path),
-                (404, msgspec.json.encode(error_body(ErrorCode.NOT_FOUND, "no route"))),
-            )
+            cursor = seen.query.get("cursor", [""])[0]
+            headers: dict[str, str] = {}
+            if (self.command, url.path, cursor) in daemon.pages:
+                status = 200
+                body, headers = daemon.pages[self.command, url.path, cursor]
+            else:
+                status, body = daemon.routes.get(
+                    (self.command, url.path),
+                    (404, msgspec.json.encode(error_body(ErrorCode.NOT_FOUND, "no route"))),
+                )
             self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
             self.send_header("content-type", "application/json")
             self.send_header("content-length", str(len(body)))
             self.end_headers()
@@ -244,7 +264,7 @@ def running(daemon: FakeDaemon, data_dir: Path) -> FakeDaemon:
         data_dir / "daemon.json",
         RunFile(pid=os.getpid(), address=f"127.0.0.1:{daemon.port}", token=TOKEN, started_at=NOW),
     )
-    daemon.reply("GET", "/healthz", Health(version="9.9"))
+    daemon.reply("GET", "/healthz", Health(status="ok", version="9.9"))
     return daemon
 
 
@@ -437,6 +457,47 @@ def test_ls_prints_a_table_and_sends_the_token(invoke: Invoke, running: FakeDaem
     assert request.query == {"includeTerminated": ["false"]}  # hidden unless --all
 
 
+def test_ls_follows_the_next_cursor_to_the_last_page(invoke: Invoke, running: FakeDaemon) -> None:
+    running.reply_page("/sessions", [SESSION], next_cursor="after-1")
+    running.reply_page("/sessions", [IDLE_SESSION], cursor="after-1", next_cursor="after-2")
+    running.reply_page("/sessions", [], cursor="after-2")  # a listing may end on an empty page
+    result = invoke("ls", "--json", "--all")
+    assert result.exit_code == 0, result.stderr
+    assert msgspec.json.decode(result.stdout, type=list[SessionOut]) == [SESSION, IDLE_SESSION]
+    assert [r.query for r in running.requests("GET", "/sessions")] == [
+        {},
+        {"cursor": ["after-1"]},
+        {"cursor": ["after-2"]},
+    ]
+    table = invoke("ls")
+    assert table.exit_code == 0, table.stderr
+    assert "app-1" in table.stdout
+    assert "app-2" in table.stdout
+
+
+def test_ls_updated_is_the_later_of_the_session_and_its_pr(
+    invoke: Invoke, running: FakeDaemon
+) -> None:
+    now = datetime.now(UTC)
+    pr_moved = msgspec.structs.replace(
+        SESSION, updated_at=now - timedelta(hours=2), pr_changed_at=now - timedelta(minutes=3)
+    )
+    session_moved = msgspec.structs.replace(
+        SESSION,
+        id="app-2",
+        num=2,
+        updated_at=now - timedelta(minutes=4),
+        pr_changed_at=now - timedelta(days=1),
+    )
+    running.reply("GET", "/sessions", [pr_moved, session_moved])
+    result = invoke("ls")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    rows = {line.split()[0]: line for line in lines if line.lstrip().startswith("app-")}
+    assert rows["app-1"].rstrip().endswith("3m ago")  # its PR changed after the session
+    assert rows["app-2"].rstrip().endswith("4m ago")
+
+
 def test_ls_json_is_the_wire_format(invoke: Invoke, running: FakeDaemon) -> None:
     running.reply("GET", "/sessions", [SESSION])
     result = invoke("ls", "--json", "--project", "app")
@@ -511,6 +572,18 @@ def test_status(invoke: Invoke, running: FakeDaemon) -> None:
     assert as_json["version"] == "9.9"
 
 
+def test_status_says_why_the_daemon_is_degraded(invoke: Invoke, running: FakeDaemon) -> None:
+    running.reply(
+        "GET",
+        "/healthz",
+        Health(status="degraded", version="9.9", reason="database or disk is full", since=NOW),
+    )
+    result = invoke("status")
+    assert result.exit_code == 0, result.stderr
+    assert f"(pid {os.getpid()}, degraded: database or disk is full)" in result.stdout
+    assert msgspec.json.decode(invoke("status", "--json").stdout)["health"] == "degraded"
+
+
 def test_status_json_without_a_daemon(invoke: Invoke, data_dir: Path) -> None:
     result = invoke("status", "--json")
     assert result.exit_code == 1
@@ -544,16 +617,19 @@ def test_projects(invoke: Invoke, running: FakeDaemon, tmp_path: Path) -> None:
     ]
 
 
+STUCK_NOTE = Notification(
+    id=4,
+    session_id="app-1",
+    project_id="app",
+    type="reaction.agent-stuck",
+    priority=Priority.URGENT,
+    message="Agent is stuck and needs attention.",
+    created_at=NOW,
+)
+
+
 def test_notifications(invoke: Invoke, running: FakeDaemon) -> None:
-    note = Notification(
-        id=4,
-        session_id="app-1",
-        project_id="app",
-        type="reaction.agent-stuck",
-        priority=Priority.URGENT,
-        message="Agent is stuck and needs attention.",
-        created_at=NOW,
-    )
+    note = STUCK_NOTE
     running.reply("GET", "/notifications", [note])
     result = invoke("notifications", "--project", "app", "--limit", "5")
     assert result.exit_code == 0, result.stderr
@@ -564,6 +640,74 @@ def test_notifications(invoke: Invoke, running: FakeDaemon) -> None:
     }
     as_json = invoke("notifications", "--json")
     assert msgspec.json.decode(as_json.stdout, type=list[Notification]) == [note]
+
+
+def test_notifications_unread_and_the_state_column(invoke: Invoke, running: FakeDaemon) -> None:
+    base = msgspec.structs.replace(STUCK_NOTE, id=1)
+    read = msgspec.structs.replace(base, id=2, read=True, read_at=NOW)
+    resolved = msgspec.structs.replace(base, id=3, resolved=True, resolved_at=NOW)
+    running.reply("GET", "/notifications", [resolved, read, base])
+    result = invoke("notifications")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "STATE" in next(line for line in lines if "PRIORITY" in line).split()
+    states = {line.split()[0]: line for line in lines if line.split()[:1] in (["1"], ["2"], ["3"])}
+    assert "unread" in states["1"]
+    assert " read " in states["2"]
+    assert "resolved" in states["3"]
+    assert invoke("notifications", "--unread").exit_code == 0
+    assert running.requests("GET", "/notifications")[-1].query == {"unread": ["true"]}
+    running.reply("GET", "/notifications", [])
+    assert invoke("notifications", "-u").stdout.strip() == "no unread notifications"
+
+
+def test_notifications_read_and_resolve_post_each_id(invoke: Invoke, running: FakeDaemon) -> None:
+    for n in (4, 5):
+        running.reply("POST", f"/notifications/{n}/read", status=204)
+    running.reply("POST", "/notifications/6/resolve", status=204)
+    result = invoke("notifications", "read", "4", "5")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "notification 4 marked read",
+        "notification 5 marked read",
+    ]
+    assert len(running.requests("POST", "/notifications/4/read")) == 1
+    assert len(running.requests("POST", "/notifications/5/read")) == 1
+    result = invoke("notifications", "resolve", "6")
+    assert (result.exit_code, result.stdout.strip()) == (0, "notification 6 resolved")
+    # an unknown id stops there: the ones before it stay marked, exit 2
+    result = invoke("notifications", "read", "4", "99", "5")
+    assert result.exit_code == 2
+    assert "no route (HTTP 404)" in result.stderr
+    assert result.stdout.splitlines() == ["notification 4 marked read"]
+    assert len(running.requests("POST", "/notifications/5/read")) == 1
+
+
+def test_notifications_read_all(invoke: Invoke, running: FakeDaemon) -> None:
+    running.reply("POST", "/notifications/read", NotificationsMarked(marked=3))
+    result = invoke("notifications", "read", "--all", "--project", "app")
+    assert (result.exit_code, result.stdout.strip()) == (0, "marked 3 notifications read")
+    assert running.requests("POST", "/notifications/read")[0].query == {"project": ["app"]}
+    running.reply("POST", "/notifications/read", NotificationsMarked(marked=1))
+    assert invoke("notifications", "read", "--all").stdout.strip() == "marked 1 notification read"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["notifications", "read"],
+        ["notifications", "read", "4", "--all"],
+        ["notifications", "read", "4", "--project", "app"],
+        ["notifications", "read", "four"],
+        ["notifications", "resolve"],
+    ],
+)
+def test_notifications_marks_refuse_bad_arguments_before_asking(
+    invoke: Invoke, running: FakeDaemon, args: list[str]
+) -> None:
+    result = invoke(*args)
+    assert result.exit_code == 2, result.stdout
+    assert not [seen for seen in running.seen if seen.method == "POST"]
 
 
 # --- commands ----------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -25,10 +26,12 @@ import trio
 from typer.testing import CliRunner, Result
 
 from adapters.agents import agent_for
-from adapters.http import SessionCommands, TokenAuthority
+from adapters.http import SessionCommands, TokenAuthority, routes
 from adapters.memory import MemoryWorkspace, RecordingMessenger, ScriptedRuntime
 from orchestrator import cli
 from orchestrator.api import API_PREFIX, DaemonStatus, RunFile, SessionOut
+from orchestrator.domain.pages import SessionPage
+from orchestrator.domain.records import Notification
 from orchestrator.runfile import write_run_file
 from orchestrator.sessions import SessionManager
 from tests.engine_harness import Engine
@@ -174,6 +177,11 @@ async def test_every_command_exits_0_ok_1_runtime_2_usage(tmp_path: Path) -> Non
             (["notifications"], 0),
             (["notifications", "--project", "ghost"], 2),
             (["notifications", "--limit", "0"], 2),
+            (["notifications", "--unread"], 0),
+            (["notifications", "read", "--all"], 0),
+            (["notifications", "read", "99"], 2),  # an unknown notification
+            (["notifications", "resolve", "99"], 2),
+            (["notifications", "read"], 2),  # no ids
             (["project", "ls"], 0),
             (["project", "add", "My_App", str(tmp_path)], 2),
             (["config", "check"], 0),
@@ -202,6 +210,8 @@ async def test_a_missing_or_stale_daemon_is_exit_1_for_every_command(tmp_path: P
             ["send", "mer-1", "hi"],
             ["events"],
             ["notifications"],
+            ["notifications", "read", "1"],
+            ["notifications", "read", "--all"],
             ["project", "ls"],
             ["project", "add", "mer", str(tmp_path)],
         ]
@@ -253,6 +263,66 @@ async def test_ls_hides_terminated_sessions_unless_asked(tmp_path: Path) -> None
         ]
 
 
+async def test_ls_follows_pages_to_the_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with cli_against_the_api(tmp_path) as run:
+        now = run.api.engine.clock.now()
+        made = [(await run.api.store.create_session("mer", now=now)).id for _ in range(7)]
+        # Pages of 3 instead of 500, so that 7 sessions take three pages.
+        monkeypatch.setattr(routes, "DEFAULT_SESSION_PAGE", 3)
+        cursors: list[str | None] = []
+        read_page = run.api.store.list_session_page
+
+        async def recording(*, cursor: str | None = None, **rest: Any) -> SessionPage:
+            cursors.append(cursor)
+            return await read_page(cursor=cursor, **rest)
+
+        monkeypatch.setattr(run.api.store, "list_session_page", recording)
+        listed = await run("ls", "--all", "--json")
+        assert listed.exit_code == 0, listed.stderr
+        assert [s.id for s in msgspec.json.decode(listed.stdout, type=list[SessionOut])] == made
+        assert len(cursors) == 3  # one request per page, each after the last
+        assert cursors[0] is None
+        assert None not in cursors[1:]
+
+
+# --- notifications ---------------------------------------------------------------------------
+
+
+async def test_notifications_read_resolve_and_unread(tmp_path: Path) -> None:
+    async with cli_against_the_api(tmp_path) as run:
+        first, second = await run.spawn(), await run.spawn()
+        for sid in (first, second):
+            await run.post(f"/sessions/{sid}/activity", {"state": "waiting_input"})
+        await run.api.engine.deliver()
+
+        async def unread() -> list[int]:
+            result = await run("notifications", "--unread", "--json")
+            assert result.exit_code == 0, result.stderr
+            return [n.id for n in msgspec.json.decode(result.stdout, type=list[Notification])]
+
+        ids = sorted(await unread())
+        assert len(ids) == 2
+        result = await run("notifications", "read", str(ids[0]))
+        assert (result.exit_code, result.stdout.strip()) == (
+            0,
+            f"notification {ids[0]} marked read",
+        )
+        assert await unread() == [ids[1]]
+        result = await run("notifications", "resolve", str(ids[0]))
+        assert result.exit_code == 0, result.stderr
+        table = await run("notifications")
+        row = next(line for line in table.stdout.splitlines() if line.split()[:1] == [str(ids[0])])
+        assert "resolved" in row
+        missing = await run("notifications", "read", "999")
+        assert missing.exit_code == 2
+        assert one_line(missing) == "error: notification 999 not found (HTTP 404)"
+        everything = await run("notifications", "read", "--all")
+        assert everything.stdout.strip() == "marked 1 notification read"
+        assert await unread() == []
+        empty = await run("notifications", "--unread")
+        assert empty.stdout.strip() == "no unread notifications"
+
+
 # --- events ----------------------------------------------------------------------------------
 
 _PREFIX = re.compile(r"^\s*(\d+)\s+(\d\d:\d\d:\d\d|\d\d-\d\d \d\d:\d\d)\s+")
@@ -291,6 +361,9 @@ async def test_events_say_what_changed_one_line_each_at_80_columns(tmp_path: Pat
         assert (sid, "PR #12 check lint failed at abc123") in rest
         assert (sid, "working → needs input (agent waiting for input)") in rest
         assert any(what.startswith("notification (urgent): ") for _, what in rest), rest
+        # deliveries: the CI nudge typed into the agent, the page handed to the notifiers
+        assert (sid, "→ agent: CI failing nudge delivered") in rest
+        assert (sid, "page sent: agent needs input (urgent)") in rest
         assert rest[-1] == (sid, "needs input → terminated: killed")
         assert not any("{" in what for _, what in story)  # no JSON
 

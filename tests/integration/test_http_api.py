@@ -22,7 +22,13 @@ from adapters.memory import (
 )
 from orchestrator.api import API_PREFIX, MAX_BODY_BYTES
 from orchestrator.cleanup import CleanupReport, Reclaimed
-from orchestrator.domain.errors import OverloadedError, TransientError
+from orchestrator.domain.errors import (
+    OverloadedError,
+    StorageUnavailableError,
+    StoreError,
+    TransientError,
+)
+from orchestrator.domain.health import HealthStatus, StoreHealth
 from orchestrator.domain.model import (
     ActivitySource,
     ActivityState,
@@ -73,6 +79,38 @@ async def test_healthz_is_open_and_json() -> None:
         assert response.status_code == 200
         assert response.headers["content-type"] == "application/json"
         assert response.json() == {"status": "ok", "version": "test"}
+
+
+async def test_healthz_reports_a_degraded_store_with_its_reason() -> None:
+    async with serve_api() as api:
+        since = datetime(2026, 1, 1, 12, tzinfo=UTC)
+        api.store.storage_health = StoreHealth(
+            status=HealthStatus.DEGRADED, reason="database or disk is full", since=since, failures=3
+        )
+        response = await api.anonymous.get("/healthz")
+        assert response.status_code == 200  # the daemon is up: it says what is wrong
+        assert response.json() == {
+            "status": "degraded",
+            "version": "test",
+            "reason": "database or disk is full",
+            "since": "2026-01-01T12:00:00Z",
+        }
+        api.store.storage_health = StoreHealth()
+        assert (await api.anonymous.get("/healthz")).json() == {"status": "ok", "version": "test"}
+
+
+async def test_a_storage_fault_on_a_write_is_503_storage_unavailable() -> None:
+    async with serve_api() as api:
+        sid = await api.spawn()
+        api.store.fail_next_commit = StorageUnavailableError("disk I/O error")
+        response = await api.client.post(f"{P}/sessions/{sid}/activity", json={"state": "active"})
+        status, code, message = error_of(response)
+        assert (status, code) == (503, "storage_unavailable")
+        assert "disk I/O error" in message
+        assert response.headers["retry-after"] == "5"
+        # the fault passed: the same request goes through
+        response = await api.client.post(f"{P}/sessions/{sid}/activity", json={"state": "active"})
+        assert response.status_code == 204
 
 
 async def test_unknown_path_and_wrong_method_are_json() -> None:
@@ -526,6 +564,9 @@ class _Raising:
         (OverloadedError("mailbox full"), 429, "overloaded"),
         (ShuttingDownError("draining"), 503, "unavailable"),
         (TransientError("tmux busy"), 503, "unavailable"),
+        # a StoreError, but not a refusal: the same request may succeed once the disk has room
+        (StorageUnavailableError("database or disk is full"), 503, "storage_unavailable"),
+        (StoreError("FOREIGN KEY constraint failed"), 409, "conflict"),
         (RuntimeError("bug"), 500, "internal"),
     ],
 )
@@ -536,7 +577,8 @@ async def test_errors_map_to_statuses(error: Exception, status: int, code: str) 
         response = await api.client.post(f"{P}/sessions/{sid}/send", json={"message": "x"})
         assert error_of(response)[:2] == (status, code)
         if status in (429, 503):
-            assert response.headers["retry-after"] == "1"
+            retry = "5" if code == "storage_unavailable" else "1"
+            assert response.headers["retry-after"] == retry
         if status == 500:
             assert "bug" not in response.text  # no internals leak
 

@@ -67,6 +67,9 @@ TRIGGERS = {
     "pr_checks_cdc_insert",
     "pr_checks_cdc_update",
     "notifications_cdc_insert",
+    "outbox_cdc_delivered",
+    "pr_changed_at_insert",
+    "pr_changed_at_update",
 }
 
 

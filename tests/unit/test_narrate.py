@@ -10,7 +10,8 @@ import pytest
 from rich.console import Console
 
 from orchestrator.api import EventOut
-from orchestrator.cli.narrate import EventNarrator, pr_name, words
+from orchestrator.cli.narrate import REACTIONS, EventNarrator, pr_name, words
+from orchestrator.domain.model import ReactionKey
 
 AT = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 PR = "https://github.com/me/my-app/pull/12"
@@ -181,3 +182,43 @@ def test_an_event_of_an_earlier_day_shows_its_date() -> None:
     line = EventNarrator().line(ev("session_updated", session("working"))).plain
     local = AT.astimezone()
     assert f"{local:%m-%d %H:%M}" in line
+
+
+def delivered(action: str, reaction: str | None, kind: str, priority: str) -> EventOut:
+    return ev(
+        "reaction_delivered",
+        {
+            "id": 3,
+            "sessionId": "my-app-1",
+            "action": action,
+            "reaction": reaction,
+            "type": kind,
+            "priority": priority,
+        },
+    )
+
+
+def test_a_delivered_reaction_says_who_got_what() -> None:
+    assert story(
+        delivered("send-to-agent", "ci-failed", "reaction.ci-failed", "action"),
+        delivered("send-to-agent", "review-comments", "reaction.review-comments", "action"),
+        delivered("notify", "agent-stuck", "reaction.agent-stuck", "urgent"),
+        delivered("notify", "ci-failed", "reaction.escalated", "urgent"),
+        delivered("notify", None, "reaction.escalated", "urgent"),
+        delivered("notify", "some-new-key", "reaction.some-new-key", "info"),
+    ) == [
+        "→ agent: CI failing nudge delivered",
+        "→ agent: review feedback nudge delivered",
+        "page sent: agent stuck (urgent)",
+        "page sent: CI failing, escalated (urgent)",
+        "page sent: escalation (urgent)",
+        "page sent: some-new-key (info)",  # a key this CLI does not know yet: as it is
+    ]
+
+
+def test_a_delivery_with_a_payload_missing_fields_is_still_one_line() -> None:
+    assert story(ev("reaction_delivered", {})) == ["page sent: reaction"]
+
+
+def test_every_reaction_key_has_words() -> None:
+    assert set(REACTIONS) == {key.value for key in ReactionKey}

@@ -72,13 +72,18 @@ def test_default_reaction_table(
         ("1d", timedelta(days=1)),
         ("2h", timedelta(hours=2)),
         ("1d2h3m4s", timedelta(days=1, hours=2, minutes=3, seconds=4)),
+        ("500ms", timedelta(milliseconds=500)),
+        ("1s250ms", timedelta(seconds=1, milliseconds=250)),
+        ("5m5ms", timedelta(minutes=5, milliseconds=5)),
     ],
 )
 def test_parse_duration(text: str, expected: timedelta) -> None:
     assert parse_duration(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "15", "1x", "0s", "m", "1m1h", "-5m", "1.5h", "15 m x"])
+@pytest.mark.parametrize(
+    "text", ["", "15", "1x", "0s", "m", "1m1h", "-5m", "1.5h", "15 m x", "0ms", "5ms1s", "ms"]
+)
 def test_parse_duration_rejects(text: str) -> None:
     with pytest.raises(ValueError, match=r"duration|zero"):
         parse_duration(text)

@@ -6,10 +6,12 @@ from __future__ import annotations
 from importlib.resources import files
 from pathlib import Path
 
+import msgspec
 import yaml
 
 from orchestrator.config import example_config, load_config
 from orchestrator.domain.model import Priority
+from orchestrator.domain.retention import RetentionPolicy
 from tests.unit.config.support import load
 
 
@@ -48,6 +50,8 @@ def test_the_example_config_loads_and_shows_every_section(
     assert "my-agent" in config.agents
     assert config.routing[Priority.URGENT] == ("log", "desktop", "team-slack")
     defaults = load_config(env={"ORCHESTRATOR_DATA_DIR": str(data_dir / "empty")})
+    # every retention rule is shown (the keys the loader accepts, spelled as users write them)
+    assert set(raw["retention"]) == {f.encode_name for f in msgspec.structs.fields(RetentionPolicy)}
     assert (config.reaper, config.retention, config.shutdown, config.scm, config.cleanup) == (
         defaults.reaper,
         defaults.retention,

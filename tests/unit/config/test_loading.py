@@ -10,7 +10,7 @@ import pytest
 
 from orchestrator.config import (
     ReaperConfig,
-    RetentionConfig,
+    RetentionPolicy,
     ShutdownConfig,
     Synchronous,
     config_path,
@@ -48,6 +48,7 @@ def test_a_missing_file_means_every_default(data_dir: Path, env: dict[str, str])
     assert config.reaper.concurrency == 64
     assert config.retention.change_log_max_age == timedelta(days=7)
     assert config.retention.change_log_max_rows == 100_000
+    assert config.retention == RetentionPolicy()  # its defaults are the policy's own
     assert config.shutdown.drain_timeout == timedelta(seconds=10)
     assert not config.allow_remote
 
@@ -71,7 +72,7 @@ def test_keys_left_out_keep_the_schema_defaults(data_dir: Path, env: dict[str, s
     )
     config = load(text, data_dir, env)
     assert config.reaper == ReaperConfig(tick=timedelta(minutes=1))
-    assert config.retention == RetentionConfig(change_log_max_rows=10)
+    assert config.retention == RetentionPolicy(change_log_max_rows=10)
     assert config.shutdown == ShutdownConfig()
     assert config.notifiers.desktop
     assert not config.notifiers.webhooks["ops"].slack
@@ -197,6 +198,46 @@ def test_every_section(tmp_path: Path, data_dir: Path, env: dict[str, str]) -> N
     assert config.retention.change_log_max_age == timedelta(days=1)
     assert config.retention.change_log_max_rows == 5000
     assert config.shutdown.drain_timeout == timedelta(minutes=1)
+
+
+def test_every_retention_rule_is_configurable(data_dir: Path, env: dict[str, str]) -> None:
+    text = (
+        "retention:\n"
+        "  interval: 1m30s\n"
+        "  batchSize: 50\n"
+        "  changeLogMaxAge: 2d\n"
+        "  changeLogMaxRows: 700\n"
+        "  outboxSettledMaxAge: 3h\n"
+        "  notificationReadMaxAge: 4d\n"
+        "  notificationsMaxRows: 90\n"
+        "  checkRunsPerCheck: 6\n"
+        "  terminatedHistoryMaxAge: 500ms\n"
+    )
+    assert load(text, data_dir, env).retention == RetentionPolicy(
+        interval=timedelta(minutes=1, seconds=30),
+        batch_size=50,
+        change_log_max_age=timedelta(days=2),
+        change_log_max_rows=700,
+        outbox_settled_max_age=timedelta(hours=3),
+        notification_read_max_age=timedelta(days=4),
+        notifications_max_rows=90,
+        check_runs_per_check=6,
+        terminated_history_max_age=timedelta(milliseconds=500),
+    )
+
+
+def test_every_duration_accepts_milliseconds(data_dir: Path, env: dict[str, str]) -> None:
+    text = (
+        "reaper: {tick: 250ms, probeTimeout: 1s500ms}\n"
+        "shutdown: {drainTimeout: 750ms}\n"
+        "reactions: {agent-idle: {escalateAfter: 1m1ms}}\n"
+    )
+    config = load(text, data_dir, env)
+    assert config.reaper.tick == timedelta(milliseconds=250)
+    assert config.reaper.probe_timeout == timedelta(seconds=1, milliseconds=500)
+    assert config.shutdown.drain_timeout == timedelta(milliseconds=750)
+    idle = config.policy[ReactionKey.AGENT_IDLE]
+    assert idle.escalate_after == timedelta(minutes=1, milliseconds=1)
 
 
 def test_partial_routing_keeps_the_default_for_other_priorities(
