@@ -28,11 +28,11 @@ from typing import TYPE_CHECKING, cast
 import httpx
 import trio
 from hypercorn.config import Config as HypercornConfig
-from hypercorn.trio import serve
 
 from adapters.agents import agent_for, session_environment
 from adapters.http.app import ApiServices, DrainSwitch, create_app
 from adapters.http.auth import TokenAuthority
+from adapters.http.serve import LATE_REQUEST_GRACE, serve_http
 from adapters.notifiers import DesktopNotifier, LogNotifier, RoutingNotifier, WebhookNotifier
 from adapters.sqlite.store import SqliteStore, open_sqlite_store
 from adapters.tmux import TmuxMessenger, TmuxRuntime, TmuxServer
@@ -284,9 +284,15 @@ async def _run(
             log.info("boot: %d running sessions armed; reconcile: %s", armed, report)
             await root.start(run_observers)
             app = cast("ASGIFramework", create_app(services))
-            binds = await root.start(
-                partial(serve, app, hypercorn, shutdown_trigger=http_stopped.wait)
-            )
+            http_done = trio.Event()
+
+            async def run_http(*, task_status: trio.TaskStatus[list[str]]) -> None:
+                try:
+                    await serve_http(app, hypercorn, stop=http_stopped, task_status=task_status)
+                finally:
+                    http_done.set()
+
+            binds = await root.start(run_http)
             address.value = daemon.address = _host_port(binds)
             write_run_file(
                 config.run_file,
@@ -306,7 +312,14 @@ async def _run(
                     log.info("received %s: draining", signal.Signals(signum).name)
                     root.start_soon(_exit_on_second_signal, signals)
                     break
+                # From now on every answer closes its connection: no client is left holding
+                # a kept-alive connection that the server closes under its next request.
+                hypercorn.keep_alive_max_requests = 0
                 await _drain(config, daemon, observers, delivery, http_stopped)
+                # The server answers what it accepted before anything is cancelled (cancelling
+                # at once cut answers off mid-body: resets for the clients).
+                with trio.move_on_after(LATE_REQUEST_GRACE + hypercorn.graceful_timeout + 1.0):
+                    await http_done.wait()
                 root.cancel_scope.cancel()
             finally:
                 remove_run_file(config.run_file)
