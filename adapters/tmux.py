@@ -376,6 +376,35 @@ class TmuxRuntime:
             for name in await self._server.list_sessions()
         ]
 
+    async def probe_all(self) -> dict[str, RuntimeProbe]:
+        """What ``probe`` would say of every session on our socket, from one tmux call (the
+        boot reconcile reads a thousand sessions this way instead of with a thousand
+        processes). A session not listed is gone. ``ProbeError`` when tmux cannot tell."""
+        if not await self._server.socket_state():
+            return {}
+        try:
+            result = await self._server.query(
+                ["list-panes", "-a", "-F", "#{session_name} #{pane_dead}"]
+            )
+        except TransientError as exc:
+            raise ProbeError(f"probe all: {exc}") from exc
+        if not result.ok:
+            if _missing(result):
+                return {}
+            raise ProbeError(f"probe all: tmux list-panes failed: {result.stderr}")
+        running: dict[str, bool] = {}
+        for line in result.stdout.splitlines():
+            name, _, dead = line.rpartition(" ")
+            if name:
+                running[name] = running.get(name, False) or dead == "0"
+        return {
+            name: RuntimeProbe(
+                runtime=ProbeResult.ALIVE,
+                process=ProbeResult.ALIVE if up else ProbeResult.DEAD,
+            )
+            for name, up in running.items()
+        }
+
 
 _DEAD: Final = RuntimeProbe(runtime=ProbeResult.DEAD, process=ProbeResult.DEAD)
 

@@ -26,7 +26,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Final, Protocol, runtime_checkable
 
 import trio
 
@@ -59,6 +59,7 @@ from orchestrator.ports import (
     LaunchConfig,
     Runtime,
     RuntimeHandle,
+    RuntimeProbe,
     RuntimeSpec,
     SessionStore,
     Workspace,
@@ -69,6 +70,7 @@ from orchestrator.reaper import Reaper, ReaperLifecycle, runtime_handle
 __all__ = [
     "ReconcileReport",
     "RuntimeInventory",
+    "RuntimeSnapshot",
     "SessionLifecycle",
     "SessionManager",
     "SpawnRequest",
@@ -129,6 +131,37 @@ class RuntimeInventory(Protocol):
     """Every runtime handle on the daemon's own runtime (our private tmux socket)."""
 
     async def list_handles(self) -> list[RuntimeHandle]: ...
+
+
+@runtime_checkable
+class RuntimeSnapshot(Protocol):
+    """A runtime that can read all its sessions at once (tmux: one call for all panes)."""
+
+    async def probe_all(self) -> Mapping[str, RuntimeProbe]:
+        """What ``probe`` would say of each handle id the runtime has; ``ProbeError`` when
+        it cannot tell."""
+        ...
+
+
+class _SnapshotRuntime:
+    """``runtime``, with probes answered from one reading of all its sessions taken before;
+    a handle that reading does not list is probed for real, so "gone" is always the
+    runtime's own answer."""
+
+    def __init__(self, runtime: Runtime, readings: Mapping[str, RuntimeProbe]) -> None:
+        self.name = runtime.name
+        self._runtime = runtime
+        self._readings = readings
+
+    async def create(self, spec: RuntimeSpec) -> RuntimeHandle:
+        return await self._runtime.create(spec)
+
+    async def probe(self, handle: RuntimeHandle) -> RuntimeProbe:
+        reading = self._readings.get(handle.id)
+        return reading if reading is not None else await self._runtime.probe(handle)
+
+    async def destroy(self, handle: RuntimeHandle) -> None:
+        await self._runtime.destroy(handle)
 
 
 @dataclass(frozen=True, slots=True)
@@ -540,7 +573,10 @@ class SessionManager:
         rules; could not tell: reported failed, so it is quarantined), then lists the
         handles on our runtime that belong to no live session: returned and logged as
         orphans, never killed (a person decides). It probes like the reaper: pass the
-        reaper's configured ``probe_timeout`` (seconds) and ``concurrency``."""
+        reaper's configured ``probe_timeout`` (seconds) and ``concurrency``. A runtime that
+        can read all its sessions at once (``RuntimeSnapshot``) is read once, within
+        ``probe_timeout``, and that reading answers every probe: a thousand live sessions
+        are adopted without a thousand tmux processes."""
         interrupted: list[SessionId] = []
         for record in await self._lifecycle.running_sessions():
             if runtime_handle(record) is not None:
@@ -559,9 +595,10 @@ class SessionManager:
             )
             interrupted.append(record.id)
 
+        runtime = await self._boot_runtime(probe_timeout)
         reaper = Reaper(
             self._lifecycle,
-            {self._runtime.name: self._runtime},
+            {runtime.name: runtime},
             self._clock,
             concurrency=concurrency,
             probe_timeout=probe_timeout,
@@ -609,3 +646,22 @@ class SessionManager:
             orphans=tuple(orphans),
             inventory_error=inventory_error,
         )
+
+    async def _boot_runtime(self, probe_timeout: float) -> Runtime:
+        """The runtime the boot reconcile probes: answered from one reading of all its
+        sessions when it can take one in time, else (or when that fails) itself."""
+        runtime = self._runtime
+        if not isinstance(runtime, RuntimeSnapshot):
+            return runtime
+        with trio.move_on_after(probe_timeout):
+            try:
+                readings = await runtime.probe_all()
+            except OrchestratorError as error:
+                log.warning("reconcile: cannot read all sessions at once (%s); probing each", error)
+                return runtime
+            except Exception:
+                log.exception("reconcile: reading all sessions at once failed; probing each")
+                return runtime
+            return _SnapshotRuntime(runtime, readings)
+        log.warning("reconcile: reading all sessions at once timed out; probing each")
+        return runtime

@@ -281,6 +281,32 @@ async def test_no_server_yet_reads_as_dead(runtime: TmuxRuntime) -> None:
     assert await session_names(runtime) == []
 
 
+async def test_probe_all_reads_every_session_as_probe_does(
+    runtime: TmuxRuntime, server: TmuxServer, workspace: Path
+) -> None:
+    assert await runtime.probe_all() == {}  # no server yet
+    alive = await runtime.create(spec("app-30", workspace, "sleep", "300"))
+    exited = await runtime.create(spec("app-31", workspace, "true"))
+    gone = await runtime.create(spec("app-32", workspace, "sleep", "300"))
+    await wait_for_probe(runtime, exited, EXITED)
+    await runtime.destroy(gone)
+    readings = await runtime.probe_all()
+    assert readings == {"app-30": ALIVE, "app-31": EXITED}
+    for handle in (alive, exited):
+        assert readings[handle.id] == await runtime.probe(handle)
+    assert await runtime.probe(gone) == DEAD
+
+    result = await tmux("-S", str(server.socket_path), "display-message", "-p", "#{pid}")
+    os.kill(int(result.stdout), signal.SIGKILL)  # a stale socket file: no server answers
+    await wait_for_probe(runtime, alive, DEAD)  # the server is reaped
+    assert await runtime.probe_all() == {}
+
+
+async def test_probe_all_cannot_tell_with_a_missing_socket_directory(sock_dir: Path) -> None:
+    with pytest.raises(ProbeError):
+        await TmuxRuntime(TmuxServer(sock_dir / "missing" / "tmux.sock")).probe_all()
+
+
 async def test_create_makes_the_socket_directory(sock_dir: Path, workspace: Path) -> None:
     server = TmuxServer(sock_dir / "data" / "tmux.sock")
     runtime = TmuxRuntime(server)
