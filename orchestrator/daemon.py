@@ -29,7 +29,7 @@ import httpx
 import trio
 from hypercorn.config import Config as HypercornConfig
 
-from adapters.agents import agent_for, session_environment
+from adapters.agents import agent_for, clear_line_keys, session_environment
 from adapters.http.app import ApiServices, DrainSwitch, create_app
 from adapters.http.auth import TokenAuthority
 from adapters.http.serve import LATE_REQUEST_GRACE, serve_http
@@ -204,7 +204,15 @@ async def _run(
     await _register_projects(config, store, clock.now())
     tmux = TmuxServer(tmux_socket_path(config.data_dir))
     runtime = TmuxRuntime(tmux)
-    messenger = TmuxMessenger(tmux)
+
+    async def keys_to_clear_a_line(session_id: str) -> tuple[str, ...]:
+        record = await store.get_session(session_id)
+        if record is None:
+            return ()
+        agent = record.metadata.agent or record.lifecycle.harness.value
+        return clear_line_keys(agent, config.agents)
+
+    messenger = TmuxMessenger(tmux, clear_line_keys=keys_to_clear_a_line)
     manager = LifecycleManager(store, clock=clock, policy=config.policy)
     dispatcher = OutboxDispatcher(
         store, messenger=messenger, notifier=build_notifier(config, http_client), clock=clock

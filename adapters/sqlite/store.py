@@ -59,6 +59,7 @@ from adapters.sqlite.rows import (
 )
 from adapters.sqlite.statements import (
     ARCHIVE_PROJECT,
+    BEGIN_ATTEMPT,
     CHANGE_LOG_HEAD,
     CHANGES_AFTER,
     INSERT_NOTIFICATION,
@@ -106,6 +107,7 @@ from orchestrator.domain.records import (
     Project,
     Tracker,
 )
+from orchestrator.ports import ATTEMPT_UNDER_WAY
 
 _T = TypeVar("_T")
 
@@ -385,6 +387,11 @@ class SqliteStore:
     async def list_outbox(self) -> list[OutboxEntry]:
         rows = await self._read(sa.select(t.outbox).order_by(t.outbox.c.id))
         return [outbox_from_row(r) for r in rows]
+
+    async def begin_attempt(self, entry_id: int) -> None:
+        """next_attempt_at = ATTEMPT_UNDER_WAY. Unknown ids are a no-op."""
+        params = (encode_ts(ATTEMPT_UNDER_WAY), entry_id)
+        await self._submit(Execute(BEGIN_ATTEMPT, params), f"begin_attempt of row {entry_id}")
 
     async def record_attempt(
         self, entry_id: int, *, error: str, next_attempt_at: datetime | None
