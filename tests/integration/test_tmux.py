@@ -578,38 +578,31 @@ async def test_a_resend_clears_a_half_typed_line_first(
     assert asked == ["app-42"]  # only a resend asks for the keys
 
 
-async def test_a_resend_to_an_agent_without_clear_keys_types_nothing_extra(
-    runtime: TmuxRuntime, server: TmuxServer, workspace: Path
+@pytest.mark.parametrize(
+    ("keys", "before_the_paste"),
+    [((), b""), (("C-e", "C-u"), b"\x05\x15")],
+    ids=["agent-without-keys", "agent-with-keys"],
+)
+async def test_a_resend_presses_the_agents_clear_keys_and_nothing_else_before_the_paste(
+    runtime: TmuxRuntime,
+    server: TmuxServer,
+    workspace: Path,
+    keys: tuple[str, ...],
+    before_the_paste: bytes,
 ) -> None:
     out = workspace / "raw.bin"
     await runtime.create(spec("app-43", workspace, sys.executable, "-c", RAW_RECORDER, str(out)))
     await wait_until((workspace / "raw.bin.ready").exists)
 
-    async def no_keys(session_id: str) -> tuple[str, ...]:
-        return ()
+    async def agent_keys(session_id: str) -> tuple[str, ...]:
+        return keys
 
     messenger = TmuxMessenger(
-        server, poll_interval=0.02, submit_delay=0.05, clear_line_keys=no_keys
+        server, poll_interval=0.02, submit_delay=0.05, clear_line_keys=agent_keys
     )
     await messenger.send("app-43", "again", resend=True)
     await wait_until(out.exists)
-    assert out.read_bytes() == b"\x1b[200~again\x1b[201~\r"
-
-
-async def test_a_resend_presses_the_clear_keys_before_the_paste(
-    runtime: TmuxRuntime, server: TmuxServer, workspace: Path
-) -> None:
-    out = workspace / "raw.bin"
-    await runtime.create(spec("app-44", workspace, sys.executable, "-c", RAW_RECORDER, str(out)))
-    await wait_until((workspace / "raw.bin.ready").exists)
-
-    async def keys(session_id: str) -> tuple[str, ...]:
-        return ("C-e", "C-u")
-
-    messenger = TmuxMessenger(server, poll_interval=0.02, submit_delay=0.05, clear_line_keys=keys)
-    await messenger.send("app-44", "again", resend=True)
-    await wait_until(out.exists)
-    assert out.read_bytes() == b"\x05\x15\x1b[200~again\x1b[201~\r"
+    assert out.read_bytes() == before_the_paste + b"\x1b[200~again\x1b[201~\r"
 
 
 async def test_clear_keys_that_are_not_key_names_are_refused_before_typing(
