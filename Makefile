@@ -11,7 +11,7 @@ INSTALL_VENV ?= $(HOME)/.local/share/orchestrator/venv
 BIN_DIR      ?= $(HOME)/.local/bin
 INSTALL_WITH ?= $(if $(shell command -v pipx 2>/dev/null),pipx,venv)
 
-.PHONY: run test lint types unit bench clean install uninstall
+.PHONY: run test lint types unit bench screenshots clean install uninstall
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ test: lint types unit
 
 bench: $(STAMP)
 	for b in bench/*_bench.py; do $(BIN)/python $$b || exit 1; done
+
+# The dashboard in headless Chromium against a real daemon: docs/screenshots/board.png,
+# session.png and their -dark twins.
+screenshots: $(STAMP)
+	ORCHESTRATOR_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest tests/browser -q -k screenshots
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -2,25 +2,34 @@
 
 Built-in agents (names as in ``AgentHarness``):
 
-==============  ====================================  ====================================
-agent           launch (prompt ``P``)                 restore (agent session ``ID``)
-==============  ====================================  ====================================
-claude-code     ``claude [args] -- P``                ``claude [args] --resume ID``
-codex           ``codex [args] -- P``                 ``codex [args] resume ID``
-aider           ``aider [args] --message P``          ``aider [args] --restore-chat-history``
-opencode        ``opencode [args] --prompt P``        ``opencode [args] --session ID``
-==============  ====================================  ====================================
+==============  ======================================  ====================================
+agent           launch (prompt ``P``)                   restore (agent session ``ID``)
+==============  ======================================  ====================================
+claude-code     ``claude [args] --session-id ID -- P``  ``claude [args] --resume ID``
+codex           ``codex [args] -- P``                   ``codex [args] resume ID``
+aider           ``aider [args] --message P``            none: aider has no conversation ids
+opencode        ``opencode [args] --prompt P``          ``opencode [args] --session ID``
+==============  ======================================  ====================================
 
-Without a prompt the prompt part is left out. Aider has no session ids and its
-``--message`` answers once and exits; restoring reopens the chat history interactively.
+Without a prompt the prompt part is left out. Claude Code lets its launcher choose the
+conversation id, so a fresh uuid is chosen at launch and recorded; the other agents choose
+their own, which their hooks report (``agentSessionId`` on the activity route). Aider's
+``--message`` answers once and exits, and it has nothing to resume by id.
 
 ``CustomAgent`` takes its command from configuration. In ``command`` the placeholders
-``{prompt}``, ``{session_id}`` and ``{workspace_path}`` are replaced inside any argument
-(``--message={prompt}`` works); when no argument mentions ``{prompt}`` the prompt is appended
-as the last argument. With an empty prompt an argument that is exactly ``{prompt}`` is
-dropped and nothing is appended. ``restore_command`` may use ``{agent_session_id}``; when it
-does not, the id is appended. Values are substituted once: a prompt containing
-``{session_id}`` stays as written. Arguments are an argv, never parsed by a shell.
+``{prompt}``, ``{session_id}``, ``{workspace_path}`` and ``{agent_session_id}`` are replaced
+inside any argument (``--message={prompt}`` works); a command that mentions
+``{agent_session_id}`` gets a fresh uuid chosen at launch, as Claude Code does. When no
+argument mentions ``{prompt}`` the prompt is appended as the last argument. With an empty
+prompt an argument that is exactly ``{prompt}`` is dropped and nothing is appended.
+``restore_command`` may use ``{agent_session_id}``; when it does not, the id is appended.
+Values are substituted once: a prompt containing ``{session_id}`` stays as written.
+Arguments are an argv, never parsed by a shell.
+
+``check_installed`` looks the executable up before a spawn or restore creates anything: a
+bare name on ``PATH`` (the agent's own ``env`` may set one), an absolute path as a file.
+A relative path with a ``/`` or a placeholder is resolved in the worktree, which does not
+exist yet, so it is left to the launch.
 
 Before a message that may have been typed already is sent again, the keys
 ``clear_line_keys(name, custom)`` names empty a half-typed input line: ``C-e C-u`` (end of
@@ -34,8 +43,12 @@ the agent's own ``environment(config)``: the session manager overlays them, so t
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import uuid
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Final
 
 from orchestrator.config import AgentConfig
@@ -63,8 +76,8 @@ HOOK_TOKEN_VAR: Final = "ORCHESTRATOR_HOOK_TOKEN"  # noqa: S105 (a variable name
 
 # Agent-native session ids (uuids, ``ses_…``): no whitespace, never an option.
 _AGENT_SESSION_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._:-]{0,255}")
-_LAUNCH_PLACEHOLDER = re.compile(r"\{(prompt|session_id|workspace_path)\}")
-_RESTORE_PLACEHOLDER = re.compile(r"\{agent_session_id\}")
+_LAUNCH_PLACEHOLDER = re.compile(r"\{(prompt|session_id|workspace_path|agent_session_id)\}")
+_AGENT_SESSION_PLACEHOLDER = re.compile(r"\{agent_session_id\}")
 
 
 def session_environment(
@@ -84,6 +97,20 @@ def _check_agent_session_id(agent: str, agent_session_id: str) -> str:
     if not _AGENT_SESSION_ID.fullmatch(agent_session_id):
         raise InvalidInputError(f"{agent}: {agent_session_id!r} is not a valid agent session id")
     return agent_session_id
+
+
+def _check_executable(agent: str, argv0: str, env: Mapping[str, str], fix: str) -> None:
+    """``InvalidInputError`` when ``argv0`` cannot be found, ending with ``fix``."""
+    path = Path(argv0)
+    if "{" in argv0 or ("/" in argv0 and not path.is_absolute()):
+        return  # resolved in the worktree, which the spawn has not made yet
+    if path.is_absolute():
+        if path.is_file() and os.access(path, os.X_OK):
+            return
+        raise InvalidInputError(f"agent {agent}: {argv0} is not an executable file: {fix}")
+    search = env.get("PATH") or os.environ.get("PATH") or os.defpath
+    if shutil.which(argv0, path=search) is None:
+        raise InvalidInputError(f"agent {agent}: `{argv0}` is not on PATH: {fix}")
 
 
 class _CliAgent:
@@ -107,13 +134,33 @@ class _CliAgent:
 
     def launch_command(self, config: LaunchConfig) -> Sequence[str]:
         prompt = self._prompt_args(config.prompt) if config.prompt else ()
-        return (self.executable, *self.extra_args, *prompt)
+        return (self.executable, *self.extra_args, *self._session_args(config), *prompt)
 
     def restore_command(self, agent_session_id: str) -> Sequence[str]:
+        unsupported = self.resume_unsupported()
+        if unsupported:
+            raise InvalidInputError(unsupported)
         return self._restore_args(_check_agent_session_id(self.name, agent_session_id))
 
     def environment(self, config: LaunchConfig) -> Mapping[str, str]:
         return dict(self.env)
+
+    def choose_session_id(self) -> str:
+        return ""
+
+    def resume_unsupported(self) -> str:
+        return ""
+
+    def check_installed(self, *, resume: bool = False) -> None:
+        _check_executable(
+            self.name,
+            self.executable,
+            self.env,
+            f"install it, or point agents.{self.name}.command at it in the config",
+        )
+
+    def _session_args(self, config: LaunchConfig) -> Sequence[str]:
+        return ()
 
     def _prompt_args(self, prompt: str) -> Sequence[str]:
         # "--" so that a prompt starting with "-" is never read as an option.
@@ -126,6 +173,14 @@ class _CliAgent:
 class ClaudeCodeAgent(_CliAgent):
     name = AgentHarness.CLAUDE_CODE.value
     default_executable = "claude"
+
+    def choose_session_id(self) -> str:
+        return str(uuid.uuid4())  # claude accepts only a uuid here
+
+    def _session_args(self, config: LaunchConfig) -> Sequence[str]:
+        if not config.agent_session_id:
+            return ()
+        return ("--session-id", _check_agent_session_id(self.name, config.agent_session_id))
 
     def _restore_args(self, agent_session_id: str) -> Sequence[str]:
         return (self.executable, *self.extra_args, "--resume", agent_session_id)
@@ -146,8 +201,8 @@ class AiderAgent(_CliAgent):
     def _prompt_args(self, prompt: str) -> Sequence[str]:
         return ("--message", prompt)
 
-    def _restore_args(self, agent_session_id: str) -> Sequence[str]:
-        return (self.executable, *self.extra_args, "--restore-chat-history")
+    def resume_unsupported(self) -> str:
+        return "aider has no conversation ids to resume"
 
 
 class OpenCodeAgent(_CliAgent):
@@ -187,6 +242,7 @@ class CustomAgent:
             "prompt": config.prompt,
             "session_id": config.session_id,
             "workspace_path": config.workspace_path,
+            "agent_session_id": config.agent_session_id,
         }
         args: list[str] = []
         mentions_prompt = False
@@ -202,14 +258,33 @@ class CustomAgent:
 
     def restore_command(self, agent_session_id: str) -> Sequence[str]:
         if self.restore is None:
-            raise InvalidInputError(f"agent {self.name} has no restore command configured")
+            raise InvalidInputError(self.resume_unsupported())
         agent_session_id = _check_agent_session_id(self.name, agent_session_id)
-        if not any(_RESTORE_PLACEHOLDER.search(arg) for arg in self.restore):
+        if not any(_AGENT_SESSION_PLACEHOLDER.search(arg) for arg in self.restore):
             return (*self.restore, agent_session_id)
-        return tuple(_RESTORE_PLACEHOLDER.sub(lambda _: agent_session_id, a) for a in self.restore)
+        return tuple(
+            _AGENT_SESSION_PLACEHOLDER.sub(lambda _: agent_session_id, a) for a in self.restore
+        )
 
     def environment(self, config: LaunchConfig) -> Mapping[str, str]:
         return dict(self.env)
+
+    def choose_session_id(self) -> str:
+        if any(_AGENT_SESSION_PLACEHOLDER.search(arg) for arg in self.command):
+            return str(uuid.uuid4())
+        return ""
+
+    def resume_unsupported(self) -> str:
+        if self.restore is None:
+            return f"agent {self.name} has no restore command configured (restoreCommand)"
+        return ""
+
+    def check_installed(self, *, resume: bool = False) -> None:
+        command, key = (self.restore, "restoreCommand") if resume else (self.command, "command")
+        if command is not None:
+            _check_executable(
+                self.name, command[0], self.env, f"fix agents.{self.name}.{key} in the config"
+            )
 
 
 _BUILTINS: Final[Mapping[str, type[_CliAgent]]] = {

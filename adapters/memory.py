@@ -19,13 +19,16 @@ from enum import StrEnum
 import msgspec
 import trio
 
+from adapters import memory_retention
 from orchestrator.domain.errors import (
     ConflictError,
     InvalidInputError,
+    NotFoundError,
     ProbeError,
     StoreError,
     TransientError,
 )
+from orchestrator.domain.health import StoreHealth
 from orchestrator.domain.model import (
     ActivitySource,
     ActivityState,
@@ -52,6 +55,13 @@ from orchestrator.domain.model import (
     SessionState,
     TerminationReason,
 )
+from orchestrator.domain.pages import (
+    SessionListing,
+    SessionPage,
+    check_page_limit,
+    decode_cursor,
+    encode_cursor,
+)
 from orchestrator.domain.prs import select_pr_facts
 from orchestrator.domain.records import (
     ChangeEvent,
@@ -62,6 +72,7 @@ from orchestrator.domain.records import (
     Project,
     Tracker,
 )
+from orchestrator.domain.retention import RetentionPolicy, RetentionReport
 from orchestrator.domain.scm import (
     CheckKind,
     ChecksSnapshot,
@@ -83,7 +94,9 @@ from orchestrator.domain.scm import (
 from orchestrator.domain.scm_rules import LogTail, checks_fingerprint
 from orchestrator.ports import (
     ATTEMPT_UNDER_WAY,
+    WEBHOOK_DELIVERIES_KEPT,
     LaunchConfig,
+    RemovalCheck,
     RuntimeHandle,
     RuntimeProbe,
     RuntimeSpec,
@@ -139,6 +152,7 @@ class _PRRow:
     mergeability: Mergeability
     updated_at: datetime
     order: int
+    head_sha: str = ""
 
 
 @dataclass
@@ -158,7 +172,13 @@ class _Tables:
     outbox: dict[int, OutboxEntry] = field(default_factory=dict)
     dedup_keys: set[str] = field(default_factory=set)
     notifications: list[Notification] = field(default_factory=list)
+    # notification id -> (read_at, resolved_at), the columns the SQLite store keeps
+    notification_marks: dict[int, tuple[datetime | None, datetime | None]] = field(
+        default_factory=dict
+    )
     change_log: list[ChangeEvent] = field(default_factory=list)
+    last_session_num: dict[ProjectId, int] = field(default_factory=dict)
+    deliveries: dict[str, None] = field(default_factory=dict)  # insertion order: oldest first
     next_seq: int = 1
     next_outbox_id: int = 1
     next_notification_id: int = 1
@@ -177,6 +197,7 @@ class MemoryStore:
         self.commits = 0
         self.fail_next_commit: Exception | None = None
         self.on_commit: Callable[[], None] | None = None
+        self.storage_health = StoreHealth()  # what ``health()`` reports; tests may set it
 
     # -- transactions
 
@@ -247,8 +268,12 @@ class MemoryStore:
             _check_enum(AgentHarness, harness, "harness")
             _check_enum(SessionKind, kind, "kind")
             num = 1 + max(
-                (s.num for s in t.sessions.values() if s.project_id == project_id), default=0
+                [
+                    t.last_session_num.get(project_id, 0),
+                    *(s.num for s in t.sessions.values() if s.project_id == project_id),
+                ]
             )
+            t.last_session_num[project_id] = num  # never handed out again, even once removed
             record = SessionRecord(
                 id=f"{project_id}-{num}",
                 project_id=project_id,
@@ -271,6 +296,48 @@ class MemoryStore:
     async def get_session(self, session_id: SessionId) -> SessionRecord | None:
         return self._t.sessions.get(session_id)
 
+    async def delete_session(self, session_id: SessionId, *, at: datetime) -> bool:
+        removed: list[bool] = []
+
+        def apply(t: _Tables) -> None:
+            record = t.sessions.get(session_id)
+            if record is None:
+                return
+            pending = sum(
+                1
+                for e in t.outbox.values()
+                if e.item.session_id == session_id
+                and e.delivered_at is None
+                and e.failed_at is None
+            )
+            if pending:
+                raise ConflictError(
+                    f"session {session_id} has {pending} reaction(s) still being delivered; "
+                    "try again once they are"
+                )
+            del t.sessions[session_id]
+            t.trackers.pop(session_id, None)
+            for url in [u for u, row in t.prs.items() if row.session_id == session_id]:
+                del t.prs[url]
+                t.comments.pop(url, None)
+                for key in [k for k in t.checks if k[0] == url]:
+                    del t.checks[key]
+            for entry_id in [i for i, e in t.outbox.items() if e.item.session_id == session_id]:
+                t.dedup_keys.discard(t.outbox.pop(entry_id).item.dedup_key)
+            t.notifications = [n for n in t.notifications if n.session_id != session_id]
+            self._log(
+                t,
+                record.project_id,
+                session_id,
+                ChangeType.SESSION_DELETED,
+                _session_payload(record),
+                at,
+            )
+            removed.append(True)
+
+        self._write(apply)
+        return bool(removed)
+
     async def list_sessions(self, project_id: ProjectId | None = None) -> list[SessionRecord]:
         return sorted(
             (
@@ -279,6 +346,28 @@ class MemoryStore:
                 if project_id is None or s.project_id == project_id
             ),
             key=lambda s: (s.project_id, s.num),
+        )
+
+    async def list_session_page(
+        self,
+        *,
+        limit: int,
+        cursor: str | None = None,
+        project_id: ProjectId | None = None,
+    ) -> SessionPage:
+        check_page_limit(limit)
+        after = None if cursor is None else decode_cursor(cursor)
+        listed = [
+            s
+            for s in await self.list_sessions(project_id)
+            if after is None or (s.project_id, s.num) > after
+        ]
+        page = listed[:limit]
+        items = [SessionListing(record=s, pr=await self.pr_facts_for_session(s.id)) for s in page]
+        more = len(listed) > limit
+        return SessionPage(
+            items=tuple(items),
+            next_cursor=encode_cursor(page[-1].project_id, page[-1].num) if more else None,
         )
 
     async def commit(self, unit: CommitUnit) -> None:
@@ -335,7 +424,18 @@ class MemoryStore:
             metadata=old.metadata.merged_with(record.metadata),
         )
         t.sessions[record.id] = new
-        if _session_watch(old) != _session_watch(new):
+        # One row per update, as the triggers write it: a new agent session id is its own
+        # row (with the id in the payload), whatever else the update changed.
+        if old.metadata.agent_session_id != new.metadata.agent_session_id:
+            self._log(
+                t,
+                new.project_id,
+                new.id,
+                ChangeType.SESSION_UPDATED,
+                _session_payload(new, agent_session=True),
+                new.updated_at,
+            )
+        elif _session_watch(old) != _session_watch(new):
             self._log(
                 t,
                 new.project_id,
@@ -367,6 +467,14 @@ class MemoryStore:
         _check_enum(ReviewDecision, obs.review, "review_decision")
         _check_enum(Mergeability, obs.mergeability, "mergeability")
         old = t.prs.get(obs.url)
+        if old is not None and old.session_id != session_id:
+            owner = t.sessions[old.session_id]
+            if not owner.lifecycle.state.is_terminal:
+                raise ConflictError(
+                    f"PR {obs.url} belongs to session {owner.id}, which is live: "
+                    f"claim it for {session_id} to move it "
+                    f"(orchestrator pr claim {session_id} {obs.url})"
+                )
         row = _PRRow(
             url=obs.url,
             session_id=session_id,
@@ -377,12 +485,15 @@ class MemoryStore:
             mergeability=obs.mergeability,
             updated_at=now,
             order=t.next_order,
+            head_sha=obs.head_sha,
         )
         t.next_order += 1
         t.prs[obs.url] = row
         project = session.project_id
         if old is None:
             self._log(t, project, session_id, ChangeType.PR_CREATED, _pr_payload(row), now)
+        elif old.session_id != session_id:  # taken over from a session that ended
+            self._log_claim(t, row, old.session_id)
         elif _pr_watch(old) != _pr_watch(row):
             self._log(t, project, session_id, ChangeType.PR_UPDATED, _pr_payload(row), now)
         for check in obs.checks:
@@ -419,6 +530,53 @@ class MemoryStore:
         }
         t.comments[obs.url] = sorted(by_id.values(), key=lambda c: (c.created_at or now, c.id))
 
+    def _log_claim(self, t: _Tables, row: _PRRow, previous: SessionId) -> None:
+        """What the store's claim trigger writes: one row for each of the two sessions."""
+        payload = _claim_payload(row, previous)
+        for side in (previous, row.session_id):
+            project = t.sessions[side].project_id
+            self._log(t, project, side, ChangeType.PR_UPDATED, payload, row.updated_at)
+
+    async def claim_pr(
+        self, session_id: SessionId, url: str, *, number: int, now: datetime
+    ) -> SessionId | None:
+        """Make ``session_id`` the PR's owner; returns the owner it had before (None when
+        the PR is new here or was the session's already)."""
+        previous: list[SessionId] = []
+
+        def apply(t: _Tables) -> None:
+            session = t.sessions.get(session_id)
+            if session is None:
+                raise NotFoundError(f"session {session_id!r} not found")
+            if session.lifecycle.state.is_terminal:
+                raise ConflictError(f"session {session_id} has ended: it cannot take a PR")
+            old = t.prs.get(url)
+            if old is not None and old.session_id == session_id:
+                return
+            row = _PRRow(
+                url=url,
+                session_id=session_id,
+                number=number if old is None else old.number,
+                state=PRState.OPEN if old is None else old.state,
+                review=ReviewDecision.NONE if old is None else old.review,
+                ci=CIState.UNKNOWN if old is None else old.ci,
+                mergeability=Mergeability.UNKNOWN if old is None else old.mergeability,
+                updated_at=now,
+                order=t.next_order,
+                head_sha="" if old is None else old.head_sha,
+            )
+            t.next_order += 1
+            t.prs[url] = row
+            if old is None:
+                project = session.project_id
+                self._log(t, project, session_id, ChangeType.PR_CREATED, _pr_payload(row), now)
+            else:
+                previous.append(old.session_id)
+                self._log_claim(t, row, old.session_id)
+
+        self._write(apply)
+        return previous[0] if previous else None
+
     async def pr_facts_for_session(self, session_id: SessionId) -> PRFacts:
         return select_pr_facts(await self.list_pr_facts(session_id))
 
@@ -431,6 +589,7 @@ class MemoryStore:
             review=row.review,
             mergeability=row.mergeability,
             review_comments=any(not c.resolved for c in self._t.comments.get(row.url, [])),
+            head_sha=row.head_sha,
         )
 
     async def list_pr_facts(self, session_id: SessionId) -> list[PRFacts]:
@@ -606,6 +765,45 @@ class MemoryStore:
         ]
         return sorted(rows, key=lambda n: n.id, reverse=True)[:limit]
 
+    async def mark_notification_read(self, notification_id: int, at: datetime) -> bool:
+        return self._mark_notification(notification_id, at, resolve=False)
+
+    async def resolve_notification(self, notification_id: int, at: datetime) -> bool:
+        return self._mark_notification(notification_id, at, resolve=True)
+
+    def _mark_notification(self, notification_id: int, at: datetime, *, resolve: bool) -> bool:
+        found = [n for n in self._t.notifications if n.id == notification_id]
+
+        def apply(t: _Tables) -> None:
+            read_at, resolved_at = t.notification_marks.get(notification_id, (None, None))
+            if resolve:
+                resolved_at = resolved_at or at
+            else:
+                read_at = read_at or at
+            t.notification_marks[notification_id] = (read_at, resolved_at)
+            t.notifications = [
+                msgspec.structs.replace(
+                    n, read=read_at is not None, resolved=resolved_at is not None
+                )
+                if n.id == notification_id
+                else n
+                for n in t.notifications
+            ]
+
+        if found:
+            self._write(apply)
+        return bool(found)
+
+    # -- health and retention
+
+    def health(self) -> StoreHealth:
+        return self.storage_health
+
+    async def apply_retention(self, policy: RetentionPolicy, *, now: datetime) -> RetentionReport:
+        reports: list[RetentionReport] = []
+        self._write(lambda t: reports.append(memory_retention.apply_retention(t, policy, now)))
+        return reports[0]
+
     # -- change log
 
     async def changes_after(
@@ -621,15 +819,35 @@ class MemoryStore:
     async def max_change_seq(self) -> int:
         return self._t.next_seq - 1
 
+    # -- webhook deliveries
 
-def _session_payload(record: SessionRecord) -> str:
+    async def record_webhook_delivery(
+        self, delivery_id: str, *, at: datetime, keep: int = WEBHOOK_DELIVERIES_KEPT
+    ) -> bool:
+        """Remember a delivery id; False when it was remembered already (a replay). Only the
+        newest ``keep`` ids are kept."""
+        if delivery_id in self._t.deliveries:
+            return False
+
+        def apply(t: _Tables) -> None:
+            t.deliveries[delivery_id] = None
+            while len(t.deliveries) > keep:
+                del t.deliveries[next(iter(t.deliveries))]
+
+        self._write(apply)
+        return True
+
+
+def _session_payload(record: SessionRecord, *, agent_session: bool = False) -> str:
     lc = record.lifecycle
+    extra = {"agentSessionId": record.metadata.agent_session_id} if agent_session else {}
     return _payload(
         id=record.id,
         state=lc.state.value,
         terminationReason=lc.termination_reason.value,
         isAlive=int(lc.is_alive),
         activity=lc.activity.state.value if lc.activity else "",
+        **extra,
     )
 
 
@@ -647,6 +865,18 @@ def _pr_payload(row: _PRRow) -> str:
     return _payload(
         url=row.url,
         session=row.session_id,
+        state=row.state.value,
+        ci=row.ci.value,
+        review=row.review.value,
+        mergeability=row.mergeability.value,
+    )
+
+
+def _claim_payload(row: _PRRow, previous: SessionId) -> str:
+    return _payload(
+        url=row.url,
+        session=row.session_id,
+        previousSession=previous,
         state=row.state.value,
         ci=row.ci.value,
         review=row.review.value,
@@ -781,7 +1011,9 @@ class ScriptedRuntime:
 
 
 class MemoryWorkspace:
-    """Workspaces as paths in a dict. ``dirty`` paths refuse destroy, like uncommitted work."""
+    """Workspaces as paths in a dict. ``dirty`` paths refuse destroy, like uncommitted work;
+    ``broken_repos`` maps a project path to why ``check_repository`` refuses it; branches
+    of live workspaces and ``branches`` exist already; ``stale`` is what ``prune`` forgets."""
 
     def __init__(self, root: str = "/memory-workspaces") -> None:
         self.root = root
@@ -789,6 +1021,9 @@ class MemoryWorkspace:
         self.dirty: set[str] = set()
         self.destroyed: list[str] = []
         self.fail_create: Exception | None = None
+        self.broken_repos: dict[str, str] = {}
+        self.branches: set[str] = set()
+        self.stale: dict[ProjectId, list[str]] = {}
 
     def _path(self, project: Project, session_id: SessionId) -> str:
         for bad in ("..", "/", "\\"):
@@ -804,6 +1039,7 @@ class MemoryWorkspace:
         path = self._path(project, session_id)
         branch = branch or f"orchestrator/{session_id}"
         self.live[path] = branch
+        self.branches.add(branch)
         return WorkspaceInfo(path=path, branch=branch)
 
     async def restore(self, project: Project, session_id: SessionId, branch: str) -> WorkspaceInfo:
@@ -815,22 +1051,71 @@ class MemoryWorkspace:
         self.live.pop(workspace_path, None)
         self.destroyed.append(workspace_path)
 
+    async def removal_check(self, workspace_path: str) -> RemovalCheck:
+        if workspace_path not in self.live:
+            return RemovalCheck(exists=False)
+        dirty = workspace_path in self.dirty
+        return RemovalCheck(exists=True, blocker="it has uncommitted changes" if dirty else "")
+
+    async def check_repository(self, path: str, *, require_commit: bool) -> None:
+        reason = self.broken_repos.get(path)
+        if reason is not None:
+            raise InvalidInputError(reason)
+
+    async def check_branch(self, project: Project, branch: str) -> None:
+        if not branch or branch.startswith("-") or " " in branch:
+            raise InvalidInputError(f"{branch!r} is not a valid branch name")
+        if branch in self.branches:
+            raise ConflictError(f"branch {branch} already exists in {project.path}")
+
+    async def prune(self, project: Project, *, dry_run: bool = False) -> list[str]:
+        stale = list(self.stale.get(project.id, []))
+        if not dry_run:
+            self.stale.pop(project.id, None)
+        return stale
+
 
 class StubAgent:
-    """An agent whose commands are plain lists, for tests."""
+    """An agent whose commands are plain lists, for tests. ``chosen_session_id`` is what
+    ``choose_session_id`` hands out (appended to the launch as ``--agent-session``);
+    ``missing`` makes ``check_installed`` refuse; ``unsupported`` is why it cannot resume."""
 
-    def __init__(self, name: str = "stub", env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        name: str = "stub",
+        env: Mapping[str, str] | None = None,
+        *,
+        chosen_session_id: str = "",
+        missing: bool = False,
+        unsupported: str = "",
+    ) -> None:
         self.name = name
         self._env = dict(env or {})
+        self.chosen_session_id = chosen_session_id
+        self.missing = missing
+        self.unsupported = unsupported
 
     def launch_command(self, config: LaunchConfig) -> Sequence[str]:
-        return ("stub-agent", "--session", config.session_id, config.prompt)
+        chosen = ("--agent-session", config.agent_session_id) if config.agent_session_id else ()
+        return ("stub-agent", "--session", config.session_id, *chosen, config.prompt)
 
     def restore_command(self, agent_session_id: str) -> Sequence[str]:
+        if self.unsupported:
+            raise InvalidInputError(self.unsupported)
         return ("stub-agent", "--resume", agent_session_id)
 
     def environment(self, config: LaunchConfig) -> Mapping[str, str]:
         return dict(self._env)
+
+    def choose_session_id(self) -> str:
+        return self.chosen_session_id
+
+    def resume_unsupported(self) -> str:
+        return self.unsupported
+
+    def check_installed(self, *, resume: bool = False) -> None:
+        if self.missing:
+            raise InvalidInputError(f"agent {self.name}: `stub-agent` is not on PATH")
 
 
 __all__ = [

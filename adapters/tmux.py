@@ -5,9 +5,11 @@ Every command runs as ``tmux -S <socket>`` against a socket the daemon owns (typ
 Sessions are created with ``remain-on-exit on``: when the agent exits the pane stays, which is
 how a probe tells "pane open, agent exited" from "session gone".
 
-The agent's argv is written to a small launch script next to the socket and exec'd by
-``/bin/sh``: the argv is never re-parsed by a shell (a prompt may hold any character) and a
-long prompt does not hit tmux's ~16 KiB command-size limit.
+The agent's argv and environment are written to a small launch script (mode 0600) next to
+the socket and exec'd by ``/bin/sh``: the argv is never re-parsed by a shell (a prompt may
+hold any character), a long prompt does not hit tmux's ~16 KiB command-size limit, and no
+variable (the hook token among them) appears in any process's argv — the tmux server keeps
+the argv of the client that started it, which ``ps`` shows to every user.
 
 Liveness (``TmuxRuntime.probe``):
 
@@ -256,10 +258,12 @@ def _write_private(path: Path, content: str) -> None:
         fh.write(content)
 
 
-def _launch_script(argv: Sequence[str]) -> str:
-    # The script deletes itself, then replaces the shell with the agent: the pane's process
-    # *is* the agent, so #{pane_dead} reports the agent's exit, not a wrapper shell's.
-    return f'#!/bin/sh\nrm -f -- "$0"\nexec {shlex.join(argv)}\n'
+def _launch_script(argv: Sequence[str], env: Mapping[str, str]) -> str:
+    # The script deletes itself, exports the session's variables, then replaces the shell
+    # with the agent: the pane's process *is* the agent, so #{pane_dead} reports the agent's
+    # exit, not a wrapper shell's.
+    exports = "".join(f"export {key}={shlex.quote(value)}\n" for key, value in env.items())
+    return f'#!/bin/sh\nrm -f -- "$0"\n{exports}exec {shlex.join(argv)}\n'
 
 
 class TmuxRuntime:
@@ -278,7 +282,7 @@ class TmuxRuntime:
             raise InvalidInputError(f"session {name}: launch command is empty")
         if any("\0" in arg for arg in spec.launch_command):
             raise InvalidInputError(f"session {name}: launch command contains a NUL byte")
-        env_args = _env_args(name, spec.env)
+        _check_environment(name, spec.env)
         workspace = trio.Path(spec.workspace_path)
         if not workspace.is_absolute() or not await workspace.is_dir():
             raise InvalidInputError(
@@ -290,7 +294,9 @@ class TmuxRuntime:
         )
         was_running = await self._server.is_running()
         script = self._server.launch_dir / f"{name}-{secrets.token_hex(6)}.sh"
-        await trio.to_thread.run_sync(_write_private, script, _launch_script(spec.launch_command))
+        await trio.to_thread.run_sync(
+            _write_private, script, _launch_script(spec.launch_command, spec.env)
+        )
         new_session = [
             "new-session",
             "-d",
@@ -302,7 +308,6 @@ class TmuxRuntime:
             str(self._width),
             "-y",
             str(self._height),
-            *env_args,
             "--",
             "/bin/sh",
             str(script),
@@ -416,15 +421,12 @@ def _handle_name(handle: RuntimeHandle) -> str:
     return validate_session_name(handle.id)
 
 
-def _env_args(name: str, env: Mapping[str, str]) -> list[str]:
-    args: list[str] = []
+def _check_environment(name: str, env: Mapping[str, str]) -> None:
     for key, value in env.items():
         if not _ENV_NAME.fullmatch(key):
             raise InvalidInputError(f"session {name}: invalid environment variable name {key!r}")
         if "\0" in value:
             raise InvalidInputError(f"session {name}: environment variable {key} holds a NUL")
-        args += ["-e", f"{key}={value}"]
-    return args
 
 
 async def _remove_quietly(path: Path) -> None:

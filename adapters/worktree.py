@@ -38,7 +38,7 @@ from orchestrator.domain.errors import (
 )
 from orchestrator.domain.model import SessionId
 from orchestrator.domain.records import Project
-from orchestrator.ports import WorkspaceInfo
+from orchestrator.ports import RemovalCheck, WorkspaceInfo
 
 __all__ = ["BRANCH_PREFIX", "GitCommandError", "GitWorktreeWorkspace", "validate_path_id"]
 
@@ -224,45 +224,12 @@ class GitWorktreeWorkspace:
         path = await self._managed_path(workspace_path)
         if not await trio.Path(path).exists():
             return
-        info = await self._run(
-            path,
-            "rev-parse",
-            "--path-format=absolute",
-            "--show-toplevel",
-            "--git-dir",
-            "--git-common-dir",
-        )
-        lines = info.stdout.splitlines()
-        if not info.ok or len(lines) != 3 or await _resolved(lines[0]) != path:
-            if not await _non_empty(path):
-                await trio.Path(path).rmdir()
-                return
-            raise ConflictError(f"refusing to delete {path}: it is not a git worktree")
-        git_dir, common_dir = await _resolved(lines[1]), await _resolved(lines[2])
-        if git_dir == common_dir:
-            raise ConflictError(
-                f"refusing to delete {path}: it is a main repository, not a worktree"
-            )
-
-        status = await self._git_ok(path, "status", "--porcelain=v1", "--untracked-files=all")
-        changed = [line[3:] for line in status.splitlines() if line]
-        if changed:
-            shown = ", ".join(changed[:5]) + (
-                f" and {len(changed) - 5} more" if len(changed) > 5 else ""
-            )
-            raise ConflictError(
-                f"refusing to delete workspace {path}: it has uncommitted changes ({shown})"
-            )
-        if not (await self._run(path, "symbolic-ref", "-q", "HEAD")).ok:
-            reachable = await self._git_ok(
-                path, "for-each-ref", "--count=1", "--contains", "HEAD", "--format=%(refname)"
-            )
-            if not reachable.strip():
-                raise ConflictError(
-                    f"refusing to delete workspace {path}: its detached HEAD has commits "
-                    "that no branch or tag contains"
-                )
-
+        common_dir, blocker = await self._removal(path)
+        if blocker:
+            raise ConflictError(f"refusing to delete {blocker}")
+        if common_dir is None:
+            await trio.Path(path).rmdir()  # an empty directory that never became a worktree
+            return
         async with self._repo_locks.hold(common_dir):
             result = await self._run(common_dir, "worktree", "remove", "--", str(path))
             if not result.ok:
@@ -275,7 +242,103 @@ class GitWorktreeWorkspace:
                 raise GitCommandError(f"git worktree remove {path} failed: {result.stderr}")
             await self._git_ok(common_dir, "worktree", "prune")
 
+    async def removal_check(self, workspace_path: str) -> RemovalCheck:
+        """What ``destroy`` would do, without doing it: whether anything is there, and
+        what would make it refuse."""
+        path = await self._managed_path(workspace_path)
+        if not await trio.Path(path).exists():
+            return RemovalCheck(exists=False)
+        _, blocker = await self._removal(path)
+        return RemovalCheck(exists=True, blocker=blocker)
+
+    async def check_repository(self, path: str, *, require_commit: bool) -> None:
+        """Refuse (``InvalidInputError``, saying what to do) a project path that cannot
+        hold sessions: missing, not a directory, not inside a git work tree, or, with
+        ``require_commit``, a repository without commits (a worktree needs one)."""
+        where = trio.Path(path)
+        if not where.is_absolute():
+            raise InvalidInputError(f"project path {path} is not absolute")
+        if not await where.exists():
+            raise InvalidInputError(f"project path {path} does not exist")
+        if not await where.is_dir():
+            raise InvalidInputError(f"project path {path} is not a directory")
+        inside = await self._run(Path(path), "rev-parse", "--is-inside-work-tree")
+        if not inside.ok or inside.stdout.strip() != "true":
+            raise InvalidInputError(
+                f"{path} is not a git work tree: run `git init` there, or register "
+                "the repository's checkout"
+            )
+        if (
+            require_commit
+            and not (
+                await self._run(Path(path), "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
+            ).ok
+        ):
+            raise InvalidInputError(f"repository {path} has no commits yet: make a first commit")
+
+    async def check_branch(self, project: Project, branch: str) -> None:
+        """Refuse a branch a new workspace could not be created on: an invalid name
+        (``InvalidInputError``) or one that already exists (``ConflictError``)."""
+        await self._check_branch(branch)
+        repo = await self._repo_root(project)
+        if (await self._run(repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}")).ok:
+            raise ConflictError(
+                f"branch {branch} already exists in {project.path}: choose another branch "
+                "name (or restore the session that used it)"
+            )
+
+    async def prune(self, project: Project, *, dry_run: bool = False) -> list[str]:
+        """``git worktree prune`` in the project's repository: forget worktrees whose
+        directories are gone. Returns what git reported (or would, with ``dry_run``)."""
+        repo = await self._repo_root(project)
+        args = ("worktree", "prune", "--verbose", *(("--dry-run",) if dry_run else ()))
+        async with self._repo_locks.hold(repo):
+            result = await self._run(repo, *args)
+        if not result.ok:
+            raise GitCommandError(f"git worktree prune in {repo} failed: {result.stderr}")
+        # git reports each pruned entry on stderr.
+        return [line for line in result.stderr.splitlines() if line.strip()]
+
     # --- helpers -------------------------------------------------------------------------
+
+    async def _removal(self, path: Path) -> tuple[Path | None, str]:
+        """For an existing managed path: the repository's common dir (None for an empty
+        directory that is no worktree, which may simply go) and why removing it would lose
+        something or is not ours to do ('' when nothing stands in the way)."""
+        info = await self._run(
+            path,
+            "rev-parse",
+            "--path-format=absolute",
+            "--show-toplevel",
+            "--git-dir",
+            "--git-common-dir",
+        )
+        lines = info.stdout.splitlines()
+        if not info.ok or len(lines) != 3 or await _resolved(lines[0]) != path:
+            if not await _non_empty(path):
+                return None, ""
+            return None, f"{path}: it is not a git worktree"
+        git_dir, common_dir = await _resolved(lines[1]), await _resolved(lines[2])
+        if git_dir == common_dir:
+            return common_dir, f"{path}: it is a main repository, not a worktree"
+
+        status = await self._git_ok(path, "status", "--porcelain=v1", "--untracked-files=all")
+        changed = [line[3:] for line in status.splitlines() if line]
+        if changed:
+            shown = ", ".join(changed[:5]) + (
+                f" and {len(changed) - 5} more" if len(changed) > 5 else ""
+            )
+            return common_dir, f"workspace {path}: it has uncommitted changes ({shown})"
+        if not (await self._run(path, "symbolic-ref", "-q", "HEAD")).ok:
+            reachable = await self._git_ok(
+                path, "for-each-ref", "--count=1", "--contains", "HEAD", "--format=%(refname)"
+            )
+            if not reachable.strip():
+                return common_dir, (
+                    f"workspace {path}: its detached HEAD has commits that no branch or "
+                    "tag contains"
+                )
+        return common_dir, ""
 
     def _path_for(self, project: Project, session_id: SessionId) -> Path:
         return (

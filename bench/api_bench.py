@@ -98,6 +98,7 @@ from adapters.sqlite.store import SqliteStore, open_sqlite_store
 from adapters.tmux import TmuxRuntime, TmuxServer
 from orchestrator.api import API_PREFIX, RESYNC_EVENT
 from orchestrator.changefeed import ChangeFeed
+from orchestrator.cleanup import CleanupReport, Reclaimed
 from orchestrator.clock import SystemClock
 from orchestrator.config import ReaperConfig
 from orchestrator.domain.errors import ConflictError
@@ -186,7 +187,7 @@ async def _seed(
     return sorted(ids)
 
 
-class _NoSessions:
+class NoSessions:
     """The API's session commands, unused here (activity and events only)."""
 
     async def spawn(self, request: SpawnRequest, /) -> SessionView:
@@ -195,11 +196,24 @@ class _NoSessions:
     async def kill(self, session_id: SessionId, reason: TerminationReason, /) -> bool:
         raise ConflictError("kill: not in the benchmark")
 
-    async def restore(self, session_id: SessionId, /, *, agent: str | None = None) -> SessionView:
+    async def restore(
+        self, session_id: SessionId, /, *, agent: str | None = None, fresh: bool = False
+    ) -> SessionView:
         raise ConflictError("restore: not in the benchmark")
 
     async def send(self, session_id: SessionId, message: str, /) -> object:
         raise ConflictError("send: not in the benchmark")
+
+    async def cleanup(
+        self, *, session_id: SessionId | None = None, dry_run: bool = False
+    ) -> CleanupReport:
+        raise ConflictError("cleanup: not in the benchmark")
+
+    async def remove(self, session_id: SessionId, /) -> Reclaimed:
+        raise ConflictError("rm: not in the benchmark")
+
+    async def check_project_path(self, path: str, /) -> None:
+        raise ConflictError("project add: not in the benchmark")
 
 
 # --- child processes ------------------------------------------------------------------------
@@ -253,7 +267,7 @@ async def server_child(path: str, sessions: int) -> None:
         services = ApiServices(
             store=store,
             lifecycle=stack.manager,
-            sessions=_NoSessions(),
+            sessions=NoSessions(),
             changefeed=feed,
             auth=auth,
             clock=stack.clock,

@@ -28,6 +28,7 @@ from orchestrator.domain.model import (
     SessionStatus,
     TerminationReason,
 )
+from orchestrator.domain.zones import Zone
 
 API_PREFIX: Final = "/api/v1"
 DEFAULT_ADDRESS: Final = "127.0.0.1:8731"
@@ -42,6 +43,10 @@ PROJECT_ID_RULE: Final = (
 of the pattern."""
 Slug = Annotated[str, msgspec.Meta(pattern=SLUG_PATTERN)]
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
+AgentSessionId = Annotated[
+    str, msgspec.Meta(pattern=r"^([A-Za-z0-9_][A-Za-z0-9._:-]{0,255})?$", max_length=256)
+]
+"""An agent's own conversation id (a uuid, ``ses_…``): no whitespace, never an option."""
 
 
 class ErrorCode(StrEnum):
@@ -52,6 +57,7 @@ class ErrorCode(StrEnum):
     CONFLICT = "conflict"  # 409: e.g. restoring a live session
     TOO_LARGE = "too_large"  # 413: body over MAX_BODY_BYTES
     OVERLOADED = "overloaded"  # 429: a session's mailbox is full
+    NOT_IMPLEMENTED = "not_implemented"  # 501: a capability this daemon was built without
     UNAVAILABLE = "unavailable"  # 503: draining
     INTERNAL = "internal"  # 500
 
@@ -99,9 +105,12 @@ class KillIn(Model, frozen=True, kw_only=True):
 # omit_defaults: without an agent the CLI sends ``{}``, as it always has.
 class RestoreIn(Model, frozen=True, kw_only=True, omit_defaults=True):
     """Optional body of ``POST /sessions/{id}/restore``: ``agent`` names the agent to
-    relaunch when the session's harness is not recorded (custom agents)."""
+    relaunch when the session's harness is not recorded (custom agents); ``fresh``
+    relaunches the agent with its original prompt in a new conversation instead of
+    resuming the recorded one (needed when none is recorded)."""
 
     agent: str | None = None
+    fresh: bool = False
 
 
 class SendIn(Model, frozen=True, kw_only=True):
@@ -109,14 +118,39 @@ class SendIn(Model, frozen=True, kw_only=True):
 
 
 class ActivityIn(Model, frozen=True, kw_only=True):
-    """What an agent hook posts. ``timestamp`` defaults to the time of receipt."""
+    """What an agent hook posts. ``timestamp`` defaults to the time of receipt;
+    ``agentSessionId`` is the agent's own conversation id (e.g. the ``session_id`` of a
+    Claude Code hook's input), which a restore resumes."""
 
     state: ActivityState
     timestamp: datetime | None = None
     source: ActivitySource = ActivitySource.HOOK
+    agent_session_id: AgentSessionId = ""
 
 
-# A PR observation is posted as ``orchestrator.domain.model.PRObservation`` itself.
+# omit_defaults: a bare `orchestrator cleanup` sends ``{}``.
+class CleanupIn(Model, frozen=True, kw_only=True, omit_defaults=True):
+    """Optional body of ``POST /cleanup``: only say what would go (``dryRun``), and only
+    for one terminated session (``sessionId``)."""
+
+    dry_run: bool = False
+    session_id: str | None = None
+
+
+# A PR observation is posted as ``orchestrator.domain.model.PRObservation`` itself; its
+# ``url`` must be an http(s) URL of at most MAX_PR_URL_LENGTH characters and its ``number``
+# not negative (0: not known).
+
+MAX_PR_URL_LENGTH: Final = 2048
+PRNumber = Annotated[int, msgspec.Meta(gt=0)]
+
+
+class PRClaimIn(Model, frozen=True, kw_only=True, omit_defaults=True):
+    """``POST /sessions/{id}/pr/claim``: the PR to move to the session, by its ``url`` or by
+    its ``number`` in the session's project repository (exactly one of the two)."""
+
+    url: str | None = None
+    number: PRNumber | None = None
 
 
 # --- responses ---------------------------------------------------------------------
@@ -146,6 +180,65 @@ class KillOut(Model, frozen=True, kw_only=True):
     detail: str = ""
 
 
+class ReclaimedOut(Model, frozen=True, kw_only=True):
+    """What cleanup (or ``DELETE /sessions/{id}``) freed of one terminated session: the
+    pane and the worktree removed ('' for none); ``kept``, the worktree it left because
+    removing it would lose work, and ``reason``, why (or why freeing it failed)."""
+
+    session_id: str
+    pane: str = ""
+    workspace: str = ""
+    kept: str = ""
+    reason: str = ""
+
+
+class PruneOut(Model, frozen=True, kw_only=True):
+    """What ``git worktree prune`` forgot in a project's repository, or why it could not
+    run there."""
+
+    project_id: str
+    entries: list[str]
+    error: str = ""
+
+
+class CleanupOut(Model, frozen=True, kw_only=True):
+    """A cleanup run (or with ``dryRun``, what one would do)."""
+
+    dry_run: bool
+    sessions: list[ReclaimedOut]
+    pruned: list[PruneOut]
+
+
+class PRClaimOut(Model, frozen=True, kw_only=True):
+    """The session after the claim; ``previous_session`` is who owned the PR ("" if none)."""
+
+    session: SessionOut
+    url: str
+    previous_session: str = ""
+
+
+class PRMergeOut(Model, frozen=True, kw_only=True):
+    """A merge GitHub made: the PR, the head commit it merged, and the merge commit."""
+
+    url: str
+    head_sha: str
+    merge_sha: str = ""
+    message: str = ""
+
+
+class WebhookOut(Model, frozen=True, kw_only=True):
+    """The answer to a GitHub webhook delivery: ``kicked`` PRs or commits made due now, or
+    ``ignored`` (an event that changes no PR, a replayed delivery id) with the reason."""
+
+    kicked: int = 0
+    ignored: str = ""
+
+
+GITHUB_SIGNATURE_HEADER: Final = "X-Hub-Signature-256"
+GITHUB_EVENT_HEADER: Final = "X-GitHub-Event"
+GITHUB_DELIVERY_HEADER: Final = "X-GitHub-Delivery"
+
+
 class EventOut(Model, frozen=True, kw_only=True):
     """One change-log row as streamed over SSE (``id:`` is ``seq``)."""
 
@@ -157,16 +250,43 @@ class EventOut(Model, frozen=True, kw_only=True):
     created_at: datetime
 
 
+class HookKeyRotated(Model, frozen=True, kw_only=True):
+    """The answer of ``POST /api/v1/tokens/rotate``: the hook key was replaced, so every hook
+    token issued before stopped working. The agents of ``sessions_to_restart`` (every live
+    session) still hold one: kill and restore them to hand them new tokens."""
+
+    sessions_to_restart: list[str]
+
+
 RESYNC_EVENT: Final = "resync"
-"""The last SSE event a subscriber that fell too far behind receives before the stream
-closes: reconnect with ``Last-Event-ID`` to replay what was missed."""
+"""An SSE event saying the stream is not continuous with what the client asked for: either
+the last event of a subscriber that fell too far behind (the stream then closes: reconnect
+with ``Last-Event-ID`` to replay what was missed), or the first event of a replay whose
+``Last-Event-ID`` the change log can no longer continue from (see ``ResyncReason``)."""
 
 
-class ResyncOut(Model, frozen=True, kw_only=True):
-    """The data of the final ``resync`` frame: the last seq this stream sent (0 if none).
-    Reconnect with it as ``Last-Event-ID`` to replay what was missed."""
+class ResyncReason(StrEnum):
+    LAGGED = "lagged"
+    """The subscriber fell too far behind; the stream closes after this event."""
+    EXPIRED = "expired"
+    """The events after ``Last-Event-ID`` up to ``oldestSeq`` were trimmed from the log; the
+    stream goes on from the oldest event it still holds."""
+    AHEAD = "ahead"
+    """``Last-Event-ID`` is beyond the log's head (the database was reset or replaced); the
+    stream goes on from the start of the log."""
+
+
+# omit_defaults: the ``lagged`` frame stays ``{"lastSeq": n}``, as it always was.
+class ResyncOut(Model, frozen=True, kw_only=True, omit_defaults=True):
+    """The data of a ``resync`` frame. ``last_seq``: the stream goes on after this seq (for
+    ``lagged``: the last seq it sent, 0 if none; reconnect with it as ``Last-Event-ID``).
+    ``oldest_seq`` (0 when the log holds no event) and ``head_seq`` name the log's span when
+    the frame was sent; both are 0 in a ``lagged`` frame."""
 
     last_seq: int
+    reason: ResyncReason = ResyncReason.LAGGED
+    oldest_seq: int = 0
+    head_seq: int = 0
 
 
 HEAD_SEQ_HEADER: Final = "X-Orchestrator-Head-Seq"
@@ -203,3 +323,37 @@ class DaemonStatus(Model, frozen=True, kw_only=True):
     started_at: datetime | None = None
     health: str = ""
     stale_run_file: bool = False
+
+
+# --- the dashboard ------------------------------------------------------------------
+
+DASHBOARD_LOGIN_PATH: Final = "/dashboard/login"
+"""Under ``API_PREFIX``, ``POST`` (daemon token): a one-time browser login link, as
+``LoginLinkOut``."""
+
+ZONES_PATH: Final = "/zones"
+"""Under ``API_PREFIX``, ``GET`` (``?project=``): every session's attention zone, as
+``list[SessionZoneOut]``."""
+
+
+class LoginLinkOut(Model, frozen=True, kw_only=True):
+    """A one-time login link for the dashboard: open ``path`` on the daemon's address
+    before ``expires_at``; it works once and becomes a session cookie."""
+
+    path: str
+    expires_at: datetime
+
+
+class SessionZoneOut(Model, frozen=True, kw_only=True):
+    """Where the board shows a session (``orchestrator.domain.zones``), with what a
+    listing prints beside it."""
+
+    id: str
+    project_id: str
+    zone: Zone
+    status: SessionStatus
+    title: str
+    branch: str = ""
+    pr_number: int = 0
+    pr_url: str = ""
+    updated_at: datetime

@@ -31,8 +31,12 @@ from hypercorn.config import Config as HypercornConfig
 
 from adapters.agents import agent_for, clear_line_keys, session_environment
 from adapters.http.app import ApiServices, DrainSwitch, create_app
-from adapters.http.auth import TokenAuthority
+from adapters.http.auth import TokenAuthority, new_daemon_token, new_hook_key
+from adapters.http.dashboard import DashboardServices
+from adapters.http.dashboard.security import BrowserAuth, allowed_hosts
+from adapters.http.dashboard.sqlite_reads import SqliteBoardReads, open_sqlite_board_reads
 from adapters.http.serve import LATE_REQUEST_GRACE, serve_http
+from adapters.http.webhooks import GitHubWebhooks
 from adapters.notifiers import DesktopNotifier, LogNotifier, RoutingNotifier, WebhookNotifier
 from adapters.sqlite.store import SqliteStore, open_sqlite_store
 from adapters.tmux import TmuxMessenger, TmuxRuntime, TmuxServer
@@ -40,15 +44,26 @@ from adapters.worktree import GitWorktreeWorkspace
 from orchestrator.api import API_PREFIX, RunFile
 from orchestrator.changefeed import ChangeFeed
 from orchestrator.clock import SystemClock
-from orchestrator.config import Config
+from orchestrator.config import BUILTIN_AGENTS, Config
 from orchestrator.domain.errors import OrchestratorError
 from orchestrator.domain.model import Priority, SessionRecord
 from orchestrator.domain.records import Project
+from orchestrator.domain.text import clean_text
 from orchestrator.lifecycle.manager import LifecycleManager
 from orchestrator.outbox import OutboxDispatcher
 from orchestrator.ports import Clock, Notifier, Runtime
 from orchestrator.reaper import Reaper, ReaperLifecycle
-from orchestrator.runfile import DataDirLock, remove_run_file, write_run_file
+from orchestrator.runfile import (
+    HOOK_KEY_NAME,
+    DataDirLock,
+    create_private_file,
+    private_dir,
+    read_hook_key,
+    remove_run_file,
+    restrict_modes,
+    write_hook_key,
+    write_run_file,
+)
 from orchestrator.sessions import ReconcileReport, RuntimeInventory, SessionManager
 
 if TYPE_CHECKING:
@@ -58,6 +73,8 @@ log = logging.getLogger("orchestrator.daemon")
 
 JANITOR_INTERVAL = 600.0
 _MAX_SOCKET_PATH = 100
+WORKTREES_DIR_NAME = "worktrees"
+_SQLITE_SIDECARS = ("-wal", "-shm", "-journal")
 
 
 def package_version() -> str:
@@ -74,6 +91,35 @@ def tmux_socket_path(data_dir: Path) -> Path:
         return preferred
     digest = hashlib.sha256(str(data_dir.absolute()).encode()).hexdigest()[:16]
     return Path(tempfile.gettempdir()) / f"orchestrator-{os.getuid()}" / f"{digest}.sock"
+
+
+def keep_data_dir_private(config: Config) -> None:
+    """The data dir and the worktree root 0700, and every file the daemon keeps there
+    owner-only, whatever the umask. The database file is made 0600 before SQLite opens it:
+    SQLite gives its -wal and -shm files the database file's mode."""
+    private_dir(config.data_dir)
+    private_dir(config.data_dir / WORKTREES_DIR_NAME)
+    database = config.database_path
+    restrict_modes(
+        [
+            config.log_file,
+            config.run_file,
+            config.data_dir / HOOK_KEY_NAME,
+            *(database.with_name(database.name + suffix) for suffix in _SQLITE_SIDECARS),
+        ]
+    )
+    create_private_file(database)
+
+
+def token_authority(data_dir: Path) -> TokenAuthority:
+    """A new daemon token over the hook key kept in the data dir (made on the first start),
+    so the hook tokens of running agents stay valid across restarts and crashes."""
+    path = data_dir / HOOK_KEY_NAME
+    hook_key = read_hook_key(path)
+    if hook_key is None:
+        hook_key = new_hook_key()
+        write_hook_key(path, hook_key)
+    return TokenAuthority(new_daemon_token(), hook_key, save_hook_key=partial(write_hook_key, path))
 
 
 def build_notifier(config: Config, client: httpx.AsyncClient) -> Notifier:
@@ -184,21 +230,26 @@ async def serve_daemon(
 ) -> None:
     """Run the daemon until SIGTERM/SIGINT, then drain. ``task_status`` gets the Daemon once
     it is healthy and the run-file is written."""
-    config.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(config.data_dir)
     with DataDirLock(config.data_dir):
+        keep_data_dir_private(config)
+        auth = token_authority(config.data_dir)
         async with AsyncExitStack() as stack:
             store = await stack.enter_async_context(
                 open_sqlite_store(config.database_path, synchronous=config.synchronous.value)
             )
             http_client = await stack.enter_async_context(httpx.AsyncClient(trust_env=False))
-            await _run(config, store, http_client, task_status)
+            board = await stack.enter_async_context(open_sqlite_board_reads(config.database_path))
+            await _run(config, store, http_client, auth, task_status, board)
 
 
 async def _run(
     config: Config,
     store: SqliteStore,
     http_client: httpx.AsyncClient,
+    auth: TokenAuthority,
     task_status: trio.TaskStatus[Daemon],
+    board: SqliteBoardReads,
 ) -> None:
     clock = SystemClock()
     await _register_projects(config, store, clock.now())
@@ -224,7 +275,6 @@ async def _run(
         dispatcher.wake()
 
     store.on_commit = on_commit
-    auth = TokenAuthority.generate()
     address = _Address()
 
     def hook_environment(record: SessionRecord) -> Mapping[str, str]:
@@ -240,7 +290,7 @@ async def _run(
         store,
         manager,
         runtime=runtime,
-        workspace=GitWorktreeWorkspace(config.data_dir / "worktrees"),
+        workspace=GitWorktreeWorkspace(config.data_dir / WORKTREES_DIR_NAME),
         agents=lambda name: agent_for(name, config.agents),
         messenger=messenger,
         clock=clock,
@@ -248,6 +298,12 @@ async def _run(
     )
     reaper = build_reaper(config, manager, runtime, clock)
     drain = DrainSwitch()
+    secret = config.scm.github.webhook_secret
+    webhooks = (
+        GitHubWebhooks(secret=secret.encode(), kicker=None, deliveries=store, clock=clock)
+        if secret
+        else None
+    )  # kicker None: deliveries are acknowledged and dropped until an observer takes them
     services = ApiServices(
         store=store,
         lifecycle=manager,
@@ -257,6 +313,7 @@ async def _run(
         drain=drain,
         clock=clock,
         version=package_version(),
+        github_webhooks=webhooks,
     )
     daemon = Daemon(config, store, manager, dispatcher, feed, reaper, drain)
     hypercorn = HypercornConfig()
@@ -291,7 +348,8 @@ async def _run(
             report = await reconcile_at_boot(config, sessions, runtime)
             log.info("boot: %d running sessions armed; reconcile: %s", armed, report)
             await root.start(run_observers)
-            app = cast("ASGIFramework", create_app(services))
+            dashboard = _dashboard(config, store, board, auth, clock)
+            app = cast("ASGIFramework", create_app(services, dashboard))
             http_done = trio.Event()
 
             async def run_http(*, task_status: trio.TaskStatus[list[str]]) -> None:
@@ -333,6 +391,22 @@ async def _run(
                 remove_run_file(config.run_file)
 
 
+def _dashboard(
+    config: Config, store: SqliteStore, board: SqliteBoardReads, auth: TokenAuthority, clock: Clock
+) -> DashboardServices:
+    """The web dashboard's reads and sign-in (pane capture, notification actions and merging
+    are not wired yet: the dashboard answers 501 for them)."""
+    agents = dict.fromkeys((config.default_agent, *config.agents, *BUILTIN_AGENTS))
+    return DashboardServices(
+        reads=board,
+        store=store,
+        browser=BrowserAuth(auth.token, clock),
+        agents=tuple(agents),
+        tmux_socket=str(tmux_socket_path(config.data_dir)),
+        allowed_hosts=allowed_hosts(config.host),
+    )
+
+
 async def _exit_on_second_signal(signals: AsyncIterator[int]) -> None:
     async for signum in signals:
         log.warning("received %s again: exiting at once", signal.Signals(signum).name)
@@ -372,12 +446,18 @@ def _host_port(binds: Sequence[str]) -> str:
     return binds[0].split("://", 1)[-1]
 
 
+class _CleanFormatter(logging.Formatter):
+    """Log lines pass the one sanitiser: they quote agents' output, CI logs and review
+    text, and an escape sequence in them must not act on the terminal reading the log."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return clean_text(super().format(record))
+
+
 def configure_logging() -> None:
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_CleanFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
 
 
 def run_daemon(config: Config) -> int:
@@ -395,9 +475,11 @@ __all__ = [
     "Daemon",
     "build_notifier",
     "build_reaper",
+    "keep_data_dir_private",
     "reconcile_at_boot",
     "run_daemon",
     "serve_daemon",
     "tmux_socket_path",
+    "token_authority",
     "tune_gc",
 ]

@@ -1,4 +1,4 @@
-"""Delivers committed reactions: agent messages and human notifications.
+"""Delivers committed reactions: agent messages, human notifications and auto-merges.
 
 Outbox rows are written in the same transaction as the transition that caused them
 (docs/design.md, D-1), so delivery only has to be at-least-once and ordered per session.
@@ -6,6 +6,12 @@ Transient failures are retried with exponential backoff (tenacity); cancellation
 An agent message that finally fails becomes a notification to the human instead
 (docs/design.md, D-6), and a notification that fails stays queued and is retried later: a
 page is never dropped.
+
+An auto-merge goes through the ``PRMerger`` port at the row's head commit. It settles once
+GitHub answered, merged or not, and is never repeated; its outcome (a refusal carries
+GitHub's reason) is recorded as a notification with the row and sent to the notifiers,
+best effort: the merge cannot be undone to retry a failed page. A merge that could not be
+sent (network, rate limit) stays queued like a notification.
 
 At-least-once means an agent may get a message twice: the daemon can die after typing it
 and before marking it delivered. So each agent-message attempt is recorded as begun before
@@ -22,8 +28,9 @@ import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+import msgspec
 import trio
 from tenacity import (
     AsyncRetrying,
@@ -35,7 +42,8 @@ from tenacity import (
 from orchestrator.domain.errors import DeliveryError, TransientError
 from orchestrator.domain.model import NotificationEvent, Priority, ReactionAction, SessionId
 from orchestrator.domain.records import OutboxEntry, OutboxItem
-from orchestrator.ports import AgentMessenger, Clock, Notifier, OutboxStore
+from orchestrator.domain.scm import MergeOutcome, SCMError, SCMRateLimited
+from orchestrator.ports import AgentMessenger, Clock, Notifier, OutboxStore, PRMerger
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +83,25 @@ def agent_fallback(item: OutboxItem, error: BaseException) -> NotificationEvent:
     )
 
 
+def merge_outcome_event(item: OutboxItem, outcome: MergeOutcome) -> NotificationEvent:
+    """What the human is told of an auto-merge: done, or refused and why."""
+    sha = item.head_sha[:12]
+    if outcome.merged:
+        message = f"Merged {item.pr_url} at {sha}."
+    else:
+        message = f"Auto-merge of {item.pr_url} at {sha} was refused: {outcome.message}"
+    return NotificationEvent(
+        type=item.event_type,
+        priority=item.priority if outcome.merged else Priority.ACTION,
+        session_id=item.session_id,
+        project_id=item.project_id,
+        message=message,
+    )
+
+
 class OutboxDispatcher:
-    """Delivers pending outbox rows: sessions in parallel, each session's rows in order."""
+    """Delivers pending outbox rows: sessions in parallel, each session's rows in order.
+    Without a ``merger`` (no GitHub) an auto-merge row settles as refused, with that reason."""
 
     def __init__(
         self,
@@ -86,10 +111,12 @@ class OutboxDispatcher:
         notifier: Notifier,
         clock: Clock,
         policy: DeliveryPolicy | None = None,
+        merger: PRMerger | None = None,
     ) -> None:
         self._store = store
         self._messenger = messenger
         self._notifier = notifier
+        self._merger = merger
         self._clock = clock
         self._policy = policy or DeliveryPolicy()
         self._wakeup = trio.Event()
@@ -179,6 +206,8 @@ class OutboxDispatcher:
 
     async def _deliver_once(self, entry: OutboxEntry) -> bool:
         item = entry.item
+        if item.action is ReactionAction.AUTO_MERGE:
+            return await self._merge(entry)
         try:
             if item.action is ReactionAction.SEND_TO_AGENT:
                 await self._with_retries(entry, self._agent_sender(entry), item)
@@ -226,8 +255,13 @@ class OutboxDispatcher:
             raise TransientError(f"delivery timed out after {self._policy.attempt_timeout:g}s")
 
     async def _with_retries(
-        self, entry: OutboxEntry, send: Callable[[OutboxItem], Awaitable[None]], item: OutboxItem
+        self,
+        entry: OutboxEntry | None,
+        send: Callable[[OutboxItem], Awaitable[None]],
+        item: OutboxItem,
     ) -> None:
+        """``send(item)``, retried on transient errors; each failure is recorded on
+        ``entry`` (None: on no row, the row is settled already)."""
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._policy.attempts),
             wait=wait_exponential(
@@ -242,10 +276,52 @@ class OutboxDispatcher:
                 try:
                     await send(item)
                 except (TransientError, DeliveryError) as error:
-                    await self._store.record_attempt(
-                        entry.id, error=str(error), next_attempt_at=None
-                    )
+                    if entry is not None:
+                        await self._store.record_attempt(
+                            entry.id, error=str(error), next_attempt_at=None
+                        )
                     raise
+
+    async def _merge(self, entry: OutboxEntry) -> bool:
+        item = entry.item
+        outcome: list[MergeOutcome] = []
+
+        async def send(item: OutboxItem) -> None:
+            if self._merger is None:
+                outcome.append(MergeOutcome(merged=False, message="GitHub is not configured"))
+                return
+            with trio.move_on_after(self._policy.attempt_timeout) as scope:
+                outcome.append(await self._merger.merge(item.pr_url, head_sha=item.head_sha))
+            if scope.cancelled_caught:
+                raise TransientError(f"merge timed out after {self._policy.attempt_timeout:g}s")
+
+        try:
+            await self._with_retries(entry, send, item)
+        except SCMRateLimited as error:
+            await self._requeue(entry, error, at=error.until)
+            return False
+        except (TransientError, DeliveryError) as error:
+            await self._requeue(entry, error)
+            return False
+        except SCMError as error:  # permanent for this merge: not found, forbidden, auth
+            outcome.append(MergeOutcome(merged=False, message=str(error)))
+        result = outcome[-1]
+        event = merge_outcome_event(item, result)
+        now = self._clock.now()
+        if result.merged:
+            await self._store.mark_delivered(entry.id, at=now, notification=event)
+            self.delivered += 1
+        else:
+            await self._store.mark_failed(
+                entry.id, at=now, error=result.message, notification=event
+            )
+            self.failed += 1
+            log.warning("auto-merge %s refused: %s", item.dedup_key, result.message)
+        try:  # the row is settled: a failure here must not reopen it (the merge happened)
+            await self._with_retries(None, self._notify, _as_notification(item, event))
+        except (TransientError, DeliveryError) as error:
+            log.warning("auto-merge %s: the human could not be told: %s", item.dedup_key, error)
+        return True
 
     async def _fall_back_to_human(self, entry: OutboxEntry, error: BaseException) -> bool:
         event = agent_fallback(entry.item, error)
@@ -271,9 +347,17 @@ class OutboxDispatcher:
         log.warning("agent message %s failed, human notified: %s", entry.item.dedup_key, error)
         return True
 
-    async def _requeue(self, entry: OutboxEntry, error: BaseException) -> None:
-        retry_at = self._clock.now() + self._policy.requeue_after
+    async def _requeue(
+        self, entry: OutboxEntry, error: BaseException, *, at: datetime | None = None
+    ) -> None:
+        retry_at = max(self._clock.now() + self._policy.requeue_after, at or self._clock.now())
         await self._store.record_attempt(entry.id, error=str(error), next_attempt_at=retry_at)
         log.warning(
             "delivery of %s failed, retrying at %s: %s", entry.item.dedup_key, retry_at, error
         )
+
+
+def _as_notification(item: OutboxItem, event: NotificationEvent) -> OutboxItem:
+    return msgspec.structs.replace(
+        item, action=ReactionAction.NOTIFY, priority=event.priority, message=event.message
+    )

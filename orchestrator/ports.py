@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Final, Protocol
 
+from orchestrator.domain.health import StoreHealth
 from orchestrator.domain.model import (
     AgentHarness,
     Model,
@@ -23,6 +24,7 @@ from orchestrator.domain.model import (
     SessionKind,
     SessionRecord,
 )
+from orchestrator.domain.pages import SessionPage
 from orchestrator.domain.records import (
     ChangeEvent,
     CommitUnit,
@@ -31,6 +33,7 @@ from orchestrator.domain.records import (
     Project,
     Tracker,
 )
+from orchestrator.domain.retention import RetentionPolicy, RetentionReport
 from orchestrator.domain.scm import (
     ChecksSnapshot,
     MergeMethod,
@@ -76,10 +79,17 @@ class SessionStore(Protocol):
         kind: SessionKind = SessionKind.WORKER,
         harness: AgentHarness = AgentHarness.NONE,
     ) -> SessionRecord:
-        """Insert a fresh ``not_started`` row with the next id ``{project}-{n}``."""
+        """Insert a fresh ``not_started`` row with the next id ``{project}-{n}``; a number
+        once given out (to a session removed since, too) is never given out again."""
         ...
 
     async def get_session(self, session_id: SessionId) -> SessionRecord | None: ...
+
+    async def delete_session(self, session_id: SessionId, *, at: datetime) -> bool:
+        """Remove the session with its PRs, trackers, outbox rows and notifications; its
+        change-log rows stay and a ``session_deleted`` row stamped ``at`` is added. False
+        for an unknown id; ``ConflictError`` while a reaction of it is undelivered."""
+        ...
 
     async def list_sessions(self, project_id: ProjectId | None = None) -> list[SessionRecord]:
         """Sessions ordered by (project_id, num)."""
@@ -90,6 +100,18 @@ class SessionStore(Protocol):
         ...
 
     async def list_trackers(self, session_id: SessionId) -> list[Tracker]: ...
+
+    async def list_session_page(
+        self,
+        *,
+        limit: int,
+        cursor: str | None = None,
+        project_id: ProjectId | None = None,
+    ) -> SessionPage:
+        """Up to ``limit`` sessions after ``cursor`` in (project_id, num) order, each with
+        the PR that speaks for it, in a bounded number of queries whatever the page size.
+        ``next_cursor`` continues the listing; a bad cursor raises ``InvalidInputError``."""
+        ...
 
 
 class PRReader(Protocol):
@@ -107,6 +129,21 @@ class PRReader(Protocol):
     async def recent_check_runs(self, pr_url: str, check_name: str, limit: int) -> list[PRCheck]:
         """The last ``limit`` runs of a check on a PR (status, commit, first-seen time),
         newest first by first-seen time."""
+        ...
+
+
+class PRClaims(Protocol):
+    """Moving a PR between sessions. A PR belongs to one session: an observation of a PR
+    another live session owns is refused (``ConflictError`` naming the owner); only a claim
+    moves it (docs/design.md, D-13)."""
+
+    async def claim_pr(
+        self, session_id: SessionId, url: str, *, number: int, now: datetime
+    ) -> SessionId | None:
+        """Make ``session_id`` the PR's owner and its newest PR; returns the previous owner
+        (None when the PR was not known, or was the session's already). An unknown PR is
+        recorded with only its number until observed. Raises ``NotFoundError`` for an
+        unknown session, ``ConflictError`` for one that has ended."""
         ...
 
 
@@ -153,6 +190,27 @@ class OutboxStore(Protocol):
     async def list_notifications(
         self, *, project_id: ProjectId | None = None, limit: int = 100
     ) -> list[Notification]: ...
+
+
+class NotificationMarks(Protocol):
+    """What the human did with a notification. Each returns whether it exists; marking
+    twice keeps the first time."""
+
+    async def mark_notification_read(self, notification_id: int, at: datetime) -> bool: ...
+
+    async def resolve_notification(self, notification_id: int, at: datetime) -> bool: ...
+
+
+class StoreUpkeep(Protocol):
+    """The store's health (for ``/healthz``) and its retention janitor."""
+
+    def health(self) -> StoreHealth:
+        """``degraded`` with the reason from a storage fault until a commit writes again."""
+        ...
+
+    async def apply_retention(self, policy: RetentionPolicy, *, now: datetime) -> RetentionReport:
+        """One pass of every retention rule, in short batches; the rows deleted."""
+        ...
 
 
 class ChangeLog(Protocol):
@@ -226,6 +284,14 @@ class WorkspaceInfo(Model, frozen=True, kw_only=True):
     branch: str
 
 
+class RemovalCheck(Model, frozen=True, kw_only=True):
+    """Whether a workspace is there, and what would make removing it lose work ('' when
+    nothing would)."""
+
+    exists: bool
+    blocker: str = ""
+
+
 class Workspace(Protocol):
     """Where an agent's files live (a git worktree per session)."""
 
@@ -241,11 +307,34 @@ class Workspace(Protocol):
         """Remove the workspace; refuses (``ConflictError``) when work would be lost."""
         ...
 
+    async def removal_check(self, workspace_path: str) -> RemovalCheck:
+        """What ``destroy`` would find, without removing anything."""
+        ...
+
+    async def check_repository(self, path: str, *, require_commit: bool) -> None:
+        """``InvalidInputError`` saying what to do when ``path`` cannot hold sessions
+        (missing, not a directory, not a git work tree; no commits yet)."""
+        ...
+
+    async def check_branch(self, project: Project, branch: str) -> None:
+        """Refuse a branch a workspace could not be created on: ``InvalidInputError`` for
+        an invalid name, ``ConflictError`` when it exists already."""
+        ...
+
+    async def prune(self, project: Project, *, dry_run: bool = False) -> list[str]:
+        """Forget the project's workspaces whose directories are gone; what was (or with
+        ``dry_run``, would be) forgotten."""
+        ...
+
 
 class LaunchConfig(Model, frozen=True, kw_only=True):
+    """``agent_session_id``: the conversation id the launcher chose for the agent (see
+    ``Agent.choose_session_id``), '' when the agent picks its own."""
+
     session_id: SessionId
     workspace_path: str
     prompt: str = ""
+    agent_session_id: str = ""
 
 
 class Agent(Protocol):
@@ -255,16 +344,50 @@ class Agent(Protocol):
 
     def launch_command(self, config: LaunchConfig) -> Sequence[str]: ...
 
-    def restore_command(self, agent_session_id: str) -> Sequence[str]: ...
+    def restore_command(self, agent_session_id: str) -> Sequence[str]:
+        """The command resuming conversation ``agent_session_id``; ``InvalidInputError``
+        when the agent cannot resume (``resume_unsupported`` says why)."""
+        ...
 
     def environment(self, config: LaunchConfig) -> Mapping[str, str]: ...
 
+    def choose_session_id(self) -> str:
+        """A fresh conversation id for the launch to hand the agent, when the agent lets
+        its launcher choose one (Claude Code's ``--session-id``); '' when it does not."""
+        ...
 
-class EngineStore(SessionStore, PRReader, Protocol):
+    def resume_unsupported(self) -> str:
+        """Why this agent can never resume a conversation by id; '' when it can."""
+        ...
+
+    def check_installed(self, *, resume: bool = False) -> None:
+        """Raise ``InvalidInputError``, saying what to do, when the executable the launch
+        (or with ``resume``, the restore) command starts cannot be found."""
+        ...
+
+
+WEBHOOK_DELIVERIES_KEPT: Final = 10_000
+"""Delivery ids a store remembers: GitHub sends a few per change, so this covers days."""
+
+
+class WebhookDeliveries(Protocol):
+    """The GitHub webhook deliveries already handled, so a replay is ignored."""
+
+    async def record_webhook_delivery(
+        self, delivery_id: str, *, at: datetime, keep: int = ...
+    ) -> bool:
+        """Remember ``delivery_id``; False when it was remembered already. Only the newest
+        ``keep`` ids are kept (a replay of an older one is handled again: one more kick)."""
+        ...
+
+
+class EngineStore(SessionStore, PRReader, PRClaims, Protocol):
     """What the lifecycle engine needs of persistence."""
 
 
-class Store(EngineStore, OutboxStore, ChangeLog, Protocol):
+class Store(
+    EngineStore, OutboxStore, ChangeLog, NotificationMarks, StoreUpkeep, WebhookDeliveries, Protocol
+):
     """A complete store: what the daemon wires up (SQLite, or memory in tests)."""
 
 
@@ -348,4 +471,24 @@ class PRObservationSink(Protocol):
 
     async def observe_pr(self, session_id: SessionId, observation: PRObservation) -> None:
         """Apply one observation to a session's actor; returns once it is durable."""
+        ...
+
+
+class SCMKicker(Protocol):
+    """Makes what a repository, PR or head commit covers due for observation now (a
+    GitHub webhook said it changed). A hint only: the observer still polls, and is free to
+    coalesce kicks and to hold them back for its rate budget."""
+
+    async def kick(self, repo: RepoRef, pr_number: int | None, head_sha: str | None) -> None:
+        """``pr_number`` None: every tracked PR of ``repo`` whose head is ``head_sha`` (or
+        all of them when that is None too)."""
+        ...
+
+
+class PRMerger(Protocol):
+    """Merges a PR on its host at a given head commit (the host refuses if the head moved)."""
+
+    async def merge(self, pr_url: str, *, head_sha: str) -> MergeOutcome:
+        """A refusal is ``MergeOutcome(merged=False, message=<the host's reason>)``; raises
+        ``SCMError`` subclasses (``SCMUnavailable`` is transient) for calls that failed."""
         ...

@@ -1,22 +1,29 @@
-"""The Session Manager: spawn, kill, restore, cleanup, send, get and list sessions, and the
-boot-time reconcile.
+"""The Session Manager: spawn, kill, restore, cleanup, rm, send, get and list sessions, and
+the boot-time reconcile (``orchestrator.reconcile``).
 
 The lifecycle manager is the only writer of lifecycle state; this module creates rows and
 drives the runtime (tmux), the workspace (git worktree) and the agent around it. Rules:
 
+- **Fail before starting.** A spawn first checks what would make it fail
+  (``orchestrator.preflight``: the agent's executable, the project's repository, the
+  branch), so such a spawn takes no session number and leaves no row, branch or worktree.
 - **No phantom rows.** A spawn that fails after its row exists leaves that row terminated
   with ``error_in_process`` (no notification), never ``spawning``. The undo runs shielded
   from cancellation, so a client that goes away mid-spawn leaves no half-made session.
 - **Never destroy work on failure.** Undo only removes what this very call created; restore
   and kill never force a workspace removal, and a workspace with uncommitted changes is kept
-  (``ConflictError`` saying so).
-- **Errors name the step:** ``spawn: create: …``, ``spawn <id>: workspace|runtime|completed:
-  …``, ``kill <id>: runtime|workspace: …``, ``restore <id>: …``, ``send <id>: …``. The
-  error's kind (``NotFoundError``, ``ConflictError``, ``TransientError``…) is kept.
-- **Unknown ids are 404s** for commands (docs/design.md, D-11): kill, restore, send and get raise
-  ``NotFoundError``; send to a terminal session raises ``ConflictError``.
-- Commands on one session (spawn's completion, kill, restore, cleanup) take turns: a kill
-  that arrives while the session is still spawning waits for the spawn, then kills it.
+  (``ConflictError`` saying so); cleanup and rm keep it too (``orchestrator.cleanup``).
+- **Restore resumes.** It runs the agent's resume command with the conversation id the
+  session recorded (chosen at spawn, or reported by the agent's hook); without one it says
+  so, and relaunches the recorded prompt only when asked (``fresh``).
+- **Errors name the step:** ``spawn: …`` (a check), ``spawn: create: …``, ``spawn <id>:
+  workspace|runtime|completed: …``, ``kill <id>: runtime|workspace: …``, ``restore <id>:
+  …``, ``cleanup <id>: …``, ``rm <id>: …``, ``send <id>: …``. The error's kind
+  (``NotFoundError``, ``ConflictError``, ``TransientError``…) is kept.
+- **Unknown ids are 404s** for commands (docs/design.md, D-11): kill, restore, rm, send and
+  get raise ``NotFoundError``; send to a terminal session raises ``ConflictError``.
+- Commands on one session (spawn's completion, kill, restore, cleanup, rm) take turns: a
+  kill that arrives while the session is still spawning waits for the spawn, then kills it.
 """
 
 from __future__ import annotations
@@ -26,23 +33,19 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Final, Protocol, runtime_checkable
+from typing import Final, Protocol
 
 import trio
 
+from orchestrator.cleanup import CleanupReport, Reclaimed, prune, reclaim
 from orchestrator.domain.errors import (
     ConflictError,
-    DeliveryError,
     InvalidInputError,
     NotFoundError,
     OrchestratorError,
-    OverloadedError,
-    StoreError,
-    TransientError,
 )
 from orchestrator.domain.model import (
     AgentHarness,
-    ProbeResult,
     ProjectId,
     SessionId,
     SessionKind,
@@ -59,18 +62,18 @@ from orchestrator.ports import (
     LaunchConfig,
     Runtime,
     RuntimeHandle,
-    RuntimeProbe,
     RuntimeSpec,
     SessionStore,
     Workspace,
     WorkspaceInfo,
 )
-from orchestrator.reaper import Reaper, ReaperLifecycle, runtime_handle
+from orchestrator.preflight import check_resumable, check_spawn, require_terminated, with_context
+from orchestrator.reaper import ReaperLifecycle
+from orchestrator.reconcile import ReconcileReport, RuntimeInventory, reconcile
 
 __all__ = [
     "ReconcileReport",
     "RuntimeInventory",
-    "RuntimeSnapshot",
     "SessionLifecycle",
     "SessionManager",
     "SpawnRequest",
@@ -82,16 +85,6 @@ UNDO_TIMEOUT: Final = 30.0
 """How long a rollback may take once shielded from cancellation."""
 
 _HARNESSES: Final = {h.value: h for h in AgentHarness if h is not AgentHarness.NONE}
-# The error kinds callers act on; an adapter's own subclass is reported as its nearest one.
-_PUBLIC_ERRORS: Final[tuple[type[OrchestratorError], ...]] = (
-    NotFoundError,
-    ConflictError,
-    InvalidInputError,
-    StoreError,
-    OverloadedError,
-    DeliveryError,
-    TransientError,
-)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -122,77 +115,11 @@ class SessionLifecycle(ReaperLifecycle, Protocol):
         self, session_id: SessionId, reason: TerminationReason = TerminationReason.NONE
     ) -> SessionRecord: ...
 
+    async def remove(self, session_id: SessionId) -> None: ...
+
     async def get(self, session_id: SessionId) -> SessionView: ...
 
     async def list(self, project_id: ProjectId | None = None) -> builtins.list[SessionView]: ...
-
-
-class RuntimeInventory(Protocol):
-    """Every runtime handle on the daemon's own runtime (our private tmux socket)."""
-
-    async def list_handles(self) -> list[RuntimeHandle]: ...
-
-
-@runtime_checkable
-class RuntimeSnapshot(Protocol):
-    """A runtime that can read all its sessions at once (tmux: one call for all panes)."""
-
-    async def probe_all(self) -> Mapping[str, RuntimeProbe]:
-        """What ``probe`` would say of each handle id the runtime has; ``ProbeError`` when
-        it cannot tell."""
-        ...
-
-
-class _SnapshotRuntime:
-    """``runtime``, with probes answered from one reading of all its sessions taken before;
-    a handle that reading does not list is probed for real, so "gone" is always the
-    runtime's own answer."""
-
-    def __init__(self, runtime: Runtime, readings: Mapping[str, RuntimeProbe]) -> None:
-        self.name = runtime.name
-        self._runtime = runtime
-        self._readings = readings
-
-    async def create(self, spec: RuntimeSpec) -> RuntimeHandle:
-        return await self._runtime.create(spec)
-
-    async def probe(self, handle: RuntimeHandle) -> RuntimeProbe:
-        reading = self._readings.get(handle.id)
-        return reading if reading is not None else await self._runtime.probe(handle)
-
-    async def destroy(self, handle: RuntimeHandle) -> None:
-        await self._runtime.destroy(handle)
-
-
-@dataclass(frozen=True, slots=True)
-class ReconcileReport:
-    """What the boot reconcile found and did.
-
-    ``adopted``: probed alive and kept. ``dead``: the probe said the agent is gone (runtime
-    down, or pane up with the agent exited); reported, so the lifecycle terminates it unless
-    it was active within the last minute. ``quarantined``: the probe could not tell; reported
-    as failed, so the session enters the detecting quarantine. ``interrupted``: running
-    sessions with no runtime handle — a spawn the previous daemon never finished — now
-    terminated ``error_in_process``. ``unprobeable``: sessions on a runtime this daemon does
-    not run, left alone. ``orphans``: handles on our runtime that belong to no live session,
-    reported and left running. ``inventory_error`` is set when the handles could not be
-    listed."""
-
-    adopted: tuple[SessionId, ...] = ()
-    dead: tuple[SessionId, ...] = ()
-    quarantined: tuple[SessionId, ...] = ()
-    interrupted: tuple[SessionId, ...] = ()
-    unprobeable: tuple[SessionId, ...] = ()
-    orphans: tuple[RuntimeHandle, ...] = ()
-    inventory_error: str = ""
-
-
-def _failure(context: str, error: Exception) -> OrchestratorError:
-    """``error`` re-raised as ``<context>: <error>``, keeping its public kind."""
-    for kind in _PUBLIC_ERRORS:
-        if isinstance(error, kind):
-            return kind(f"{context}: {error}")
-    return OrchestratorError(f"{context}: {error}")
 
 
 def _join_prompt(prompt: str, agent_rules: str) -> str:
@@ -248,10 +175,12 @@ class SessionManager:
     # --- spawn ---------------------------------------------------------------------------
 
     async def spawn(self, request: SpawnRequest) -> SessionView:
-        """Create the row, the workspace and the runtime, then report the spawn completed.
-        Returns the new session (status ``spawning``). See the module doc for rollback."""
+        """Check the spawn can work, then create the row, the workspace and the runtime,
+        and report the spawn completed. Returns the new session (status ``spawning``).
+        See the module doc for the checks and the rollback."""
         project = await self._project("spawn", request.project_id)
         agent = self._agents(request.agent)  # an unknown agent fails before any row exists
+        await check_spawn(self._store, self._workspace, project, agent, request.branch)
         try:
             record = await self._store.create_session(
                 project.id,
@@ -261,11 +190,16 @@ class SessionManager:
                 harness=_HARNESSES.get(request.agent, AgentHarness.NONE),
             )
         except Exception as error:
-            raise _failure("spawn: create", error) from error
+            raise with_context("spawn: create", error) from error
         session_id = record.id
         async with self._locks.hold(session_id):
             await self._bring_up(record, project, agent, request)
         return await self.get(session_id)
+
+    async def check_project_path(self, path: str) -> None:
+        """Refuse a project path no session could be spawned from (missing, not a
+        directory, not a git work tree): ``InvalidInputError`` saying what to do."""
+        await self._workspace.check_repository(path, require_commit=False)
 
     async def _bring_up(
         self, record: SessionRecord, project: Project, agent: Agent, request: SpawnRequest
@@ -278,7 +212,12 @@ class SessionManager:
             undo.append((f"workspace {ws.path}", lambda: self._workspace.destroy(ws.path)))
             step = "runtime"
             prompt = _join_prompt(request.prompt, request.agent_rules)
-            config = LaunchConfig(session_id=session_id, workspace_path=ws.path, prompt=prompt)
+            config = LaunchConfig(
+                session_id=session_id,
+                workspace_path=ws.path,
+                prompt=prompt,
+                agent_session_id=agent.choose_session_id(),
+            )
             handle = await self._runtime.create(
                 self._runtime_spec(record, ws, agent, config, agent.launch_command(config))
             )
@@ -291,6 +230,7 @@ class SessionManager:
                     workspace_path=ws.path,
                     runtime_handle_id=handle.id,
                     runtime_name=handle.runtime_name,
+                    agent_session_id=config.agent_session_id,
                     prompt=prompt,
                     agent=request.agent,
                 ),
@@ -301,7 +241,7 @@ class SessionManager:
             if scope.cancelled_caught:
                 log.exception("spawn %s: rollback timed out; leftovers may remain", session_id)
             if isinstance(error, Exception):
-                raise _failure(f"spawn {session_id}: {step}", error) from error
+                raise with_context(f"spawn {session_id}: {step}", error) from error
             raise
 
     async def _roll_back(
@@ -364,11 +304,11 @@ class SessionManager:
             try:
                 await self._lifecycle.on_kill_requested(session_id, reason)
             except Exception as error:
-                raise _failure(f"kill {session_id}", error) from error
+                raise with_context(f"kill {session_id}", error) from error
             try:
                 await self._runtime.destroy(self._handle(record))
             except Exception as error:
-                raise _failure(
+                raise with_context(
                     f"kill {session_id}: runtime", error
                 ) from error  # workspace kept: the agent may still be writing to it
             try:
@@ -377,10 +317,10 @@ class SessionManager:
                 raise ConflictError(
                     f"kill {session_id}: workspace: {error} — the session is terminated and "
                     f"its runtime removed; the workspace was kept so no work is lost "
-                    f"(commit or discard the changes, then run cleanup)"
+                    f"(commit or discard the changes, then run `orchestrator cleanup`)"
                 ) from error
             except Exception as error:
-                raise _failure(f"kill {session_id}: workspace", error) from error
+                raise with_context(f"kill {session_id}: workspace", error) from error
             return True
 
     def _handle(self, record: SessionRecord) -> RuntimeHandle:
@@ -391,15 +331,20 @@ class SessionManager:
 
     # --- restore -------------------------------------------------------------------------
 
-    async def restore(self, session_id: SessionId, *, agent: str | None = None) -> SessionView:
-        """Bring a terminal session back in its workspace: resume the agent's own session
-        when its id is known, else relaunch it with the recorded prompt.
+    async def restore(
+        self, session_id: SessionId, *, agent: str | None = None, fresh: bool = False
+    ) -> SessionView:
+        """Bring a terminal session back in its workspace, resuming the agent's own
+        conversation by the id the session recorded.
 
-        ``agent`` overrides the agent the session recorded; it is needed only for sessions
-        spawned before agents were recorded whose harness is not known either.
-        All fallible I/O happens before the lifecycle write, so a failure never resurrects
-        the row and never touches the workspace; only a failed lifecycle write removes the
-        runtime this call created. Returns the session (status ``spawning``)."""
+        Without a known conversation id (or for an agent that cannot resume) this refuses
+        with ``ConflictError`` saying so; ``fresh`` relaunches the agent with the recorded
+        prompt instead, in a new conversation. ``agent`` overrides the agent the session
+        recorded; it is needed only for sessions spawned before agents were recorded whose
+        harness is not known either. All fallible I/O happens before the lifecycle write,
+        so a failure never resurrects the row and never touches the workspace; only a failed
+        lifecycle write removes the runtime this call created. Returns the session (status
+        ``spawning``)."""
         async with self._locks.hold(session_id):
             record = await self._store.get_session(session_id)
             if record is None:
@@ -407,8 +352,6 @@ class SessionManager:
             if not record.lifecycle.state.is_terminal:
                 raise ConflictError(f"restore {session_id}: session: not restorable (not terminal)")
             metadata = record.metadata
-            if not metadata.agent_session_id and not metadata.prompt:
-                raise ConflictError(f"restore {session_id}: nothing to resume from")
             agent_name = agent or metadata.agent or record.lifecycle.harness.value
             if not agent_name:
                 raise InvalidInputError(
@@ -416,26 +359,36 @@ class SessionManager:
                     "name the agent to restore it with"
                 )
             chosen = self._agents(agent_name)
+            if not fresh:
+                check_resumable(session_id, chosen, metadata.agent_session_id)
+            try:
+                chosen.check_installed(resume=not fresh)
+            except Exception as error:
+                raise with_context(f"restore {session_id}", error) from error
             project = await self._project(f"restore {session_id}", record.project_id)
             await self._remove_old_runtime(record)
             try:
                 ws = await self._workspace.restore(project, session_id, metadata.branch)
             except Exception as error:
-                raise _failure(f"restore {session_id}: workspace", error) from error
+                raise with_context(f"restore {session_id}: workspace", error) from error
             config = LaunchConfig(
-                session_id=session_id, workspace_path=ws.path, prompt=metadata.prompt
+                session_id=session_id,
+                workspace_path=ws.path,
+                prompt=metadata.prompt,
+                agent_session_id=chosen.choose_session_id() if fresh else "",
             )
+            agent_session_id = config.agent_session_id if fresh else metadata.agent_session_id
             try:
                 command = (
-                    chosen.restore_command(metadata.agent_session_id)
-                    if metadata.agent_session_id
-                    else chosen.launch_command(config)
+                    chosen.launch_command(config)
+                    if fresh
+                    else chosen.restore_command(metadata.agent_session_id)
                 )
                 handle = await self._runtime.create(
                     self._runtime_spec(record, ws, chosen, config, command)
                 )
             except Exception as error:
-                raise _failure(f"restore {session_id}: runtime", error) from error
+                raise with_context(f"restore {session_id}: runtime", error) from error
             try:
                 await self._lifecycle.on_restored(
                     session_id,
@@ -444,7 +397,7 @@ class SessionManager:
                         workspace_path=ws.path,
                         runtime_handle_id=handle.id,
                         runtime_name=handle.runtime_name,
-                        agent_session_id=metadata.agent_session_id,
+                        agent_session_id=agent_session_id,
                         prompt=metadata.prompt,
                         agent=agent_name,
                     ),
@@ -458,7 +411,7 @@ class SessionManager:
                             "restore %s: could not remove runtime %s", session_id, handle.id
                         )
                 if isinstance(error, Exception):
-                    raise _failure(f"restore {session_id}: completed", error) from error
+                    raise with_context(f"restore {session_id}: completed", error) from error
                 raise
         return await self.get(session_id)
 
@@ -474,50 +427,72 @@ class SessionManager:
         try:
             await self._runtime.destroy(self._handle(record))
         except Exception as error:
-            raise _failure(
+            raise with_context(
                 f"restore {record.id}: runtime: could not remove the previous runtime", error
             ) from error
 
-    # --- cleanup -------------------------------------------------------------------------
+    # --- cleanup and removal -------------------------------------------------------------
 
-    async def cleanup(self, project_id: ProjectId) -> list[SessionId]:
-        """Reclaim the runtime and workspace of every terminal session of the project.
-        Returns the ids whose workspace was removed; live sessions are never touched, and a
-        workspace that refuses (uncommitted work) is kept and skipped."""
-        await self._project("cleanup", project_id)
-        cleaned: list[SessionId] = []
-        for candidate in await self._store.list_sessions(project_id):
-            if not candidate.lifecycle.state.is_terminal or not candidate.metadata.workspace_path:
+    async def cleanup(
+        self, *, session_id: SessionId | None = None, dry_run: bool = False
+    ) -> CleanupReport:
+        """Free the panes and worktrees of terminated sessions (every one, or just
+        ``session_id``) where nothing is lost, then prune git's records of worktrees whose
+        directories are gone; with ``dry_run`` only say what would go. Live sessions are
+        never touched (``ConflictError`` when named). See ``orchestrator.cleanup``."""
+        if session_id is not None:
+            record = await self._store.get_session(session_id)
+            if record is None:
+                raise NotFoundError(f"cleanup {session_id}: session not found")
+            require_terminated("cleanup", record)
+            candidates = [record]
+            projects = [await self._project(f"cleanup {session_id}", record.project_id)]
+        else:
+            candidates = await self._store.list_sessions()
+            projects = await self._store.list_projects()
+        # Prune first: removing a worktree prunes as well, which would hide what was stale.
+        pruned = [await prune(p, self._workspace, dry_run=dry_run) for p in projects]
+        reclaimed: list[Reclaimed] = []
+        for candidate in candidates:
+            if not candidate.lifecycle.state.is_terminal:
                 continue
             async with self._locks.hold(candidate.id):
                 record = await self._store.get_session(candidate.id)
                 if record is None or not record.lifecycle.state.is_terminal:
-                    continue  # restored meanwhile
-                if await self._reclaim(record):
-                    cleaned.append(record.id)
-        return cleaned
+                    continue  # removed or restored meanwhile
+                try:
+                    done = await reclaim(record, self._runtime, self._workspace, dry_run=dry_run)
+                except OrchestratorError as error:  # reported; the other sessions go on
+                    log.warning("cleanup %s: %s", record.id, error)
+                    kept = record.metadata.workspace_path
+                    done = Reclaimed(session_id=record.id, kept=kept, reason=str(error))
+                if done.anything:
+                    reclaimed.append(done)
+        return CleanupReport(dry_run=dry_run, sessions=tuple(reclaimed), pruned=tuple(pruned))
 
-    async def _reclaim(self, record: SessionRecord) -> bool:
-        metadata = record.metadata
-        if metadata.runtime_handle_id:
+    async def remove(self, session_id: SessionId) -> Reclaimed:
+        """Delete a terminated session: free its pane and worktree as cleanup would, then
+        its row (its history stays in the change log). Refuses (``ConflictError``) a live
+        session, and one whose worktree holds work; returns what was freed."""
+        async with self._locks.hold(session_id):
+            record = await self._store.get_session(session_id)
+            if record is None:
+                raise NotFoundError(f"rm {session_id}: session not found")
+            require_terminated("rm", record)
             try:
-                await self._runtime.destroy(self._handle(record))
-            except OrchestratorError as error:
-                log.warning("cleanup %s: runtime not removed (best effort): %s", record.id, error)
-            except Exception:
-                log.exception("cleanup %s: runtime not removed (best effort)", record.id)
-        try:
-            await self._workspace.destroy(metadata.workspace_path)
-        except ConflictError as error:
-            log.info("cleanup %s: workspace kept: %s", record.id, error)
-            return False
-        except OrchestratorError as error:
-            log.warning("cleanup %s: workspace not removed: %s", record.id, error)
-            return False
-        except Exception:
-            log.exception("cleanup %s: workspace not removed", record.id)
-            return False
-        return True
+                freed = await reclaim(record, self._runtime, self._workspace, dry_run=False)
+            except Exception as error:
+                raise with_context(f"rm {session_id}", error) from error
+            if freed.kept:
+                raise ConflictError(
+                    f"rm {session_id}: kept its worktree, {freed.reason}; commit or discard "
+                    "the changes, then remove the session again"
+                )
+            try:
+                await self._lifecycle.remove(session_id)
+            except Exception as error:
+                raise with_context(f"rm {session_id}", error) from error
+            return freed
 
     # --- send and reads ------------------------------------------------------------------
 
@@ -537,7 +512,7 @@ class SessionManager:
         try:
             await self._messenger.send(session_id, message)
         except Exception as error:
-            raise _failure(f"send {session_id}", error) from error
+            raise with_context(f"send {session_id}", error) from error
 
     async def get(self, session_id: SessionId) -> SessionView:
         try:
@@ -566,102 +541,12 @@ class SessionManager:
         probe_timeout: float,
         concurrency: int,
     ) -> ReconcileReport:
-        """Run once at daemon start, before taking requests.
-
-        Ends spawns the previous daemon never finished, probes every running session once
-        (alive: adopted; dead or exited: reported, so the lifecycle terminates it per its
-        rules; could not tell: reported failed, so it is quarantined), then lists the
-        handles on our runtime that belong to no live session: returned and logged as
-        orphans, never killed (a person decides). It probes like the reaper: pass the
-        reaper's configured ``probe_timeout`` (seconds) and ``concurrency``. A runtime that
-        can read all its sessions at once (``RuntimeSnapshot``) is read once, within
-        ``probe_timeout``, and that reading answers every probe: a thousand live sessions
-        are adopted without a thousand tmux processes."""
-        interrupted: list[SessionId] = []
-        for record in await self._lifecycle.running_sessions():
-            if runtime_handle(record) is not None:
-                continue
-            try:
-                await self._lifecycle.on_kill_requested(
-                    record.id, TerminationReason.ERROR_IN_PROCESS
-                )
-            except Exception:
-                log.exception("reconcile: could not end interrupted spawn %s", record.id)
-                continue
-            log.warning(
-                "reconcile: session %s never finished spawning before the last shutdown; "
-                "marked errored (its workspace, if any, is kept)",
-                record.id,
-            )
-            interrupted.append(record.id)
-
-        runtime = await self._boot_runtime(probe_timeout)
-        reaper = Reaper(
+        """The boot reconcile (``orchestrator.reconcile``) over this manager's runtime."""
+        return await reconcile(
             self._lifecycle,
-            {runtime.name: runtime},
+            self._runtime,
             self._clock,
-            concurrency=concurrency,
+            inventory=inventory,
             probe_timeout=probe_timeout,
+            concurrency=concurrency,
         )
-        sweep = await reaper.sweep()
-        adopted = sweep.ids_where(ProbeResult.ALIVE, ProbeResult.ALIVE)
-        quarantined = set(sweep.failed)
-        dead = [s for s in sweep.observed if s not in quarantined and s not in adopted]
-
-        orphans: list[RuntimeHandle] = []
-        inventory_error = ""
-        if inventory is not None:
-            try:
-                handles = await inventory.list_handles()
-            except Exception as error:
-                log.exception("reconcile: could not list runtime handles")
-                inventory_error = str(error) or type(error).__name__
-            else:
-                live = {
-                    (h.runtime_name, h.id)
-                    for h in map(runtime_handle, await self._lifecycle.running_sessions())
-                    if h is not None
-                }
-                orphans = [h for h in handles if (h.runtime_name, h.id) not in live]
-                for handle in orphans:
-                    log.warning(
-                        "reconcile: runtime %s %r belongs to no live session; left running",
-                        handle.runtime_name,
-                        handle.id,
-                    )
-        log.info(
-            "reconcile: %d adopted, %d dead, %d quarantined, %d interrupted, %d orphans",
-            len(adopted),
-            len(dead),
-            len(quarantined),
-            len(interrupted),
-            len(orphans),
-        )
-        return ReconcileReport(
-            adopted=tuple(adopted),
-            dead=tuple(dead),
-            quarantined=tuple(s for s in sweep.observed if s in quarantined),
-            interrupted=tuple(interrupted),
-            unprobeable=sweep.skipped,
-            orphans=tuple(orphans),
-            inventory_error=inventory_error,
-        )
-
-    async def _boot_runtime(self, probe_timeout: float) -> Runtime:
-        """The runtime the boot reconcile probes: answered from one reading of all its
-        sessions when it can take one in time, else (or when that fails) itself."""
-        runtime = self._runtime
-        if not isinstance(runtime, RuntimeSnapshot):
-            return runtime
-        with trio.move_on_after(probe_timeout):
-            try:
-                readings = await runtime.probe_all()
-            except OrchestratorError as error:
-                log.warning("reconcile: cannot read all sessions at once (%s); probing each", error)
-                return runtime
-            except Exception:
-                log.exception("reconcile: reading all sessions at once failed; probing each")
-                return runtime
-            return _SnapshotRuntime(runtime, readings)
-        log.warning("reconcile: reading all sessions at once timed out; probing each")
-        return runtime

@@ -25,7 +25,7 @@ from orchestrator.domain.reaction_policy import ReactionPolicy
 from orchestrator.domain.records import Project
 from orchestrator.lifecycle.manager import EngineLimits, LifecycleManager
 from orchestrator.outbox import DeliveryPolicy, OutboxDispatcher
-from orchestrator.ports import Store
+from orchestrator.ports import PRMerger, Store
 
 StoreFactory = Callable[[Path], AbstractAsyncContextManager[Store]]
 
@@ -113,6 +113,7 @@ async def running_engine(
     notifier: RecordingNotifier | None = None,
     arm_timers: bool = False,
     clock: TrioClock | None = None,
+    merger: PRMerger | None = None,
 ) -> AsyncIterator[Engine]:
     """An engine over ``store``. Engines that share a store across a restart should share
     ``clock`` too, so time carries on rather than starting over."""
@@ -121,7 +122,12 @@ async def running_engine(
     notifier = notifier or RecordingNotifier()
     manager = LifecycleManager(store, clock=clock, policy=policy, limits=limits)
     dispatcher = OutboxDispatcher(
-        store, messenger=messenger, notifier=notifier, clock=clock, policy=FAST_DELIVERY
+        store,
+        messenger=messenger,
+        notifier=notifier,
+        clock=clock,
+        policy=FAST_DELIVERY,
+        merger=merger,
     )
     async with trio.open_nursery() as nursery:
         await nursery.start(manager.run)

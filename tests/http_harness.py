@@ -17,10 +17,13 @@ from hypercorn.trio import serve
 from hypercorn.typing import ASGIFramework
 
 from adapters.http import ApiServices, DrainSwitch, SessionCommands, TokenAuthority, create_app
+from adapters.http.services import PRCommands
+from adapters.http.webhooks import GitHubWebhooks
 from adapters.memory import MemoryStore
 from orchestrator.api import API_PREFIX
 from orchestrator.changefeed import ChangeFeed
-from orchestrator.domain.errors import ConflictError, NotFoundError
+from orchestrator.cleanup import CleanupReport, Reclaimed
+from orchestrator.domain.errors import ConflictError, InvalidInputError, NotFoundError
 from orchestrator.domain.model import SessionId, SpawnOutcome, TerminationReason
 from orchestrator.lifecycle.manager import SessionView
 from orchestrator.sessions import SpawnRequest
@@ -30,14 +33,19 @@ DAEMON_TOKEN = "test-daemon-token-0123456789abcdef"
 
 
 class FakeSessions:
-    """Spawn, kill, restore and send straight through the lifecycle manager. Sessions in
-    ``dirty`` keep their workspace on kill (``ConflictError`` after the termination)."""
+    """Spawn, kill, restore, send and rm straight through the lifecycle manager. Sessions
+    in ``dirty`` keep their workspace on kill (``ConflictError`` after the termination);
+    cleanup answers ``cleanup_report``; project paths in ``bad_paths`` are refused."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.dirty: set[SessionId] = set()
         self.sent: list[tuple[SessionId, str]] = []
         self.spawned: list[SpawnRequest] = []
+        self.restored: list[tuple[SessionId, bool]] = []
+        self.cleanups: list[tuple[SessionId | None, bool]] = []
+        self.cleanup_report: CleanupReport | None = None
+        self.bad_paths: set[str] = set()
 
     async def spawn(self, request: SpawnRequest, /) -> SessionView:
         store, clock = self.engine.store, self.engine.clock
@@ -57,9 +65,26 @@ class FakeSessions:
             raise ConflictError(f"kill {session_id}: workspace: uncommitted changes; kept")
         return True
 
-    async def restore(self, session_id: SessionId, /, *, agent: str | None = None) -> SessionView:
+    async def restore(
+        self, session_id: SessionId, /, *, agent: str | None = None, fresh: bool = False
+    ) -> SessionView:
+        self.restored.append((session_id, fresh))
         await self.engine.manager.on_restored(session_id, _outcome(session_id, "again"))
         return await self.engine.manager.get(session_id)
+
+    async def cleanup(
+        self, *, session_id: SessionId | None = None, dry_run: bool = False
+    ) -> CleanupReport:
+        self.cleanups.append((session_id, dry_run))
+        return self.cleanup_report or CleanupReport(dry_run=dry_run)
+
+    async def remove(self, session_id: SessionId, /) -> Reclaimed:
+        await self.engine.manager.remove(session_id)
+        return Reclaimed(session_id=session_id, pane=f"{session_id}#1")
+
+    async def check_project_path(self, path: str, /) -> None:
+        if path in self.bad_paths:
+            raise InvalidInputError(f"{path} is not a git work tree")
 
     async def send(self, session_id: SessionId, message: str, /) -> None:
         view = await self.engine.manager.get(session_id)
@@ -121,6 +146,8 @@ async def serve_api(
     subscriber_buffer: int = 1024,
     heartbeat: float = 15.0,
     replay_batch: int = 512,
+    pr_actions: Callable[[Engine], PRCommands] | None = None,
+    webhooks: Callable[[Engine], GitHubWebhooks] | None = None,
 ) -> AsyncIterator[Served]:
     """The app on ``127.0.0.1:<free port>``; always shut down on exit, even on failure."""
     store = MemoryStore()
@@ -140,6 +167,8 @@ async def serve_api(
             version="test",
             heartbeat=heartbeat,
             replay_batch=replay_batch,
+            pr_actions=pr_actions(engine) if pr_actions else None,
+            github_webhooks=webhooks(engine) if webhooks else None,
         )
         config = Config()
         config.bind = ["127.0.0.1:0"]

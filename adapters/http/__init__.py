@@ -4,7 +4,8 @@ trio worker). ``create_app(ApiServices(...))`` is the whole surface.
 Modules: ``app`` (assembly: access, error mapping, drain gate), ``routes`` (the handlers and
 the route table), ``bodies`` (reading and checking request bodies and parameters),
 ``errors`` (error answers and the status of each domain error), ``services`` (what the app
-needs of the engine), ``sse`` (event streams), ``auth`` (tokens), ``openapi`` (the
+needs of the engine), ``sse`` (event streams), ``auth`` (tokens), ``webhooks`` (GitHub
+deliveries, signed), ``openapi`` (the
 generated document). The wire types themselves are ``orchestrator.api``.
 """
 

@@ -6,7 +6,8 @@
 - Every error is ``{"error": {"code", "message"}}``; unknown paths are JSON 404s and wrong
   methods JSON 405s (with ``Allow``). Domain errors map to statuses in
   ``adapters.http.errors.domain_error``; anything else is a logged 500.
-- Every route but ``/healthz`` needs ``Authorization: Bearer <daemon token>``; a session's
+- Every route but ``/healthz`` and the GitHub webhook (which is signed instead:
+  ``adapters.http.webhooks``) needs ``Authorization: Bearer <daemon token>``; a session's
   hook token opens only that session's activity route (401 for a missing or unknown token,
   403 for a hook token used anywhere else).
 - Once ``DrainSwitch.begin()`` is called, every request but ``/healthz`` gets 503
@@ -24,10 +25,11 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from adapters.http.auth import bearer_token
+from adapters.http.dashboard import DashboardServices, dashboard_gate, dashboard_routes
 from adapters.http.errors import (
     RETRY_SOON,
     UNAUTHORIZED_HEADERS,
@@ -59,12 +61,12 @@ async def authorize(services: ApiServices, request: Request, access: Access) -> 
     auth = services.auth
     if auth.is_daemon(token):
         return
-    if access is Access.SESSION_HOOK and auth.is_session(token, request.path_params["id"]):
+    # A hook token names its session: one MAC tells whether it is ours, however many
+    # sessions there are. A valid one is forbidden outside its own activity route.
+    named = auth.session_of(token)
+    if named is not None and access is Access.SESSION_HOOK and named == request.path_params["id"]:
         return
-    # Not accepted here. A hook token of a known session is forbidden outside its own
-    # activity route; anything else is simply not a token of ours.
-    sessions = await services.store.list_sessions()
-    if auth.session_of(token, (s.id for s in sessions)) is not None:
+    if named is not None:
         raise ApiError(
             403,
             ErrorCode.FORBIDDEN,
@@ -126,9 +128,10 @@ class _DrainGate:
         await self.app(scope, receive, send)
 
 
-def create_app(services: ApiServices) -> Starlette:
+def create_app(services: ApiServices, dashboard: DashboardServices | None = None) -> Starlette:
     """The API as an ASGI app. Serve it with hypercorn's trio worker (the change feed and
-    the engine must run in the same trio run)."""
+    the engine must run in the same trio run). With ``dashboard``, the web dashboard is
+    served beside it (``adapters.http.dashboard``)."""
     routes = Routes(services)
     ops = routes.operations()
     routes.openapi_bytes = encode(
@@ -137,17 +140,21 @@ def create_app(services: ApiServices) -> Starlette:
     grouped: dict[str, list[Operation]] = {}
     for op in ops:
         grouped.setdefault(op.path, []).append(op)
-    starlette_routes = [
+    starlette_routes: list[BaseRoute] = [
         Route(path, _endpoint(services, group), methods=[op.method for op in group])
         for path, group in grouped.items()
     ]
+    middleware = [Middleware(_DrainGate, drain=services.drain)]
+    if dashboard is not None:
+        starlette_routes += dashboard_routes(services, dashboard)
+        middleware.append(dashboard_gate(services, dashboard))
     handlers: dict[Any, Callable[[Request, Exception], Any]] = {
         HTTPException: _http_exception,
         Exception: _internal_error,
     }
     app = Starlette(
         routes=starlette_routes,
-        middleware=[Middleware(_DrainGate, drain=services.drain)],
+        middleware=middleware,
         exception_handlers=handlers,
     )
     app.router.redirect_slashes = False

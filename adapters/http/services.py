@@ -10,7 +10,9 @@ import trio
 
 from adapters.http.auth import TokenAuthority
 from adapters.http.sse import DEFAULT_HEARTBEAT
+from adapters.http.webhooks import GitHubWebhooks
 from orchestrator.changefeed import ChangeFeed
+from orchestrator.cleanup import CleanupReport, Reclaimed
 from orchestrator.clock import SystemClock
 from orchestrator.domain.model import (
     ActivitySignal,
@@ -21,6 +23,7 @@ from orchestrator.domain.model import (
 )
 from orchestrator.lifecycle.manager import SessionView
 from orchestrator.ports import Clock, Store
+from orchestrator.pr_actions import Claimed, Merged
 from orchestrator.sessions import SpawnRequest
 
 
@@ -32,10 +35,18 @@ class SessionCommands(Protocol):
     async def kill(self, session_id: SessionId, reason: TerminationReason, /) -> bool: ...
 
     async def restore(
-        self, session_id: SessionId, /, *, agent: str | None = None
+        self, session_id: SessionId, /, *, agent: str | None = None, fresh: bool = False
     ) -> SessionView: ...
 
     async def send(self, session_id: SessionId, message: str, /) -> object: ...
+
+    async def cleanup(
+        self, *, session_id: SessionId | None = None, dry_run: bool = False
+    ) -> CleanupReport: ...
+
+    async def remove(self, session_id: SessionId, /) -> Reclaimed: ...
+
+    async def check_project_path(self, path: str, /) -> None: ...
 
 
 class LifecycleCommands(Protocol):
@@ -54,6 +65,18 @@ class LifecycleCommands(Protocol):
     async def apply_pr_observation(
         self, session_id: SessionId, observation: PRObservation, /
     ) -> None: ...
+
+    async def claim_pr(
+        self, session_id: SessionId, url: str, number: int, /
+    ) -> SessionId | None: ...
+
+
+class PRCommands(Protocol):
+    """Claims and on-demand merges (``orchestrator.pr_actions.PRActions``)."""
+
+    async def claim(self, session_id: SessionId, *, url: str = "", number: int = 0) -> Claimed: ...
+
+    async def merge(self, session_id: SessionId) -> Merged: ...
 
 
 class DrainSwitch:
@@ -91,6 +114,10 @@ class ApiServices:
     replay_batch: int = 512
     sse_buffer: int | None = None
     """Per-stream subscriber buffer; None uses the change feed's."""
+    pr_actions: PRCommands | None = None
+    """None: claims through ``lifecycle``, and merges refused (no GitHub)."""
+    github_webhooks: GitHubWebhooks | None = None
+    """None (no webhook secret configured): the webhook route answers 404."""
 
 
-__all__ = ["ApiServices", "DrainSwitch", "LifecycleCommands", "SessionCommands"]
+__all__ = ["ApiServices", "DrainSwitch", "LifecycleCommands", "PRCommands", "SessionCommands"]

@@ -8,6 +8,13 @@ neither loses nor repeats an event. The ``X-Orchestrator-Head-Seq`` response hea
 the feed's seq at that moment: every later seq arrives live (a client that wants only the
 backlog stops there).
 
+A replay never skips silently. When the change log cannot continue from ``Last-Event-ID``
+— the events after it were trimmed (``expired``), or it lies beyond the log's head, as after
+a database reset (``ahead``) — the first frame is ``event: resync`` naming the oldest seq the
+log holds and its head, with ``id:`` the seq the stream goes on after (the oldest kept minus
+one, or 0 to start over); the replay then goes on from there. ``Last-Event-ID: 0`` asks for
+whatever the log holds and never gets one.
+
 A subscriber that falls too far behind is dropped by the feed; it still receives every event
 it had buffered, then a final ``event: resync`` frame whose data names the last seq it was
 sent, and the stream closes: reconnecting with that seq as ``Last-Event-ID`` replays the
@@ -32,7 +39,7 @@ import trio
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from orchestrator.api import HEAD_SEQ_HEADER, RESYNC_EVENT, EventOut, ResyncOut
+from orchestrator.api import HEAD_SEQ_HEADER, RESYNC_EVENT, EventOut, ResyncOut, ResyncReason
 from orchestrator.changefeed import ChangeFeed, Subscription
 from orchestrator.domain.model import ProjectId
 from orchestrator.domain.records import ChangeEvent
@@ -78,8 +85,10 @@ def event_frame(event: ChangeEvent) -> bytes:
     return _frame(str(event.type), _encoder.encode(event_out(event)), seq=event.seq)
 
 
-def resync_frame(last_seq: int) -> bytes:
-    return _frame(RESYNC_EVENT, _encoder.encode(ResyncOut(last_seq=last_seq)))
+def resync_frame(resync: ResyncOut) -> bytes:
+    # A lagged stream's frame carries no id: the last event's id already is its last seq.
+    seq = None if resync.reason is ResyncReason.LAGGED else resync.last_seq
+    return _frame(RESYNC_EVENT, _encoder.encode(resync), seq=seq)
 
 
 def _frame(event_type: str, data: bytes, *, seq: int | None = None) -> bytes:
@@ -127,6 +136,7 @@ class EventStream:
     async def run(self, sub: Subscription, emit: Emit) -> None:
         await emit(CONNECTED)
         if self._since is not None:
+            await self._resync_if_discontinuous(emit)
             await self._replay(emit)
         while True:
             event: ChangeEvent | None = None
@@ -148,7 +158,29 @@ class EventStream:
             if frames:
                 await emit(b"".join(frames))
         if sub.lagged:
-            await emit(resync_frame(self.last_seq))
+            await emit(resync_frame(ResyncOut(last_seq=self.last_seq)))
+
+    async def _resync_if_discontinuous(self, emit: Emit) -> None:
+        """Before the replay: when the log cannot continue after ``last_seq``, say so and
+        move ``last_seq`` to where it can."""
+        since = self.last_seq
+        if since == 0:
+            return  # from the start: whatever the log still holds is what was asked for
+        # The log's own head, not only the feed's: a client may have replayed rows the
+        # feed has not published yet.
+        head = max(self.head, await self._log.max_change_seq())
+        first = await self._log.changes_after(0, limit=1)
+        oldest = first[0].seq if first else 0
+        resume_after = oldest - 1 if oldest else head  # the seq before the oldest kept
+        if since > head:
+            reason, resume_after = ResyncReason.AHEAD, 0
+        elif since < resume_after:
+            reason = ResyncReason.EXPIRED
+        else:
+            return
+        resync = ResyncOut(last_seq=resume_after, reason=reason, oldest_seq=oldest, head_seq=head)
+        await emit(resync_frame(resync))
+        self.last_seq = resume_after
 
     async def _replay(self, emit: Emit) -> None:
         while True:

@@ -1,19 +1,22 @@
-"""Opening the database: migrate it, open the write and read connections, run the
-group-commit writer and a WAL checkpoint thread beside it, and close it all cleanly."""
+"""Opening the database: check the file, migrate it, open the write and read connections,
+run the group-commit writer and a WAL checkpoint thread beside it, and close it all
+cleanly."""
 
 from __future__ import annotations
 
 import logging
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import ExitStack, asynccontextmanager, contextmanager
 from importlib.resources.abc import Traversable
 from typing import Final
 
 import trio
 from sqlalchemy.engine import Connection
 
+from adapters.sqlite.faults import StorageHealth
+from adapters.sqlite.integrity import check_database_file, open_failure
 from adapters.sqlite.migrate import migrate
 from adapters.sqlite.writer import (
     DEFAULT_BUSY_TIMEOUT_MS,
@@ -48,17 +51,25 @@ async def open_database(
     """Open (creating and migrating as needed) the database at ``path``; yield the running
     writer and the read connection.
 
+    First the file is checked (``integrity.py``): a damaged one raises
+    ``DatabaseDamagedError``, one that cannot be opened or written
+    ``StorageUnavailableError``, each with a one-line message naming the file.
+
     On exit, flushes every queued write (within ``close_timeout`` seconds) and closes both
     connections. An exception from the body comes out as itself, not wrapped in an
     ExceptionGroup. The options are ``open_sqlite_store``'s.
     """
+    check_database_file(path)
     write_engine = make_engine(path, synchronous=synchronous, busy_timeout_ms=busy_timeout_ms)
     read_engine = make_engine(path, busy_timeout_ms=busy_timeout_ms, read_only=True)
     try:
-        migrate(write_engine, migrations)
-        raw = write_engine.raw_connection()
-        reader = read_engine.connect()
-        try:
+        with ExitStack() as closing:
+            with _one_line_open_errors(path):
+                migrate(write_engine, migrations)
+                raw = write_engine.raw_connection()
+                closing.callback(raw.close)
+                reader = read_engine.connect()
+                closing.callback(reader.close)
             driver = raw.driver_connection
             if not isinstance(driver, sqlite3.Connection):
                 raise TypeError(f"expected a sqlite3 connection, got {type(driver)!r}")
@@ -71,6 +82,7 @@ async def open_database(
                 inline=inline,
                 on_commit=on_commit,
                 mergeable=(UnitWrite,),
+                health=StorageHealth(),
             )
             async with _collapse_single(), trio.open_nursery() as nursery:
                 await nursery.start(writer.run)
@@ -84,12 +96,22 @@ async def open_database(
                         await writer.aclose()
                     if scope.cancelled_caught:
                         nursery.cancel_scope.cancel()
-        finally:
-            reader.close()
-            raw.close()
     finally:
         read_engine.dispose()
         write_engine.dispose()
+
+
+@contextmanager
+def _one_line_open_errors(path: str | os.PathLike[str]) -> Iterator[None]:
+    """A storage fault while opening or migrating comes out as the one-line error of
+    ``integrity.open_failure``; anything else as itself."""
+    try:
+        yield
+    except Exception as exc:
+        failure = open_failure(path, exc)
+        if failure is None:
+            raise
+        raise failure from exc
 
 
 async def _checkpoint_wal(
@@ -105,6 +127,7 @@ async def _checkpoint_wal(
         connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         try:
             seen = writer.batches
+            failing = False
             while True:
                 await trio.sleep(WAL_CHECKPOINT_INTERVAL)
                 if writer.batches == seen:
@@ -115,7 +138,13 @@ async def _checkpoint_wal(
                         connection.execute, "PRAGMA wal_checkpoint(PASSIVE)"
                     )
                 except sqlite3.Error as exc:
-                    log.warning("WAL checkpoint failed (the writer's backstop remains): %s", exc)
+                    if not failing:  # once per episode: a full disk fails every attempt
+                        log.warning(
+                            "WAL checkpoint failed (the writer's backstop remains): %s", exc
+                        )
+                    failing = True
+                else:
+                    failing = False
         finally:
             connection.close()
 

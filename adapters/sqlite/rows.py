@@ -141,6 +141,7 @@ def pr_facts_from_row(r: Row[Any]) -> PRFacts:
         review=ReviewDecision(r.review_decision),
         mergeability=Mergeability(r.mergeability),
         review_comments=bool(r.unresolved),
+        head_sha=r.head_sha,
     )
 
 
@@ -197,6 +198,8 @@ def outbox_from_row(r: Sequence[Any]) -> OutboxEntry:
         failed_at,
         last_error,
         created_at,
+        pr_url,
+        head_sha,
     ) = r
     return OutboxEntry(
         id=id_,
@@ -209,6 +212,8 @@ def outbox_from_row(r: Sequence[Any]) -> OutboxEntry:
             event_type=event_type,
             priority=Priority(priority),
             message=message,
+            pr_url=pr_url,
+            head_sha=head_sha,
         ),
         attempts=attempts,
         next_attempt_at=decode_opt_ts(next_attempt_at),

@@ -17,6 +17,7 @@ from sqlalchemy.sql.compiler import Compiled
 from sqlalchemy.sql.expression import ClauseElement
 
 from adapters.sqlite import tables as t
+from orchestrator.domain.model import TERMINAL_STATES
 
 _POSITIONAL: Final = sqlite_dialect.dialect(paramstyle="qmark")
 _NAMED: Final = sqlite_dialect.dialect(paramstyle="named")
@@ -59,6 +60,8 @@ _OUTBOX_INSERT_COLS: Final = (
     "priority",
     "message",
     "created_at",
+    "pr_url",
+    "head_sha",
 )
 _NOTIFICATION_INSERT_COLS: Final = (
     "session_id",
@@ -82,17 +85,28 @@ def _upsert(
 
 # --- projects and sessions ----------------------------------------------------------------------
 
-NEXT_NUM: Final = compile_sql(
-    sa.select(
-        sa.select(sa.literal_column("1"))
-        .where(t.projects.c.id == sa.bindparam("project"))
-        .scalar_subquery(),
-        sa.func.coalesce(sa.func.max(t.sessions.c.num), sa.literal_column("0"))
-        + sa.literal_column("1"),
-    ).where(t.sessions.c.project_id == sa.bindparam("project_again")),
-    "project",
-    "project_again",
+# The next number of a project's sessions, taken for good: numbers of removed sessions are
+# never handed out again. No row for an unknown project (the caller refuses it). Existing
+# rows count too, so a session written by other means can never be given a taken number.
+TAKE_SESSION_NUMBER: Final = (
+    "INSERT INTO session_numbers (project_id, last_num)"
+    " SELECT id, 1 + (SELECT COALESCE(MAX(num), 0) FROM sessions WHERE project_id = ?)"
+    " FROM projects WHERE id = ?"
+    " ON CONFLICT (project_id) DO UPDATE SET last_num = 1 + MAX(last_num,"
+    " (SELECT COALESCE(MAX(num), 0) FROM sessions WHERE project_id = excluded.project_id))"
+    " RETURNING last_num"
 )
+# Removing a session (``SqliteStore.delete_session``): its PRs (with their checks and
+# comments) and trackers go by cascade; outbox rows and notifications reference it without
+# one, so they are deleted first. The stamp gives the trigger's session_deleted row its time.
+PENDING_OUTBOX_OF_SESSION: Final = (
+    "SELECT COUNT(*) FROM outbox"
+    " WHERE session_id = ? AND delivered_at IS NULL AND failed_at IS NULL"
+)
+STAMP_SESSION: Final = "UPDATE sessions SET updated_at = ? WHERE id = ?"
+DELETE_SESSION_OUTBOX: Final = "DELETE FROM outbox WHERE session_id = ?"
+DELETE_SESSION_NOTIFICATIONS: Final = "DELETE FROM notifications WHERE session_id = ?"
+DELETE_SESSION: Final = "DELETE FROM sessions WHERE id = ?"
 # By name: a column added to the table needs a value here, or the insert fails loudly.
 INSERT_SESSION: Final = compile_named_sql(
     sa.insert(t.sessions).values(_bind(*SESSION_COLUMNS)), *SESSION_COLUMNS
@@ -120,12 +134,27 @@ ARCHIVE_PROJECT: Final = compile_sql(
 _PR_WRITE_COLS: Final = tuple(c for c in _PR_COLS if c != "write_seq")
 
 
-def _pr_upsert() -> Any:
-    next_write = sa.select(
+def _next_write_seq() -> Any:
+    return sa.select(
         sa.func.coalesce(sa.func.max(t.pr.c.write_seq), sa.literal_column("0"))
         + sa.literal_column("1")
     ).scalar_subquery()
-    stmt = sqlite_dialect.insert(t.pr).values({**_bind(*_PR_WRITE_COLS), "write_seq": next_write})
+
+
+def _owner_is_live() -> Any:
+    """Whether the session that owns the (existing) ``pr`` row has not ended."""
+    s = t.sessions
+    owner: Any = sa.literal_column("pr.session_id")  # the conflicting row, not a second pr
+    ended = sorted(TERMINAL_STATES)
+    return sa.exists().where(
+        s.c.id == owner, *(s.c.session_state != sa.literal_column(f"'{e}'") for e in ended)
+    )
+
+
+def _pr_upsert() -> Any:
+    stmt = sqlite_dialect.insert(t.pr).values(
+        {**_bind(*_PR_WRITE_COLS), "write_seq": _next_write_seq()}
+    )
     return stmt.on_conflict_do_update(
         index_elements=[t.pr.c.url],
         set_={
@@ -139,12 +168,45 @@ def _pr_upsert() -> Any:
                 "mergeability",
                 "updated_at",
                 "write_seq",
+                "head_sha",
             )
         },
+        # A PR belongs to one session: the write of another session's observation only
+        # lands once the owner has ended. Otherwise nothing changes and the row count is 0.
+        where=sa.or_(t.pr.c.session_id == stmt.excluded.session_id, ~_owner_is_live()),
     )
 
 
 UPSERT_PR: Final = compile_sql(_pr_upsert(), *_PR_WRITE_COLS)
+PR_OWNER: Final = compile_sql(
+    sa.select(t.pr.c.session_id).where(t.pr.c.url == sa.bindparam("url")), "url"
+)
+# A claim: the PR moves to the claiming session and becomes its newest (pr_cdc_claim logs it).
+CLAIM_PR: Final = compile_sql(
+    sa.update(t.pr)
+    .where(t.pr.c.url == sa.bindparam("b_url"))
+    .values(
+        session_id=sa.bindparam("session_id"),
+        updated_at=sa.bindparam("updated_at"),
+        write_seq=_next_write_seq(),
+    ),
+    "session_id",
+    "updated_at",
+    "b_url",
+)
+# A claim of a PR not seen yet: a row with nothing known but its number, until observed.
+INSERT_CLAIMED_PR: Final = compile_sql(
+    sa.insert(t.pr).values(
+        {**_bind("url", "session_id", "number", "updated_at"), "write_seq": _next_write_seq()}
+    ),
+    "url",
+    "session_id",
+    "number",
+    "updated_at",
+)
+SESSION_STATE: Final = compile_sql(
+    sa.select(t.sessions.c.session_state).where(t.sessions.c.id == sa.bindparam("b_id")), "b_id"
+)
 # created_at is the first-seen time: never updated.
 UPSERT_CHECK: Final = compile_sql(
     _upsert(
@@ -257,6 +319,24 @@ INSERT_NOTIFICATION: Final = compile_sql(
     *_NOTIFICATION_INSERT_COLS,
 )
 
+
+def _mark_notification(flag: str, stamp: str) -> str:
+    """Set ``flag`` and, the first time only, ``stamp``: marking twice changes nothing."""
+    n = t.notifications
+    return compile_sql(
+        sa.update(n)
+        .where(n.c.id == sa.bindparam("b_id"))
+        .values(
+            {flag: sa.literal_column("1"), stamp: sa.func.coalesce(n.c[stamp], sa.bindparam(stamp))}
+        ),
+        stamp,
+        "b_id",
+    )
+
+
+MARK_NOTIFICATION_READ: Final = _mark_notification("read", "read_at")
+RESOLVE_NOTIFICATION: Final = _mark_notification("resolved", "resolved_at")
+
 # --- change log ---------------------------------------------------------------------------------
 
 # (A Core select with .limit(bindparam) also renders an OFFSET parameter; text() keeps it plain.)
@@ -278,4 +358,18 @@ PROJECT_CHANGES_AFTER: Final = (
 MAX_SEQ: Final = "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'change_log'), 0)"
 TRIM_UPTO: Final = compile_sql(
     sa.delete(t.change_log).where(t.change_log.c.seq <= sa.bindparam("upto")), "upto"
+)
+
+# --- webhook deliveries -------------------------------------------------------------------------
+
+INSERT_DELIVERY: Final = compile_sql(
+    sqlite_dialect.insert(t.webhook_deliveries)
+    .values(_bind("delivery_id", "received_at"))
+    .on_conflict_do_nothing(index_elements=[t.webhook_deliveries.c.delivery_id]),
+    "delivery_id",
+    "received_at",
+)
+TRIM_DELIVERIES: Final = compile_sql(
+    sa.delete(t.webhook_deliveries).where(t.webhook_deliveries.c.id <= sa.bindparam("upto")),
+    "upto",
 )

@@ -1,4 +1,4 @@
-"""The SQLite store: SessionStore, PRWriter, OutboxStore and ChangeLog over SQLAlchemy Core.
+"""The SQLite store: every store port (``orchestrator.ports.Store``) over SQLAlchemy Core.
 
 Open it with ``open_sqlite_store``: it migrates the database, starts the group-commit
 writer (``adapters/sqlite/writer.py``) and, on exit, flushes the writer and closes both
@@ -17,7 +17,8 @@ connections (``adapters/sqlite/database.py``).
   repeat without using up an id.
 - **Reads** run SQLAlchemy Core selects on a second, ``query_only`` connection, each in its
   own short deferred transaction, inline on the trio thread: a read costs less than a hop
-  to a worker thread. Rows are decoded by ``adapters/sqlite/rows.py``.
+  to a worker thread (``adapters/sqlite/reader.py``). Rows are decoded by
+  ``adapters/sqlite/rows.py``; a page of sessions is read by ``adapters/sqlite/pages.py``.
 - **Orderings**, all deterministic: sessions by (project, num); projects by id; PRs of a
   session by ``updated_at`` newest first, ties: the PR written last first (``write_seq``,
   as ``orchestrator.domain.prs.with_observation`` assumes); check runs by first-seen
@@ -27,13 +28,18 @@ connections (``adapters/sqlite/database.py``).
 - **Errors**: constraint violations (CHECK, FOREIGN KEY, STRICT types) and missing rows
   become ``StoreError`` naming the write, for that caller only; unknown ids in the outbox
   bookkeeping calls and ``archive_project`` are no-ops; naive datetimes are refused.
+  Storage faults (disk full, I/O errors, a damaged or read-only file) become
+  ``StorageUnavailableError`` on reads and writes alike and degrade ``health()`` until the
+  next commit that writes (``adapters/sqlite/faults.py``).
+- **Retention**: ``apply_retention`` runs the janitor's rules in short batches
+  (``adapters/sqlite/retention.py``).
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from importlib.resources.abc import Traversable
@@ -41,11 +47,13 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 import trio
-from sqlalchemy.engine import Connection, Row
-from sqlalchemy.sql.base import Executable
+from sqlalchemy.engine import Connection
 
 from adapters.sqlite import tables as t
 from adapters.sqlite.database import open_database
+from adapters.sqlite.pages import pr_facts_query, read_session_page
+from adapters.sqlite.reader import Reader
+from adapters.sqlite.retention import SqliteJanitor
 from adapters.sqlite.rows import (
     change_events_from_rows,
     check_from_row,
@@ -60,18 +68,28 @@ from adapters.sqlite.rows import (
 from adapters.sqlite.statements import (
     ARCHIVE_PROJECT,
     BEGIN_ATTEMPT,
-    CHANGE_LOG_HEAD,
     CHANGES_AFTER,
+    CLAIM_PR,
+    DELETE_SESSION,
+    DELETE_SESSION_NOTIFICATIONS,
+    DELETE_SESSION_OUTBOX,
+    INSERT_CLAIMED_PR,
+    INSERT_DELIVERY,
     INSERT_NOTIFICATION,
     INSERT_SESSION,
     MARK_DELIVERED,
     MARK_FAILED,
-    MAX_LOGGED_SEQ,
+    MARK_NOTIFICATION_READ,
     MAX_SEQ,
-    NEXT_NUM,
+    PENDING_OUTBOX_OF_SESSION,
+    PR_OWNER,
     PROJECT_CHANGES_AFTER,
     RECORD_ATTEMPT,
-    TRIM_UPTO,
+    RESOLVE_NOTIFICATION,
+    SESSION_STATE,
+    STAMP_SESSION,
+    TAKE_SESSION_NUMBER,
+    TRIM_DELIVERIES,
     UPSERT_PROJECT,
 )
 from adapters.sqlite.tables import encode_opt_ts, encode_ts
@@ -83,7 +101,13 @@ from adapters.sqlite.writes import (
     notification_row,
     session_row,
 )
-from orchestrator.domain.errors import StoreError
+from orchestrator.domain.errors import (
+    ConflictError,
+    NotFoundError,
+    StorageUnavailableError,
+    StoreError,
+)
+from orchestrator.domain.health import StoreHealth
 from orchestrator.domain.model import (
     AgentHarness,
     CheckStatus,
@@ -97,7 +121,9 @@ from orchestrator.domain.model import (
     SessionId,
     SessionKind,
     SessionRecord,
+    SessionState,
 )
+from orchestrator.domain.pages import SessionPage, check_page_limit, decode_cursor
 from orchestrator.domain.prs import select_pr_facts
 from orchestrator.domain.records import (
     ChangeEvent,
@@ -107,7 +133,8 @@ from orchestrator.domain.records import (
     Project,
     Tracker,
 )
-from orchestrator.ports import ATTEMPT_UNDER_WAY
+from orchestrator.domain.retention import RetentionPolicy, RetentionReport
+from orchestrator.ports import ATTEMPT_UNDER_WAY, WEBHOOK_DELIVERIES_KEPT
 
 _T = TypeVar("_T")
 
@@ -145,11 +172,16 @@ async def open_sqlite_store(
 
 
 class SqliteStore:
-    """SessionStore, PRWriter, OutboxStore and ChangeLog on SQLite (see the module doc)."""
+    """Every store port on SQLite (see the module doc)."""
 
     def __init__(self, writer: GroupWriter, reader: Connection) -> None:
         self._writer = writer
         self._reader = reader
+        reads = Reader(reader, writer.health)
+        self._read = reads.rows
+        self._read_driver = reads.driver_rows
+        self._read_with = reads.run
+        self._janitor = SqliteJanitor(self._submit, self._read_driver)
 
     @property
     def writer(self) -> GroupWriter:
@@ -168,28 +200,11 @@ class SqliteStore:
         """Return once every write submitted before this call has committed."""
         await self._writer.flush()
 
+    def health(self) -> StoreHealth:
+        """``degraded`` (with the fault) from a storage fault until a commit writes again."""
+        return self._writer.health.report()
+
     # -- reads
-
-    async def _read(self, stmt: Executable, params: dict[str, Any] | None = None) -> list[Row[Any]]:
-        await trio.lowlevel.checkpoint()
-        conn = self._reader
-        with conn.begin():
-            return list(conn.execute(stmt, params or {}).all())
-
-    async def _read_driver(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        """``sql`` on the reader's driver connection, in a read transaction."""
-        await trio.lowlevel.checkpoint()
-        conn = self._reader
-        with conn.begin():
-            driver = conn.connection.dbapi_connection
-            if driver is None:  # only after the connection was invalidated
-                raise StoreError("the read connection is closed")
-            cursor = driver.cursor()
-            try:
-                rows: list[tuple[Any, ...]] = cursor.execute(sql, params).fetchall()
-            finally:
-                cursor.close()
-            return rows
 
     # -- projects
 
@@ -237,13 +252,15 @@ class SqliteStore:
         kind: SessionKind = SessionKind.WORKER,
         harness: AgentHarness = AgentHarness.NONE,
     ) -> SessionRecord:
-        """A ``not_started`` row with id ``{project}-{n}``, n = max(num) + 1 for the project.
-        Numbers are gap-free: the writer runs creates one after another."""
+        """A ``not_started`` row with id ``{project}-{n}``: n is one more than any number
+        the project ever gave out, so the id of a removed session is never reused. The
+        writer runs creates one after another."""
 
         def op(cur: sqlite3.Cursor) -> SessionRecord:
-            known, num = cur.execute(NEXT_NUM, (project_id, project_id)).fetchone()
-            if known is None:
+            taken = cur.execute(TAKE_SESSION_NUMBER, (project_id, project_id)).fetchone()
+            if taken is None:
                 raise StoreError(f"unknown project {project_id!r}")
+            (num,) = taken
             record = SessionRecord(
                 id=f"{project_id}-{num}",
                 project_id=project_id,
@@ -259,6 +276,29 @@ class SqliteStore:
 
         return await self._submit(op, f"create of a session in project {project_id!r}")
 
+    async def delete_session(self, session_id: SessionId, *, at: datetime) -> bool:
+        """Remove the session's row with its PRs, checks, comments, trackers, outbox rows
+        and notifications. Its change-log rows stay, and one ``session_deleted`` row
+        stamped ``at`` is added. False for an unknown id; ``ConflictError`` (nothing
+        removed) while one of its reactions is still to be delivered."""
+        stamp = encode_ts(at)
+
+        def op(cur: sqlite3.Cursor) -> bool:
+            (pending,) = cur.execute(PENDING_OUTBOX_OF_SESSION, (session_id,)).fetchone()
+            if pending:
+                raise ConflictError(
+                    f"session {session_id} has {pending} reaction(s) still being delivered; "
+                    "try again once they are"
+                )
+            if not cur.execute(STAMP_SESSION, (stamp, session_id)).rowcount:
+                return False
+            cur.execute(DELETE_SESSION_OUTBOX, (session_id,))
+            cur.execute(DELETE_SESSION_NOTIFICATIONS, (session_id,))
+            cur.execute(DELETE_SESSION, (session_id,))
+            return True
+
+        return await self._submit(op, f"removal of session {session_id!r}")
+
     async def get_session(self, session_id: SessionId) -> SessionRecord | None:
         rows = await self._read(sa.select(t.sessions).where(t.sessions.c.id == session_id))
         return session_from_row(rows[0]) if rows else None
@@ -268,6 +308,22 @@ class SqliteStore:
         if project_id is not None:
             stmt = stmt.where(t.sessions.c.project_id == project_id)
         return [session_from_row(r) for r in await self._read(stmt)]
+
+    async def list_session_page(
+        self,
+        *,
+        limit: int,
+        cursor: str | None = None,
+        project_id: ProjectId | None = None,
+    ) -> SessionPage:
+        """Up to ``limit`` sessions after ``cursor`` by (project, num), each with the PR that
+        speaks for it, in two queries (``adapters/sqlite/pages.py``). Raises
+        ``InvalidInputError`` for a bad cursor or limit."""
+        check_page_limit(limit)
+        after = None if cursor is None else decode_cursor(cursor)
+        return await self._read_with(
+            lambda conn: read_session_page(conn, limit=limit, after=after, project_id=project_id)
+        )
 
     async def commit(self, unit: CommitUnit) -> None:
         """Apply ``unit`` all-or-nothing (see ``UnitWrite`` for the order). Raises
@@ -282,7 +338,7 @@ class SqliteStore:
         try:  # _submit inlined: this is the engine's hot path
             await self._writer.submit(write)
         except StoreError as exc:
-            raise StoreError(f"commit for session {unit.session_id!r} refused: {exc}") from exc
+            raise _named(f"commit for session {unit.session_id!r}", exc) from exc
 
     async def list_trackers(self, session_id: SessionId) -> list[Tracker]:
         rt = t.reaction_trackers
@@ -312,22 +368,40 @@ class SqliteStore:
     async def list_pr_facts(self, session_id: SessionId) -> list[PRFacts]:
         """Every PR of the session, newest ``updated_at`` first; among equal times the one
         written last first. ``review_comments`` = the PR has an unresolved comment."""
-        p, c = t.pr, t.pr_comment
-        unresolved = sa.exists().where(c.c.pr_url == p.c.url, c.c.resolved == 0).label("unresolved")
+        p = t.pr
         stmt = (
-            sa.select(
-                p.c.url,
-                p.c.number,
-                p.c.pr_state,
-                p.c.ci_state,
-                p.c.review_decision,
-                p.c.mergeability,
-                unresolved,
-            )
+            pr_facts_query()
             .where(p.c.session_id == session_id)
             .order_by(p.c.updated_at.desc(), p.c.write_seq.desc())
         )
         return [pr_facts_from_row(r) for r in await self._read(stmt)]
+
+    async def claim_pr(
+        self, session_id: SessionId, url: str, *, number: int, now: datetime
+    ) -> SessionId | None:
+        """Make ``session_id`` the PR's owner; returns the owner it had before (None when
+        the PR is new here or was the session's already). A PR not seen yet is recorded with
+        nothing known but its number until it is observed. Raises ``NotFoundError`` for an
+        unknown session and ``ConflictError`` for one that has ended."""
+        stamp = encode_ts(now)
+
+        def op(cur: sqlite3.Cursor) -> SessionId | None:
+            state = cur.execute(SESSION_STATE, (session_id,)).fetchone()
+            if state is None:
+                raise NotFoundError(f"session {session_id!r} not found")
+            if SessionState(state[0]).is_terminal:
+                raise ConflictError(f"session {session_id} has ended: it cannot take a PR")
+            owner = cur.execute(PR_OWNER, (url,)).fetchone()
+            if owner is None:
+                cur.execute(INSERT_CLAIMED_PR, (url, session_id, number, stamp))
+                return None
+            if owner[0] == session_id:
+                return None
+            cur.execute(CLAIM_PR, (session_id, stamp, url))
+            previous: SessionId = owner[0]
+            return previous
+
+        return await self._submit(op, f"claim of PR {url!r} for {session_id!r}")
 
     async def recent_check_runs(self, pr_url: str, check_name: str, limit: int) -> list[PRCheck]:
         """The last ``limit`` runs of a check on a PR, newest first by first-seen time
@@ -446,6 +520,24 @@ class SqliteStore:
             stmt = stmt.where(n.c.project_id == project_id)
         return [notification_from_row(r) for r in await self._read(stmt)]
 
+    async def mark_notification_read(self, notification_id: int, at: datetime) -> bool:
+        """Mark read (the first read time is kept); whether the notification exists."""
+        return await self._mark_notification(MARK_NOTIFICATION_READ, notification_id, at, "read")
+
+    async def resolve_notification(self, notification_id: int, at: datetime) -> bool:
+        """Mark resolved (the first resolution time is kept); whether it exists."""
+        return await self._mark_notification(RESOLVE_NOTIFICATION, notification_id, at, "resolve")
+
+    async def _mark_notification(
+        self, sql: str, notification_id: int, at: datetime, what: str
+    ) -> bool:
+        params = (encode_ts(at), notification_id)
+
+        def op(cur: sqlite3.Cursor) -> bool:
+            return cur.execute(sql, params).rowcount == 1
+
+        return await self._submit(op, f"{what} of notification {notification_id}")
+
     # -- change log
 
     async def changes_after(
@@ -461,48 +553,45 @@ class SqliteStore:
 
     async def max_change_seq(self) -> int:
         """The highest seq ever assigned (0 if none); trimming never lowers it."""
-        await trio.lowlevel.checkpoint()
-        conn = self._reader
-        with conn.begin():
-            return int(conn.exec_driver_sql(MAX_SEQ).scalar_one())
+        ((seq,),) = await self._read_driver(MAX_SEQ, ())
+        return int(seq)
 
     async def trim_change_log(
         self, *, older_than: datetime, keep_max_rows: int, batch_size: int = 500
     ) -> int:
-        """Retention janitor: delete the oldest change-log rows, ``batch_size`` per writer
-        op so other writes interleave, and return how many went.
+        """Delete the oldest change-log rows in batches; how many went (the change-log rule
+        of ``apply_retention`` on its own, see ``SqliteJanitor.trim_change_log``)."""
+        return await self._janitor.trim_change_log(
+            older_than=older_than, keep_max_rows=keep_max_rows, batch_size=batch_size
+        )
 
-        A row goes when it is beyond the newest ``keep_max_rows`` rows, or when it and every
-        row before it are older than ``older_than``. Only a prefix of the log is ever
-        deleted (a check-status row stamped with its old first-seen time survives while
-        newer rows precede it), so a reader's cursor never skips a surviving row.
-        """
-        if keep_max_rows < 0 or batch_size < 1:
-            raise ValueError("keep_max_rows must be >= 0 and batch_size >= 1")
-        cutoff_time = encode_ts(older_than)
+    # -- retention
 
-        def op(cur: sqlite3.Cursor) -> int:
-            head = cur.execute(CHANGE_LOG_HEAD, (batch_size,)).fetchall()
-            if not head:
-                return 0
-            (max_seq,) = cur.execute(MAX_LOGGED_SEQ).fetchone()
-            over_cap = max_seq - keep_max_rows
-            upto = None
-            for seq, created_at in head:
-                if seq <= over_cap or created_at < cutoff_time:
-                    upto = seq
-                else:
-                    break
-            if upto is None:
-                return 0
-            return cur.execute(TRIM_UPTO, (upto,)).rowcount
+    async def apply_retention(self, policy: RetentionPolicy, *, now: datetime) -> RetentionReport:
+        """One janitor pass: every table trimmed by ``policy``, in batches of
+        ``policy.batch_size`` rows, each its own writer op (live writes interleave).
+        Never deletes an open outbox row or a live session's trackers."""
+        return await self._janitor.apply(policy, now)
 
-        total = 0
-        while True:
-            deleted = await self._submit(op, "trim of the change log")
-            total += deleted
-            if deleted < batch_size:
-                return total
+    # -- webhook deliveries
+
+    async def record_webhook_delivery(
+        self, delivery_id: str, *, at: datetime, keep: int = WEBHOOK_DELIVERIES_KEPT
+    ) -> bool:
+        """Remember a delivery id; False when it was remembered already (a replay). Only the
+        newest ``keep`` ids are kept."""
+        row = (delivery_id, encode_ts(at))
+
+        def op(cur: sqlite3.Cursor) -> bool:
+            cur.execute(INSERT_DELIVERY, row)
+            if cur.rowcount == 0:
+                return False
+            newest = cur.lastrowid
+            if newest is not None and newest > keep:
+                cur.execute(TRIM_DELIVERIES, (newest - keep,))
+            return True
+
+        return await self._submit(op, "record of a webhook delivery")
 
     # -- plumbing
 
@@ -510,4 +599,11 @@ class SqliteStore:
         try:
             return await self._writer.submit(op)
         except StoreError as exc:
-            raise StoreError(f"{what} refused: {exc}") from exc
+            raise _named(what, exc) from exc
+
+
+def _named(what: str, exc: StoreError) -> StoreError:
+    """``exc`` of the same kind, its message naming the write."""
+    if isinstance(exc, StorageUnavailableError):
+        return StorageUnavailableError(f"{what} not made: {exc}")
+    return StoreError(f"{what} refused: {exc}")

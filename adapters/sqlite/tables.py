@@ -1,8 +1,8 @@
 """The SQLite schema as SQLAlchemy Core tables, and the timestamp codec.
 
-``migrations/0001_init.sql`` is the source of truth for the schema (CHECKs, triggers,
-STRICT); these ``Table`` objects mirror its columns so the store can build statements with
-SQLAlchemy Core. ``tests/integration/test_sqlite_migrate.py`` checks the two agree.
+The numbered files in ``migrations/`` are the source of truth for the schema (CHECKs,
+triggers, STRICT); these ``Table`` objects mirror its columns so the store can build
+statements with SQLAlchemy Core. ``tests/integration/test_sqlite_migrate.py`` checks the two agree.
 
 Timestamps are stored as fixed-width UTC text, ``YYYY-MM-DD HH:MM:SS.ffffff+00:00``, so
 text order is time order and ``ORDER BY`` on a timestamp column sorts by time
@@ -40,7 +40,7 @@ def decode_opt_ts(text: str | None) -> datetime | None:
     return None if text is None else decode_ts(text)
 
 
-# --- tables (mirror of migrations/0001_init.sql) -------------------------------------------
+# --- tables (mirror of the migrated schema) --------------------------------------------
 
 metadata = sa.MetaData()
 
@@ -96,6 +96,7 @@ pr = sa.Table(
     sa.Column("mergeability", sa.Text, nullable=False),
     sa.Column("updated_at", sa.Text, nullable=False),
     sa.Column("write_seq", sa.Integer, nullable=False),
+    sa.Column("head_sha", sa.Text, nullable=False),  # migration 0005
 )
 
 pr_checks = sa.Table(
@@ -153,6 +154,8 @@ outbox = sa.Table(
     sa.Column("failed_at", sa.Text),
     sa.Column("last_error", sa.Text, nullable=False),
     sa.Column("created_at", sa.Text, nullable=False),
+    sa.Column("pr_url", sa.Text, nullable=False),  # migration 0005
+    sa.Column("head_sha", sa.Text, nullable=False),  # migration 0005
 )
 
 notifications = sa.Table(
@@ -167,6 +170,8 @@ notifications = sa.Table(
     sa.Column("created_at", sa.Text, nullable=False),
     sa.Column("read", sa.Integer, nullable=False),
     sa.Column("resolved", sa.Integer, nullable=False),
+    sa.Column("read_at", sa.Text),  # migration 0003
+    sa.Column("resolved_at", sa.Text),  # migration 0003
 )
 
 change_log = sa.Table(
@@ -174,10 +179,26 @@ change_log = sa.Table(
     metadata,
     sa.Column("seq", sa.Integer, primary_key=True),
     sa.Column("project_id", sa.Text, sa.ForeignKey("projects.id"), nullable=False),
-    sa.Column("session_id", sa.Text, sa.ForeignKey("sessions.id")),
+    sa.Column("session_id", sa.Text),  # no reference: a removed session's history stays
     sa.Column("event_type", sa.Text, nullable=False),
     sa.Column("payload", sa.Text, nullable=False),
     sa.Column("created_at", sa.Text, nullable=False),
+)
+
+# The last session number given out per project (migrations/0004_session_removal.sql).
+session_numbers = sa.Table(
+    "session_numbers",
+    metadata,
+    sa.Column("project_id", sa.Text, sa.ForeignKey("projects.id"), primary_key=True),
+    sa.Column("last_num", sa.Integer, nullable=False),
+)
+
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("delivery_id", sa.Text, nullable=False, unique=True),
+    sa.Column("received_at", sa.Text, nullable=False),
 )
 
 schema_migrations = sa.Table(

@@ -21,6 +21,10 @@ Measured (bench/store_bench.py): a ``trio.to_thread`` hop costs more than a batc
 work and buys no overlap under the GIL, so batches run inline on the trio thread by default
 (a batch of 256 blocks the loop for a few ms); ``inline=False`` runs them in a worker
 thread instead.
+
+Storage faults (disk full, I/O errors, a damaged or read-only file: ``faults.py``) fail
+their callers with ``StorageUnavailableError`` instead of ``StoreError`` and mark the
+writer's ``health`` degraded; the next batch that commits marks it healthy again.
 """
 
 from __future__ import annotations
@@ -38,7 +42,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from orchestrator.domain.errors import OrchestratorError, StoreError
+from adapters.sqlite.faults import StorageHealth, is_storage_fault, storage_unavailable
+from orchestrator.domain.errors import OrchestratorError, StorageUnavailableError, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -122,8 +127,17 @@ def to_store_error(exc: BaseException) -> BaseException:
     if isinstance(exc, sqlite3.IntegrityError):
         return StoreError(f"constraint violated: {exc}")
     if isinstance(exc, sqlite3.Error):
+        if is_storage_fault(exc):
+            return storage_unavailable(exc)
         return StoreError(f"database error: {exc}")
     return exc  # a bug in the op itself: its caller gets it unchanged
+
+
+def _batch_error(what: str, exc: BaseException) -> StoreError:
+    """The error every caller of a batch gets when the batch's transaction failed."""
+    if is_storage_fault(exc):
+        return storage_unavailable(exc)
+    return StoreError(f"{what}: {exc}")
 
 
 _GATHER_ROUNDS: Final = 4
@@ -162,6 +176,7 @@ class GroupWriter:
         inline: bool = True,
         on_commit: Callable[[], None] | None = None,
         mergeable: Collection[type[MergeableOp]] = (),
+        health: StorageHealth | None = None,
     ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be >= 1")
@@ -180,6 +195,13 @@ class GroupWriter:
         self._stopped = trio.Event()
         self.batches = 0
         self.ops = 0
+        self.health = health or StorageHealth()
+        # Set while a batch runs (possibly in a worker thread), read after it on the trio
+        # thread: whether it committed, and the storage fault one of its ops met; and the
+        # connection's row-change count before it.
+        self._committed = False
+        self._fault: StorageUnavailableError | None = None
+        self._changes_before = 0
 
     # -- callers
 
@@ -240,10 +262,15 @@ class GroupWriter:
                     self._wake = None
                     continue
                 batch = self._queue.popleft()
+                self._committed = False
+                self._changes_before = self._conn.total_changes
                 try:
                     await self._begin()
                 except Exception as exc:  # noqa: BLE001 - handed to every caller of the batch
-                    _fail(batch, StoreError(f"could not start a write transaction: {exc}"))
+                    error = _batch_error("could not start a write transaction", exc)
+                    self._note_fault(error)
+                    _fail(batch, error)
+                    self._report_health()
                     continue
                 except BaseException:
                     _fail(batch, StoreError("the store closed before this write was applied"))
@@ -253,9 +280,12 @@ class GroupWriter:
                         await self._begin()
                         await self._run_sync(self._apply_isolated, batch)
                 except Exception as exc:  # noqa: BLE001 - handed to every caller of the batch
-                    _fail(batch, StoreError(f"could not restart a write transaction: {exc}"))
+                    error = _batch_error("could not restart a write transaction", exc)
+                    self._note_fault(error)
+                    _fail(batch, error)
                 finally:
                     batch.done.set()
+                self._report_health()
                 self.batches += 1
                 self.ops += len(batch.jobs)
                 self._notify()
@@ -283,11 +313,31 @@ class GroupWriter:
             if self._queued() == queued:
                 return
 
+    def _note_fault(self, error: BaseException) -> None:
+        if isinstance(error, StorageUnavailableError):
+            self._fault = error
+
+    def _report_health(self) -> None:
+        """After a batch: a storage fault degrades the store; a commit that wrote rows, with
+        no fault, heals it (committing nothing, a flush say, proves nothing on a full disk)."""
+        fault = self._fault
+        if fault is not None:
+            self._fault = None
+            self.health.fault(fault)
+        elif (
+            self._committed
+            and self.health.degraded
+            and self._conn.total_changes > self._changes_before
+        ):
+            self.health.committed()
+
     def _queued(self) -> int:
         return sum(len(batch.jobs) for batch in self._queue)
 
     async def _begin(self) -> None:
         """BEGIN IMMEDIATE; a lock held by another process is waited out, never raised."""
+        if self._conn.in_transaction:  # a ROLLBACK after a storage fault failed too
+            self._cursor.execute("ROLLBACK")
         delay = 0.005
         while True:
             try:
@@ -317,7 +367,8 @@ class GroupWriter:
                 try:
                     job.result = job.op(cur)
                 except Exception as exc:  # noqa: BLE001 - handed to this job's caller
-                    job.error = to_store_error(exc)
+                    job.error = error = to_store_error(exc)
+                    self._note_fault(error)
                     if self._conn.in_transaction:
                         cur.execute("ROLLBACK")
                     return True
@@ -332,6 +383,7 @@ class GroupWriter:
                         job.result = None
                     return False
             cur.execute("COMMIT")
+            self._committed = True
         except BaseException as exc:
             self._fail_transaction(jobs, exc)
             if not isinstance(exc, Exception):
@@ -348,12 +400,14 @@ class GroupWriter:
                 try:
                     job.result = job.op(cur)
                 except Exception as exc:
-                    job.error = to_store_error(exc)
+                    job.error = error = to_store_error(exc)
+                    self._note_fault(error)
                     if not self._conn.in_transaction:
                         raise  # SQLite aborted the whole transaction (I/O error, full)
                     cur.execute("ROLLBACK TO unit")
                 cur.execute("RELEASE unit")
             cur.execute("COMMIT")
+            self._committed = True
         except BaseException as exc:
             self._fail_transaction(jobs, exc)
             if not isinstance(exc, Exception):
@@ -361,8 +415,12 @@ class GroupWriter:
 
     def _fail_transaction(self, jobs: list[_Job], exc: BaseException) -> None:
         if self._conn.in_transaction:
-            self._conn.execute("ROLLBACK")
-        error = StoreError(f"transaction rolled back: {exc}")
+            try:
+                self._conn.execute("ROLLBACK")
+            except sqlite3.Error as rollback_error:  # the storage that failed the batch
+                log.debug("rollback after a failed batch failed too: %s", rollback_error)
+        error = _batch_error("transaction rolled back", exc)
+        self._note_fault(error)
         for job in jobs:
             job.result = None
             job.error = error

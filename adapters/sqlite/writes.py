@@ -2,7 +2,8 @@
 the caller's task, then run by the group-commit writer as one op.
 
 A unit applies, in order: the session UPDATE (a missing row is a ``StoreError``), the PR
-write (PR upsert, check upserts, comment replacement), tracker deletes, tracker upserts (so
+write (PR upsert, check upserts, comment replacement; a PR another live session owns is a
+``ConflictError`` naming it), tracker deletes, tracker upserts (so
 delete + upsert of one key keeps the new tracker), outbox inserts. A session UPDATE sets
 only the columns of the fields named in ``CommitUnit.changed`` (plus ``updated_at``),
 never the key. Units of different sessions can be merged by the writer into one
@@ -24,6 +25,7 @@ from adapters.sqlite.statements import (
     DELETE_TRACKER,
     INSERT_OUTBOX,
     INSERT_OUTBOX_UNGUARDED,
+    PR_OWNER,
     UPSERT_CHECK,
     UPSERT_COMMENT,
     UPSERT_PR,
@@ -31,7 +33,7 @@ from adapters.sqlite.statements import (
     compile_sql,
 )
 from adapters.sqlite.tables import encode_opt_ts, encode_ts
-from orchestrator.domain.errors import StoreError
+from orchestrator.domain.errors import ConflictError, StoreError
 from orchestrator.domain.model import (
     NotificationEvent,
     PRObservation,
@@ -175,13 +177,16 @@ def _update_plan(changed: frozenset[str]) -> tuple[str, tuple[_Getter, ...]]:
 
 class PRWrite:
     """One PR observation: PR upsert (first, so the check and comment triggers can find the
-    session), check upserts (first-seen time kept), then the comment set replaced."""
+    session), check upserts (first-seen time kept), then the comment set replaced. The
+    upsert lands only for the PR's owner, or once its owner has ended: a PR belongs to one
+    session, and moving it from a live one is a claim."""
 
-    __slots__ = ("checks", "comments", "pr_row", "url")
+    __slots__ = ("checks", "comments", "pr_row", "session_id", "url")
 
     def __init__(self, session_id: SessionId, obs: PRObservation, at: str) -> None:
         url = obs.url
         self.url = url
+        self.session_id = session_id
         self.pr_row = (
             url,
             session_id,
@@ -191,6 +196,7 @@ class PRWrite:
             str(obs.ci),
             str(obs.mergeability),
             at,
+            obs.head_sha,
         )
         self.checks = [
             (
@@ -220,6 +226,9 @@ class PRWrite:
 
     def __call__(self, cur: sqlite3.Cursor) -> None:
         cur.execute(UPSERT_PR, self.pr_row)
+        if cur.rowcount == 0:
+            (owner,) = cur.execute(PR_OWNER, (self.url,)).fetchone()
+            raise pr_owned_error(self.url, owner, self.session_id)
         if self.checks:
             cur.executemany(UPSERT_CHECK, self.checks)
         cur.execute(DELETE_COMMENTS, (self.url,))
@@ -290,6 +299,8 @@ class UnitWrite:
                     str(item.priority),
                     item.message,
                     at,
+                    item.pr_url,
+                    item.head_sha,
                 )
                 for item in unit.outbox
             ]
@@ -357,6 +368,14 @@ class Execute:
 
     def __call__(self, cur: sqlite3.Cursor) -> None:
         cur.execute(self.sql, self.params)
+
+
+def pr_owned_error(url: str, owner: SessionId, observer: SessionId) -> ConflictError:
+    """Why ``observer`` may not write ``url``: ``owner`` holds it and has not ended."""
+    return ConflictError(
+        f"PR {url} belongs to session {owner}, which is live: "
+        f"claim it for {observer} to move it (orchestrator pr claim {observer} {url})"
+    )
 
 
 def notification_row(event: NotificationEvent | None, stamp: str) -> tuple[Any, ...] | None:

@@ -13,7 +13,8 @@ Listings print rich tables, or JSON with ``--json`` (``events --json`` prints on
 line).
 
 Modules: ``app`` (the typer app and its command table), ``client`` (finding and calling the
-daemon), ``daemon_control`` (start, stop, status), ``sessions``, ``projects``, ``events``
+daemon), ``daemon_control`` (start, stop, status), ``sessions``, ``projects``, ``pr`` (claim,
+merge), ``events``
 (the change stream and notifications) and ``config_commands`` (the commands), ``render``
 (tables, ages, the session detail), ``narrate`` (events in words), ``console`` (output and
 exiting), ``options`` (shared options and the data dir).

@@ -7,7 +7,17 @@ from typing import Annotated
 
 import typer
 
-from orchestrator.cli import config_commands, daemon_control, events, projects, sessions
+from orchestrator.cli import (
+    config_commands,
+    daemon_control,
+    dashboard,
+    events,
+    maintenance,
+    pr,
+    projects,
+    sessions,
+    token,
+)
 from orchestrator.cli.client import cli_version
 from orchestrator.cli.options import DataDirOption, remember_root_data_dir
 
@@ -30,8 +40,11 @@ project_app = typer.Typer(help="Register and list projects.", no_args_is_help=Tr
 config_app = typer.Typer(
     help="Check the configuration file or print an example.", no_args_is_help=True
 )
+pr_app = typer.Typer(help="Claim or merge a session's pull request.", no_args_is_help=True)
 app.add_typer(project_app, name="project")
 app.add_typer(config_app, name="config")
+app.add_typer(token.app, name="token")
+app.add_typer(pr_app, name="pr")
 
 app.command()(daemon_control.start)
 app.command()(daemon_control.stop)
@@ -42,10 +55,15 @@ app.command()(sessions.show)
 app.command()(sessions.kill)
 app.command()(sessions.restore)
 app.command()(sessions.send)
+app.command()(maintenance.cleanup)
+app.command()(maintenance.rm)
 app.command()(events.events)
 app.command()(events.notifications)
+app.command()(dashboard.dashboard)
 project_app.command("add")(projects.project_add)
 project_app.command("ls")(projects.project_ls)
+pr_app.command("claim")(pr.pr_claim)
+pr_app.command("merge")(pr.pr_merge)
 config_app.command("check")(config_commands.config_check)
 config_app.command("example")(config_commands.config_example)
 
@@ -75,4 +93,4 @@ def main(argv: Sequence[str] | None = None) -> None:
     app(args=None if argv is None else list(argv), prog_name="orchestrator")
 
 
-__all__ = ["app", "config_app", "main", "project_app"]
+__all__ = ["app", "config_app", "main", "pr_app", "project_app"]

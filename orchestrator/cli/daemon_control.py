@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Annotated, Final, NoReturn
 
 import typer
-from rich.text import Text
 
 from orchestrator.api import DaemonStatus
 from orchestrator.cli.client import (
@@ -37,7 +36,7 @@ from orchestrator.cli.client import (
     run_file_of,
     running,
 )
-from orchestrator.cli.console import ERROR_PREFIX, echo_json, err, fail, note, say
+from orchestrator.cli.console import ERROR_PREFIX, echo_json, err, fail, note, say, shown
 from orchestrator.cli.options import (
     ConfigOption,
     DataDirOption,
@@ -87,7 +86,7 @@ def _fail_with_log(message: str, log: Path, offset: int, code: int | None = None
     if code is not None and refusal is not None:
         fail(refusal.removeprefix(ERROR_PREFIX), code if code in (1, 2) else 1)
     if tail:
-        err().print(Text(f"--- the end of {log} ---\n{tail}\n---", style="dim"))
+        err().print(shown(f"--- the end of {log} ---\n{tail}\n---", "dim"))
     fail(message)
 
 

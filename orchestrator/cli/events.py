@@ -5,7 +5,10 @@ daemon names in ``X-Orchestrator-Head-Seq`` when the stream opens. A daemon that
 name one (an older version) is read until the first event created after the command
 started. Either way it also stops after ``IDLE_END`` seconds without an event, which ends a
 project-filtered listing whose last event is older than the head. A subscriber that fell
-behind gets a ``resync`` event and reconnects after the last seq it printed.
+behind gets a ``resync`` event and reconnects after the last seq it printed. When the
+daemon cannot continue after ``--since`` (those events were trimmed, or the seq is beyond
+its head after a database reset) it says so in a first ``resync`` event: one line on stderr
+tells the user, and the listing goes on from where the daemon can.
 """
 
 from __future__ import annotations
@@ -17,10 +20,11 @@ from typing import Annotated
 import httpx
 import msgspec
 import typer
+from rich.text import Text
 
-from orchestrator.api import HEAD_SEQ_HEADER, RESYNC_EVENT, EventOut, ResyncOut
+from orchestrator.api import HEAD_SEQ_HEADER, RESYNC_EVENT, EventOut, ResyncOut, ResyncReason
 from orchestrator.cli.client import Client, connect, decode
-from orchestrator.cli.console import echo_json, note, out
+from orchestrator.cli.console import echo_json, err, note, out
 from orchestrator.cli.narrate import EventNarrator
 from orchestrator.cli.options import DataDirOption, JsonFlag
 from orchestrator.cli.render import notifications_table, print_table
@@ -54,6 +58,28 @@ def _head(response: httpx.Response) -> int | None:
     return int(value) if value.strip().isdigit() else None
 
 
+def discontinuity(since: int, resync: ResyncOut) -> str:
+    """The one line that tells the user what a ``resync`` at the start of a replay means."""
+    if resync.reason is ResyncReason.AHEAD:
+        return (
+            f"the daemon's change log ends at seq {resync.head_seq}, before seq {since} "
+            "(was its database reset?): listing it from the start"
+        )
+    if resync.oldest_seq:
+        kept = f"it keeps seq {resync.oldest_seq} to {resync.head_seq}"
+    else:
+        kept = f"it keeps none up to seq {resync.head_seq}"
+    return (
+        f"events {since + 1} to {resync.last_seq} are no longer kept by the daemon ({kept}): "
+        f"listing from seq {resync.last_seq + 1}"
+    )
+
+
+def tell_discontinuity(since: int, resync: ResyncOut) -> None:
+    """``discontinuity`` on stderr in one line, however narrow the terminal."""
+    err().print(Text(discontinuity(since, resync), style="yellow"), soft_wrap=True)
+
+
 def stream_events(
     client: Client,
     *,
@@ -73,12 +99,18 @@ def stream_events(
             with client.stream("/events", params, None if follow else IDLE_END) as response:
                 if head is None and not follow:
                     head = _head(response)
-                if head is not None and (since or 0) >= head:
-                    return
+                if head is not None and (since or 0) == head:
+                    return  # caught up (a seq beyond the head gets a resync first)
                 for kind, data in sse_events(response.iter_lines()):
                     if kind == RESYNC_EVENT:
                         resync = decode(data.encode(), ResyncOut) if data else ResyncOut(last_seq=0)
-                        break
+                        if resync.reason is ResyncReason.LAGGED:
+                            break  # the stream closes: reconnect after the last seq seen
+                        tell_discontinuity(since or 0, resync)
+                        since, resync = resync.last_seq, None
+                        if head is not None and since >= head:
+                            return
+                        continue
                     event = decode(data.encode(), EventOut)
                     if not follow and (
                         event.created_at > started if head is None else event.seq > head
@@ -157,4 +189,11 @@ def notifications(
     print_table(notifications_table(items), "no notifications")
 
 
-__all__ = ["IDLE_END", "events", "notifications", "sse_events", "stream_events"]
+__all__ = [
+    "IDLE_END",
+    "discontinuity",
+    "events",
+    "notifications",
+    "sse_events",
+    "stream_events",
+]

@@ -21,6 +21,7 @@ import msgspec
 from rich.text import Text
 
 from orchestrator.api import EventOut
+from orchestrator.domain.text import clean_strings
 
 SESSION_STATES: Final = {
     "not_started": "not started",
@@ -73,8 +74,10 @@ def pr_name(url: object) -> str:
 
 
 def _payload(event: EventOut) -> dict[str, Any]:
+    """The event's payload with every string sanitised (it carries messages, branch names
+    and log text from agents, reviewers and CI)."""
     try:
-        value = msgspec.json.decode(bytes(event.payload))
+        value = clean_strings(msgspec.json.decode(bytes(event.payload)))
     except msgspec.DecodeError:
         return {}
     return value if isinstance(value, dict) else {"value": value}

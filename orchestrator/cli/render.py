@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from orchestrator.api import SessionOut
-from orchestrator.cli.console import out, say
+from orchestrator.cli.console import out, say, shown
 from orchestrator.domain.model import Priority, SessionStatus
 from orchestrator.domain.records import Notification, Project
 
@@ -58,7 +58,7 @@ def table(*columns: str) -> Table:
 
 
 def _status(session: SessionOut) -> Text:
-    return Text(session.status.value, style=STATUS_STYLES.get(session.status, ""))
+    return shown(session.status.value, STATUS_STYLES.get(session.status, ""))
 
 
 def _pr(session: SessionOut) -> str:
@@ -74,12 +74,12 @@ def sessions_table(sessions: Iterable[SessionOut]) -> Table:
     rows = table("ID", "STATUS", "AGENT", "BRANCH", "PR", "UPDATED")
     for session in sessions:
         rows.add_row(
-            Text(session.id),
+            shown(session.id),
             _status(session),
-            Text(_agent(session)),
-            Text(session.metadata.branch or "-"),
-            Text(_pr(session)),
-            Text(ago(session.updated_at)),
+            shown(_agent(session)),
+            shown(session.metadata.branch or "-"),
+            shown(_pr(session)),
+            shown(ago(session.updated_at)),
         )
     return rows
 
@@ -88,11 +88,11 @@ def projects_table(projects: Iterable[Project]) -> Table:
     rows = table("ID", "PATH", "NAME", "ORIGIN", "REGISTERED")
     for project in projects:
         rows.add_row(
-            Text(project.id),
-            Text(project.path),
-            Text(project.display_name or "-"),
-            Text(project.repo_origin_url or "-"),
-            Text(ago(project.registered_at)),
+            shown(project.id),
+            shown(project.path),
+            shown(project.display_name or "-"),
+            shown(project.repo_origin_url or "-"),
+            shown(ago(project.registered_at)),
         )
     return rows
 
@@ -101,12 +101,12 @@ def notifications_table(items: Iterable[Notification]) -> Table:
     rows = table("ID", "WHEN", "PRIORITY", "SESSION", "TYPE", "MESSAGE")
     for item in items:
         rows.add_row(
-            Text(str(item.id)),
-            Text(ago(item.created_at)),
-            Text(item.priority.value, style=PRIORITY_STYLES.get(item.priority, "")),
-            Text(item.session_id or item.project_id),
-            Text(item.type),
-            Text(item.message),
+            shown(str(item.id)),
+            shown(ago(item.created_at)),
+            shown(item.priority.value, PRIORITY_STYLES.get(item.priority, "")),
+            shown(item.session_id or item.project_id),
+            shown(item.type),
+            shown(item.message),
         )
     return rows
 
@@ -159,7 +159,7 @@ def show_session(session: SessionOut) -> None:
         rows.append(("pr", "-"))
     rows += [("created", _when(session.created_at)), ("updated", _when(session.updated_at))]
     for key, value in rows:
-        grid.add_row(Text(key), value if isinstance(value, Text) else Text(value))
+        grid.add_row(shown(key), value if isinstance(value, Text) else shown(value))
     out().print(grid)
 
 

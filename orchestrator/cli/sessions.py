@@ -9,9 +9,19 @@ from urllib.parse import quote
 
 import typer
 
-from orchestrator.api import KillIn, KillOut, RestoreIn, SendIn, SessionOut, SpawnIn
+from orchestrator.api import (
+    ZONES_PATH,
+    KillIn,
+    KillOut,
+    RestoreIn,
+    SendIn,
+    SessionOut,
+    SessionZoneOut,
+    SpawnIn,
+)
 from orchestrator.cli.client import connect
 from orchestrator.cli.console import echo_json, fail, note, say
+from orchestrator.cli.dashboard import print_zones
 from orchestrator.cli.options import DataDirOption, JsonFlag, SessionArg, environment
 from orchestrator.cli.render import print_table, sessions_table, show_session
 from orchestrator.config import load_config
@@ -103,10 +113,23 @@ def list_sessions(
             show_default=False,
         ),
     ] = None,
+    by_zone: Annotated[
+        bool, typer.Option("--by-zone", help="Group by the dashboard's attention zones.")
+    ] = False,
     as_json: JsonFlag = False,
     data_dir: DataDirOption = None,
 ) -> None:
     """List sessions with their status, branch and PR (terminated ones only with --all)."""
+    if by_zone:
+        with connect(data_dir) as client:
+            zoned = client.call(
+                "GET", ZONES_PATH, list[SessionZoneOut], params={"project": project}
+            )
+        if as_json:
+            echo_json(zoned)
+        else:
+            print_zones(zoned)
+        return
     # Naming a status (say `killed`) asks for those sessions, terminated or not.
     hide_terminated = not show_all and not status
     params = {
@@ -162,14 +185,19 @@ def restore(
             "--agent", "-a", help="The agent to relaunch, if the session did not record it."
         ),
     ] = None,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            "--fresh", help="Relaunch with the original prompt in a new conversation instead."
+        ),
+    ] = False,
     as_json: JsonFlag = False,
     data_dir: DataDirOption = None,
 ) -> None:
     """Bring a terminated session back in its worktree, resuming the agent's conversation."""
+    body = RestoreIn(agent=agent, fresh=fresh)
     with connect(data_dir) as client:
-        session = client.call(
-            "POST", _session_path(session_id, "restore"), SessionOut, body=RestoreIn(agent=agent)
-        )
+        session = client.call("POST", _session_path(session_id, "restore"), SessionOut, body=body)
     if as_json:
         echo_json(session)
     else:

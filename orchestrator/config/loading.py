@@ -40,10 +40,12 @@ from orchestrator.config.schema import (
     KEY_NAME,
     AgentConfig,
     Config,
+    GitHubConfig,
     NotifiersConfig,
     ProjectConfig,
     ReaperConfig,
     RetentionConfig,
+    ScmConfig,
     ShutdownConfig,
     Synchronous,
     WebhookConfig,
@@ -51,6 +53,7 @@ from orchestrator.config.schema import (
 from orchestrator.domain.errors import ConfigError
 from orchestrator.domain.model import Priority
 from orchestrator.domain.reactions import DURATION_HINT, load_reaction_policy, parse_duration
+from orchestrator.domain.scm import MergeMethod
 
 __all__ = ["load_config"]
 
@@ -133,6 +136,15 @@ class _Api(_Strict, frozen=True, kw_only=True):
     allow_remote: bool | UnsetType = UNSET
 
 
+class _GitHub(_Strict, frozen=True, kw_only=True):
+    webhook_secret: str | UnsetType = UNSET
+    merge_method: MergeMethod | UnsetType = UNSET
+
+
+class _Scm(_Strict, frozen=True, kw_only=True):
+    github: _GitHub | None = None
+
+
 class _File(_Strict, frozen=True, kw_only=True):
     """The top level. A section left out, or written empty, is None: all its defaults."""
 
@@ -148,6 +160,7 @@ class _File(_Strict, frozen=True, kw_only=True):
     retention: _Retention | None = None
     shutdown: _Shutdown | None = None
     api: _Api | None = None
+    scm: _Scm | None = None
 
 
 # --- one value at a time ---------------------------------------------------------------------
@@ -326,6 +339,15 @@ def _shutdown(raw: _Shutdown | None) -> ShutdownConfig:
     )
 
 
+def _scm(raw: _Scm | None) -> ScmConfig:
+    section = (raw or _Scm()).github or _GitHub()
+    return ScmConfig(
+        github=GitHubConfig(
+            **_given(webhook_secret=section.webhook_secret, merge_method=section.merge_method)
+        )
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class _Address:
     where: str  # the key or variable it came from, for messages
@@ -421,6 +443,7 @@ def _build(raw: object, file: Path, env: Mapping[str, str]) -> Config:
         reaper=_reaper(top.reaper),
         retention=_retention(top.retention),
         shutdown=_shutdown(top.shutdown),
+        scm=_scm(top.scm),
         **_given(
             allow_remote=(top.api or _Api()).allow_remote,
             synchronous=synchronous,

@@ -29,8 +29,12 @@ _HINTS: Final = (
         'expected a mapping of names to strings (quote numbers: PORT: "8080")',
     ),
     (re.compile(r"routing\.[a-z]+(\[\d+\])?"), "expected a list of notifier names"),
-    (re.compile(r"reactions\.[^.]+\.action"), "expected send-to-agent or notify"),
+    (
+        re.compile(r"reactions\.[^.]+\.action"),
+        "expected send-to-agent or notify (or auto-merge, for approved-and-green)",
+    ),
     (re.compile(r"reactions\.[^.]+\.priority"), "expected urgent, action or info"),
+    (re.compile(r"scm\.github\.mergeMethod"), "expected merge, squash or rebase"),
 )
 _WORDS: Final = {
     "str": "a string",

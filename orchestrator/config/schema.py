@@ -19,6 +19,7 @@ import msgspec
 
 from orchestrator.domain.model import AgentHarness, Priority
 from orchestrator.domain.reactions import ReactionPolicy
+from orchestrator.domain.scm import MergeMethod
 from orchestrator.runfile import RUN_FILE_NAME
 
 __all__ = [
@@ -34,10 +35,12 @@ __all__ = [
     "LOG_NOTIFIER",
     "AgentConfig",
     "Config",
+    "GitHubConfig",
     "NotifiersConfig",
     "ProjectConfig",
     "ReaperConfig",
     "RetentionConfig",
+    "ScmConfig",
     "ShutdownConfig",
     "Synchronous",
     "WebhookConfig",
@@ -123,6 +126,18 @@ class ShutdownConfig(msgspec.Struct, frozen=True, kw_only=True):
     drain_timeout: timedelta = timedelta(seconds=10)
 
 
+class GitHubConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """``webhook_secret`` verifies GitHub's webhook deliveries (empty: the webhook route is
+    off); ``merge_method`` is how an auto-merge or ``orchestrator pr merge`` merges."""
+
+    webhook_secret: str = ""
+    merge_method: MergeMethod = MergeMethod.SQUASH
+
+
+class ScmConfig(msgspec.Struct, frozen=True, kw_only=True):
+    github: GitHubConfig = GitHubConfig()
+
+
 def _default_routing() -> Mapping[Priority, tuple[str, ...]]:
     return MappingProxyType(dict.fromkeys(Priority, DEFAULT_ROUTE))
 
@@ -150,6 +165,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     reaper: ReaperConfig = ReaperConfig()
     retention: RetentionConfig = RetentionConfig()
     shutdown: ShutdownConfig = ShutdownConfig()
+    scm: ScmConfig = ScmConfig()
 
     @property
     def address(self) -> str:

@@ -37,6 +37,8 @@ from orchestrator.domain.model import (
 )
 
 RECENT_ACTIVITY_WINDOW: Final = timedelta(seconds=60)
+MAX_CLOCK_SKEW: Final = timedelta(seconds=5)
+"""How far ahead of the receipt time a client's activity timestamp may lie."""
 DETECTING_MAX_ATTEMPTS: Final = 3
 DETECTING_MAX_DURATION: Final = timedelta(minutes=5)
 
@@ -225,6 +227,15 @@ _ACTIVITY_TARGET: Final[Mapping[ActivityState, SessionState]] = {
 }
 
 
+def activity_time(claimed: datetime | None, received: datetime) -> datetime:
+    """When a reported activity happened: the client's ``claimed`` time, or ``received``
+    when it claims none or claims one more than ``MAX_CLOCK_SKEW`` ahead of it (a report
+    stamped far in the future would count as recent activity forever)."""
+    if claimed is None or claimed > received + MAX_CLOCK_SKEW:
+        return received
+    return claimed
+
+
 def has_recent_activity(
     activity: Activity | None, now: datetime, window: timedelta = RECENT_ACTIVITY_WINDOW
 ) -> bool:
@@ -345,8 +356,12 @@ def _stuck_after_probe(lc: Lifecycle, verdict: LifecycleDecision) -> Lifecycle:
 
 def on_activity_signalled(lc: Lifecycle, signal: ActivitySignal) -> Transition:
     """Apply an agent's activity report (docs/behaviour.md, "Activity"). A signal is proof of
-    life unless it says the agent exited; only a probe may conclude death."""
+    life unless it says the agent exited; only a probe may conclude death. A report older
+    than the activity already recorded is out of date (it arrived late) and changes nothing,
+    so the last activity never moves backwards."""
     if not signal.valid or lc.state in TERMINAL_STATES:
+        return _unchanged(lc)
+    if lc.activity is not None and signal.timestamp < lc.activity.last_activity_at:
         return _unchanged(lc)
     activity = Activity(state=signal.state, last_activity_at=signal.timestamp, source=signal.source)
     is_alive = lc.is_alive or signal.state is not _ACTIVITY_EXITED
@@ -363,6 +378,21 @@ def on_activity_signalled(lc: Lifecycle, signal: ActivitySignal) -> Transition:
             is_alive=is_alive,
         )
     return transition(lc, after)
+
+
+def with_reported_agent_session(
+    lc: Lifecycle, metadata: SessionMetadata, agent_session_id: str
+) -> SessionMetadata:
+    """The agent's hook named its own conversation id: a live session records it (the last
+    one reported wins; the store logs the change); a terminal one is immutable to
+    observations (D-7). Returns ``metadata`` itself when nothing changes."""
+    if (
+        not agent_session_id
+        or lc.state in TERMINAL_STATES
+        or agent_session_id == metadata.agent_session_id
+    ):
+        return metadata
+    return replace(metadata, agent_session_id=agent_session_id)
 
 
 def on_pr_observed(lc: Lifecycle, observation: PRObservation) -> Transition:

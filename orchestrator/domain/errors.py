@@ -41,3 +41,20 @@ class DeliveryError(OrchestratorError):
 
 class ProbeError(TransientError):
     """A liveness probe could not tell (tmux error, timeout): never read as dead."""
+
+
+class StorageUnavailableError(StoreError, TransientError):
+    """The database could not be read or written (disk full, I/O error, a damaged or
+    read-only file): the write was not made, and the same request may succeed once the
+    storage recovers.
+
+    A ``StoreError``, so every caller that copes with a refused write copes with this one;
+    a ``TransientError``, because retrying later is the right answer. Whoever maps errors
+    to answers must test for it before ``StoreError`` (a refusal that retrying will not
+    change)."""
+
+
+class DatabaseDamagedError(OrchestratorError):
+    """The database file cannot be used as it is (not a database, truncated, failing its
+    integrity check, or emptied beside a non-empty write-ahead log). The message is one
+    line naming the file and what to do; start-up stops."""

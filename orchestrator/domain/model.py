@@ -225,6 +225,7 @@ class PRFacts(Model, frozen=True, kw_only=True):
     review: ReviewDecision = ReviewDecision.NONE
     mergeability: Mergeability = Mergeability.UNKNOWN
     review_comments: bool = False
+    head_sha: str = ""
 
     @classmethod
     def of_pr(
@@ -237,9 +238,11 @@ class PRFacts(Model, frozen=True, kw_only=True):
         review: ReviewDecision,
         mergeability: Mergeability,
         review_comments: bool,
+        head_sha: str = "",
     ) -> PRFacts:
         """The facts of one existing PR in ``state``; ``review_comments``: it has an
-        unresolved review comment."""
+        unresolved review comment; ``head_sha``: the head commit they were read at ("" if
+        not known)."""
         return cls(
             exists=True,
             url=url,
@@ -251,6 +254,7 @@ class PRFacts(Model, frozen=True, kw_only=True):
             review=review,
             mergeability=mergeability,
             review_comments=review_comments,
+            head_sha=head_sha,
         )
 
     @property
@@ -282,7 +286,9 @@ class PRComment(Model, frozen=True, kw_only=True):
 
 
 class PRObservation(Model, frozen=True, kw_only=True):
-    """One fetch of a PR's state. ``fetched=False`` is a failed fetch: nothing changes."""
+    """One fetch of a PR's state. ``fetched=False`` is a failed fetch: nothing changes.
+    ``head_sha`` is the head commit the CI, review and mergeability were read at: an
+    auto-merge names it, so GitHub refuses the merge if the head moved since."""
 
     fetched: bool = True
     url: str
@@ -295,6 +301,7 @@ class PRObservation(Model, frozen=True, kw_only=True):
     mergeability: Mergeability = Mergeability.UNKNOWN
     checks: tuple[PRCheck, ...] = ()
     comments: tuple[PRComment, ...] = ()
+    head_sha: str = ""
 
     @property
     def state(self) -> PRState:
@@ -317,6 +324,7 @@ class PRObservation(Model, frozen=True, kw_only=True):
             review=self.review,
             mergeability=self.mergeability,
             review_comments=any(not c.resolved for c in self.comments),
+            head_sha=self.head_sha,
         )
 
 
@@ -343,12 +351,15 @@ class RuntimeFacts(Model, frozen=True, kw_only=True):
 
 
 class ActivitySignal(Model, frozen=True, kw_only=True):
-    """An agent hook reporting what the agent is doing. ``valid=False`` is ignored."""
+    """An agent hook reporting what the agent is doing. ``valid=False`` is ignored.
+    ``agent_session_id``, when set, is the agent's own conversation id (what a restore
+    resumes)."""
 
     state: ActivityState
     timestamp: datetime
     source: ActivitySource = ActivitySource.HOOK
     valid: bool = True
+    agent_session_id: str = ""
 
 
 class SpawnOutcome(Model, frozen=True, kw_only=True):
@@ -445,6 +456,7 @@ ESCALATED_EVENT_TYPE: Final = "reaction.escalated"
 class ReactionAction(StrEnum):
     SEND_TO_AGENT = "send-to-agent"
     NOTIFY = "notify"
+    AUTO_MERGE = "auto-merge"  # approved-and-green only: merge the PR at its head commit
 
 
 class NotificationEvent(Model, frozen=True, kw_only=True):

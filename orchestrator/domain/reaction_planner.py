@@ -2,9 +2,10 @@
 
 Pure. ``plan_reactions`` plans one turn: a human's kill or spawn clears the slate; a
 session's end pages once; a PR observation may nudge the agent with failing CI output
-or new review comments; and every turn settles the entry reaction (fire once on entry,
-re-arm on leaving). Turns that can move nothing but the entry reaction take a lean path
-(``plan_entry_only``) that gives the same plan without building the general planner.
+or new review comments, or merge the PR when ``approved-and-green`` says ``auto-merge``;
+and every turn settles the entry reaction (fire once on entry, re-arm on leaving). Turns
+that can move nothing but the entry reaction take a lean path (``plan_entry_only``) that
+gives the same plan without building the general planner.
 ``plan_escalation`` is what a due ``escalateAfter`` deadline does.
 
 Trackers are the only memory: what fired, what was sent, whether a human was paged. They
@@ -21,6 +22,7 @@ from typing import Final
 
 import msgspec
 
+from orchestrator.domain.merging import auto_merge_item
 from orchestrator.domain.model import (
     ESCALATED_EVENT_TYPE,
     TERMINAL_STATES,
@@ -304,6 +306,10 @@ def plan_in_full(
         if feedback_allowed:
             _plan_ci(planner, observation, check_history)
             _plan_review(planner, observation)
+        if policy.auto_merges:
+            merge = auto_merge_item(session_id, project_id, observation, policy)
+            if merge is not None:
+                planner.outbox.append(merge)
     _plan_entry(planner, after, pr)
     return planner.plan()
 
@@ -327,6 +333,8 @@ def plan_entry_only(
     if key is None:
         return ReactionPlan(delete=(ENTRY_TRACKER,))
     tracker = Tracker(key=ENTRY_TRACKER, reaction=key, attempts=1, first_at=now)
+    if key is _REACTION_APPROVED_AND_GREEN and policy.auto_merges:
+        return ReactionPlan(upsert=(tracker,))  # the merge (or its refusal) is the news
     dedup_key = _dedup_key(now, session_id, f"entry/{key}")
     message = policy.reactions[key].message
     item = _outbox_item(session_id, project_id, policy, key, dedup_key, message)
@@ -344,6 +352,8 @@ def _plan_entry(planner: _Planner, lifecycle: Lifecycle, pr: PRFacts) -> None:
         return
     tracker = Tracker(key=ENTRY_TRACKER, reaction=key, attempts=1, first_at=planner.now)
     planner.trackers[ENTRY_TRACKER] = tracker
+    if key is _REACTION_APPROVED_AND_GREEN and planner.policy.auto_merges:
+        return  # the merge (or its refusal) is the news
     planner.emit(key, planner.now, f"entry/{key}", planner.policy[key].message)
 
 

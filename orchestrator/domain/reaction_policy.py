@@ -2,7 +2,8 @@
 
 Users override per key with ``reactions.<key>: {auto, action, message, priority, retries,
 escalateAfter}``, deep-merged over the defaults: writing only ``retries`` keeps every
-other default of that key (docs/behaviour.md, "Reactions"). Every default a reaction has
+other default of that key (docs/behaviour.md, "Reactions"). ``action: auto-merge`` is
+accepted for ``approved-and-green`` only (off by default). Every default a reaction has
 lives in ``DEFAULT_REACTIONS`` (its message in ``reaction_text``); the planner reads them
 from the policy and never repeats them.
 """
@@ -40,6 +41,8 @@ class ReactionConfig(msgspec.Struct, frozen=True, kw_only=True):
 
 
 _15_MINUTES: Final = timedelta(minutes=15)
+_APPROVED_AND_GREEN: Final = ReactionKey.APPROVED_AND_GREEN
+_AUTO_MERGE: Final = ReactionAction.AUTO_MERGE
 
 DEFAULT_REACTIONS: Final[Mapping[ReactionKey, ReactionConfig]] = MappingProxyType(
     {
@@ -111,6 +114,12 @@ class ReactionPolicy(msgspec.Struct, frozen=True):
     def __getitem__(self, key: ReactionKey) -> ReactionConfig:
         return self.reactions[key]
 
+    @property
+    def auto_merges(self) -> bool:
+        """Whether an approved and green PR is merged rather than reported."""
+        config = self.reactions[_APPROVED_AND_GREEN]
+        return config.auto and config.action is _AUTO_MERGE
+
     def retries(self, key: ReactionKey) -> int:
         """``key``'s retry budget; the default's when the user cleared it (``retries: null``).
 
@@ -172,11 +181,13 @@ def load_reaction_policy(raw: object, *, where: str = "reactions") -> ReactionPo
             raise ConfigError(
                 f"{where}.{name}: unknown reaction (known reactions: {known})"
             ) from None
-        merged[key] = _merge_override(merged[key], value, f"{where}.{key}")
+        merged[key] = _merge_override(key, merged[key], value, f"{where}.{key}")
     return ReactionPolicy(merged)
 
 
-def _merge_override(base: ReactionConfig, value: object, where: str) -> ReactionConfig:
+def _merge_override(
+    key: ReactionKey, base: ReactionConfig, value: object, where: str
+) -> ReactionConfig:
     if value is None:
         return base
     try:
@@ -187,6 +198,11 @@ def _merge_override(base: ReactionConfig, value: object, where: str) -> Reaction
         if "- at `" not in text:
             text = f"{text} - at `{where}`"
         raise ConfigError(text) from None
+    if override.action is _AUTO_MERGE and key is not _APPROVED_AND_GREEN:
+        raise ConfigError(
+            f"{where}.action: expected {ReactionAction.SEND_TO_AGENT} or "
+            f"{ReactionAction.NOTIFY} ({_AUTO_MERGE} is only for {_APPROVED_AND_GREEN})"
+        )
     changes: dict[str, object] = {
         name: getattr(override, name)
         for name in ("auto", "action", "message", "priority", "retries")

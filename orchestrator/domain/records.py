@@ -52,7 +52,8 @@ class Tracker(Model, frozen=True, kw_only=True):
 class OutboxItem(Model, frozen=True, kw_only=True):
     """A reaction to deliver, committed in the same transaction as its cause.
 
-    ``dedup_key`` is unique across the outbox: the same reaction is never queued twice."""
+    ``dedup_key`` is unique across the outbox: the same reaction is never queued twice.
+    ``pr_url`` and ``head_sha`` name what an ``auto-merge`` merges ("" for the others)."""
 
     dedup_key: str
     session_id: SessionId
@@ -62,6 +63,8 @@ class OutboxItem(Model, frozen=True, kw_only=True):
     event_type: str
     priority: Priority
     message: str
+    pr_url: str = ""
+    head_sha: str = ""
 
     def event(self) -> NotificationEvent:
         return NotificationEvent(
@@ -103,6 +106,7 @@ class Notification(Model, frozen=True, kw_only=True):
 class ChangeType(StrEnum):
     SESSION_CREATED = "session_created"
     SESSION_UPDATED = "session_updated"
+    SESSION_DELETED = "session_deleted"
     PR_CREATED = "pr_created"
     PR_UPDATED = "pr_updated"
     PR_CHECK_RECORDED = "pr_check_recorded"

@@ -393,4 +393,5 @@ def to_observation(detail: PRDetail, review: ReviewSnapshot | None) -> PRObserva
         mergeability=pr_mergeability(detail),
         checks=checks,
         comments=comments,
+        head_sha=detail.head_sha,
     )

@@ -11,9 +11,9 @@ Source"). ``clean_text`` removes all of them and leaves every other character al
 from __future__ import annotations
 
 import re
-from typing import Final
+from typing import Any, Final
 
-__all__ = ["clean_text"]
+__all__ = ["clean_strings", "clean_text"]
 
 # Whole escape sequences go first, so their parameters do not survive as stray text:
 # - CSI, 7-bit (ESC [) or 8-bit (U+009B): parameters, intermediates, one final byte;
@@ -41,3 +41,15 @@ def clean_text(text: str) -> str:
     """``text`` without escape sequences, control characters (newline and tab stay) and
     bidirectional overrides. Idempotent; text without any of those is returned as is."""
     return _ESCAPE_SEQUENCE.sub("", text).translate(_DELETE)
+
+
+def clean_strings(value: object) -> Any:
+    """``value`` (decoded JSON: dicts, lists, strings, numbers) with every string, keys
+    included, passed through ``clean_text``."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {clean_text(str(k)): clean_strings(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean_strings(item) for item in value]
+    return value

@@ -8,6 +8,10 @@ has its own queue.
 
 Deadlines (an entry reaction's ``escalateAfter``, the detecting quarantine's cap) live in
 one timer task holding a heap; a due deadline becomes a timer message for its session.
+
+A PR belongs to one session: the store refuses an observation of a PR another live session
+owns (``ConflictError`` naming it), and ``claim_pr`` is the one way to move it
+(docs/design.md, D-13).
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ import heapq
 import itertools
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -191,6 +196,65 @@ class LifecycleManager:
     ) -> SessionRecord:
         return await self._command(session_id, KillRequested(reason=reason))
 
+    async def remove(self, session_id: SessionId) -> None:
+        """Delete a terminal session (its change-log history stays) in the session's own
+        turn, so no message about it runs meanwhile, and forget it. ``NotFoundError`` for
+        an unknown id; ``ConflictError`` for a live session, or one with reactions still
+        to deliver."""
+        async with self._exclusive(session_id) as actor:
+            state = actor.current.lifecycle.state
+            if not state.is_terminal:
+                raise ConflictError(f"session {session_id} is {state}, not terminated")
+            if not await self._store.delete_session(session_id, at=self._clock.now()):
+                raise NotFoundError(f"session {session_id!r} not found")
+            # Forgotten: the actor is dropped on release, and queued timers find no actor.
+            actor.loaded, actor.record, actor.scheduled = False, None, None
+
+    async def claim_pr(self, session_id: SessionId, url: str, number: int) -> SessionId | None:
+        """Make the session the owner of the PR at ``url`` (its newest PR), in the session's
+        own turn; returns the previous owner, None when there was none. Durable on return.
+        The previous owner's engine state forgets the PR in that session's turn. A PR not
+        seen yet is recorded with only its number; the next observation plans reactions.
+        ``NotFoundError`` for an unknown session, ``ConflictError`` for one that ended."""
+        async with self._exclusive(session_id) as actor:
+            if actor.current.lifecycle.state.is_terminal:
+                raise ConflictError(f"session {session_id} has ended: it cannot take a PR")
+            try:
+                previous = await self._store.claim_pr(
+                    session_id, url, number=number, now=self._clock.now()
+                )
+                actor.prs = await self._store.list_pr_facts(session_id)
+            except BaseException:
+                actor.loaded = False  # reload before this session's next turn
+                raise
+        if previous is not None and previous in self._actors:
+            async with self._exclusive(previous) as old_owner:
+                old_owner.prs = await self._store.list_pr_facts(previous)
+        return previous
+
+    @asynccontextmanager
+    async def _exclusive(self, session_id: SessionId) -> AsyncIterator[SessionActor]:
+        """The session's loaded actor, held for one turn that is not a ``decide`` message
+        (``NotFoundError`` for an unknown session)."""
+        if self._closing:
+            raise ShuttingDownError("the engine is shutting down")
+        actor = self._actors.setdefault(session_id, SessionActor(session_id))
+        self._enter()
+        try:
+            await actor.acquire(
+                limit=self._limits.mailbox_size, overload_wait=self._limits.overload_wait
+            )
+            try:
+                if not actor.loaded and not await self._load(actor):
+                    raise NotFoundError(f"session {session_id!r} not found")
+                yield actor
+            finally:
+                actor.release()
+                if not actor.loaded and not actor.busy:
+                    self._actors.pop(session_id, None)  # never cache unknown ids
+        finally:
+            self._leave()
+
     # --- reads ---------------------------------------------------------------------------
 
     async def running_sessions(self) -> list[SessionRecord]:
@@ -198,8 +262,8 @@ class LifecycleManager:
         return [s for s in await self._store.list_sessions() if not s.lifecycle.state.is_terminal]
 
     async def exists(self, session_id: SessionId) -> bool:
-        """Whether the session exists; free for sessions the engine holds (sessions are
-        never deleted), one read otherwise."""
+        """Whether the session exists; free for sessions the engine holds (a removed
+        session is forgotten in its removal's turn), one read otherwise."""
         actor = self._actors.get(session_id)
         if actor is not None and actor.loaded:
             return True
@@ -301,6 +365,10 @@ class LifecycleManager:
                 step, trigger = decide.on_runtime_observed(before, facts), _TRIGGER_RUNTIME
             case ActivitySignalled(signal=signal):
                 step, trigger = decide.on_activity_signalled(before, signal), _TRIGGER_ACTIVITY
+                if signal.agent_session_id:
+                    metadata = decide.with_reported_agent_session(
+                        before, metadata, signal.agent_session_id
+                    )
             case PRObserved(observation=observation):
                 step, trigger = decide.on_pr_observed(before, observation), _TRIGGER_PR
             case SpawnCompleted(outcome=outcome):

@@ -47,6 +47,14 @@ class ContractStore(Store, Protocol):
         self, session_id: str, observation: PRObservation, now: datetime
     ) -> None: ...
 
+    async def claim_pr(
+        self, session_id: str, url: str, *, number: int, now: datetime
+    ) -> str | None: ...
+
+    async def record_webhook_delivery(
+        self, delivery_id: str, *, at: datetime, keep: int = ...
+    ) -> bool: ...
+
     async def list_pr_comments(self, pr_url: str) -> list[PRComment]: ...
 
     async def list_checks(self, pr_url: str) -> list[PRCheck]: ...
@@ -116,6 +124,7 @@ def observation(
     mergeability: Mergeability = Mergeability.UNKNOWN,
     checks: tuple[PRCheck, ...] = (),
     comments: tuple[PRComment, ...] = (),
+    head_sha: str = "",
 ) -> PRObservation:
     return PRObservation(
         url=url,
@@ -128,6 +137,7 @@ def observation(
         mergeability=mergeability,
         checks=checks,
         comments=comments,
+        head_sha=head_sha,
     )
 
 

@@ -1,5 +1,6 @@
-"""The change log as the reference §6.3 triggers write it: exact payload text (key order,
-``isAlive`` as an integer), one row per watched change, no row otherwise."""
+"""The change log as the schema's triggers write it (docs/behaviour.md, "Change feed"): exact
+payload text (key order, ``isAlive`` as an integer), one row per watched change, no row
+otherwise."""
 
 from __future__ import annotations
 
@@ -159,19 +160,18 @@ async def test_pr_rows_created_updated_and_the_unwatched_pr_changes(
     store: ContractStore,
 ) -> None:
     a = await session(store)
-    b = await session(store)
     base = await store.max_change_seq()
     await store.write_pr_observation(a.id, observation(), at(1))
     await store.write_pr_observation(a.id, observation(ci=CIState.FAILING), at(2))
-    # Unwatched: the number, re-attribution to another session, comments, updated_at.
+    # Unwatched: the number, comments, updated_at. (A move to another session is watched:
+    # tests/contract/test_store_prs.py.)
     await store.write_pr_observation(a.id, observation(number=42, ci=CIState.FAILING), at(3))
-    await store.write_pr_observation(b.id, observation(number=42, ci=CIState.FAILING), at(4))
     await store.write_pr_observation(
-        b.id, observation(number=42, ci=CIState.FAILING, comments=(PRComment(id="c"),)), at(5)
+        a.id, observation(number=42, ci=CIState.FAILING, comments=(PRComment(id="c"),)), at(5)
     )
-    # Watched again, now attributed to b.
+    # Watched again.
     await store.write_pr_observation(
-        b.id,
+        a.id,
         observation(number=42, draft=True, ci=CIState.FAILING, review=ReviewDecision.APPROVED),
         at(6),
     )
@@ -182,13 +182,13 @@ async def test_pr_rows_created_updated_and_the_unwatched_pr_changes(
         '"review":"none","mergeability":"unknown"}',
         '{"url":"' + PR1 + '","session":"mer-1","state":"open","ci":"failing",'
         '"review":"none","mergeability":"unknown"}',
-        '{"url":"' + PR1 + '","session":"mer-2","state":"draft","ci":"failing",'
+        '{"url":"' + PR1 + '","session":"mer-1","state":"draft","ci":"failing",'
         '"review":"approved","mergeability":"unknown"}',
     ]
     assert [(e.project_id, e.session_id, e.created_at) for e in events] == [
         ("mer", "mer-1", at(1)),
         ("mer", "mer-1", at(2)),
-        ("mer", "mer-2", at(6)),
+        ("mer", "mer-1", at(6)),
     ]
 
 

@@ -1,6 +1,7 @@
 """Differential test: random sequences of writes leave MemoryStore and SqliteStore in the
 same observable state (records, PR facts and their order, check history, comments,
-trackers, outbox, notifications) with byte-identical change logs."""
+trackers, outbox, notifications) with byte-identical change logs, and refuse the same
+writes (a PR another live session owns) with the same error."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 
 from adapters.memory import MemoryStore
 from adapters.sqlite.store import open_sqlite_store
+from orchestrator.domain.errors import ConflictError
 from orchestrator.domain.model import (
     Activity,
     CheckStatus,
@@ -58,6 +60,13 @@ class Observed:
     checks: tuple[tuple[str, str, CheckStatus], ...]
     comments: tuple[tuple[str, bool], ...]
     via_commit: bool
+    head_sha: str
+
+
+@dataclass(frozen=True)
+class Claimed:
+    session: int
+    url: int
 
 
 @dataclass(frozen=True)
@@ -119,7 +128,9 @@ operations = st.one_of(
             tuple
         ),
         st.booleans(),
+        st.sampled_from(["", "c1", "c2"]),
     ),
+    st.builds(Claimed, st.integers(0, SESSIONS - 1), st.integers(0, len(URLS) - 1)),
     st.builds(
         Trackers,
         st.integers(0, SESSIONS - 1),
@@ -189,12 +200,15 @@ async def apply(
                 review=o.review,
                 checks=tuple(check(commit, status, name=name) for name, commit, status in o.checks),
                 comments=tuple(PRComment(id=cid, resolved=res) for cid, res in o.comments),
+                head_sha=o.head_sha,
             )
             sid = records[o.session].id
             if o.via_commit:
                 await store.commit(CommitUnit(session_id=sid, at=now, pr=obs))
             else:
                 await store.write_pr_observation(sid, obs, now)
+        case Claimed(session=i, url=url):
+            await store.claim_pr(records[i].id, URLS[url], number=url + 1, now=now)
         case Trackers(session=i, upsert=upsert, delete=delete):
             trackers = {
                 key: Tracker(key=key, reaction=reaction, attempts=n, first_at=now, seen=(key,))
@@ -252,11 +266,15 @@ async def run(store: ContractStore, script: list[tuple[object, int]]) -> dict[st
     for n in range(SESSIONS):
         await store.create_session("mer" if n % 2 == 0 else "ao", now=T0)
     now = T0
-    for op, step in script:
+    refusals: list[tuple[int, str]] = []
+    for n, (op, step) in enumerate(script):
         now += timedelta(seconds=step)
         records = await store.list_sessions()
-        await apply(store, records, op, now)
-    return await snapshot(store)
+        try:
+            await apply(store, records, op, now)
+        except ConflictError as error:  # a PR another live session owns, an ended claimer
+            refusals.append((n, str(error)))
+    return {**await snapshot(store), "refusals": refusals}
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -1,11 +1,14 @@
-"""PR rows, check history and comments (reference §6.6, §6.7), the same from every store."""
+"""PR rows, check history and comments, and who owns a PR, the same from every store."""
 
 from __future__ import annotations
+
+import json
+from typing import Any
 
 import msgspec
 import pytest
 
-from orchestrator.domain.errors import StoreError
+from orchestrator.domain.errors import ConflictError, NotFoundError, StoreError
 from orchestrator.domain.model import (
     CheckStatus,
     CIState,
@@ -14,8 +17,10 @@ from orchestrator.domain.model import (
     PRFacts,
     PRObservation,
     ReviewDecision,
+    SessionRecord,
+    SessionState,
 )
-from orchestrator.domain.records import CommitUnit
+from orchestrator.domain.records import ChangeEvent, CommitUnit
 from tests.contract.support import (
     PR1,
     PR2,
@@ -24,8 +29,11 @@ from tests.contract.support import (
     at,
     changes,
     check,
+    moved,
     observation,
     session,
+    types,
+    unit_for,
 )
 
 FAILED, PASSED, RUNNING = CheckStatus.FAILED, CheckStatus.PASSED, CheckStatus.IN_PROGRESS
@@ -207,13 +215,172 @@ async def test_brake_query_breaks_first_seen_ties_by_insertion_newest_first(
     assert [c.commit for c in await store.list_checks(PR1)] == ["c1", "c2", "c3"]
 
 
-async def test_a_pr_moves_to_the_session_that_observed_it_last(store: ContractStore) -> None:
+async def ended(store: ContractStore, record: SessionRecord, when: float) -> None:
+    """Terminate ``record`` in the store."""
+    done, changed = moved(record, at(when), state=SessionState.TERMINATED)
+    await store.commit(unit_for(done, changed))
+
+
+def claim_rows(events: list[ChangeEvent]) -> list[tuple[str, str | None, dict[str, Any]]]:
+    return [
+        (e.project_id, e.session_id, json.loads(e.payload))
+        for e in events
+        if "previousSession" in json.loads(e.payload)
+    ]
+
+
+async def test_a_pr_of_another_live_session_is_refused_naming_its_owner(
+    store: ContractStore,
+) -> None:
+    a = await session(store)
+    b = await session(store)
+    comments = (PRComment(id="c1", body="fix this"),)
+    await store.write_pr_observation(a.id, observation(comments=comments), at(1))
+    before = await changes(store)
+    with pytest.raises(ConflictError, match=r"belongs to session mer-1.*orchestrator pr claim"):
+        await store.write_pr_observation(b.id, observation(ci=CIState.FAILING), at(2))
+    with pytest.raises(ConflictError, match="mer-1"):
+        await store.commit(CommitUnit(session_id=b.id, at=at(2), pr=observation()))
+    assert [f.url for f in await store.list_pr_facts(a.id)] == [PR1]
+    assert await store.list_pr_facts(b.id) == []
+    assert [c.id for c in await store.list_pr_comments(PR1)] == ["c1"]  # a's comments stay
+    assert await changes(store) == before
+
+
+async def test_a_refused_pr_fails_its_whole_unit(store: ContractStore) -> None:
     a = await session(store)
     b = await session(store)
     await store.write_pr_observation(a.id, observation(), at(1))
-    await store.write_pr_observation(b.id, observation(), at(2))
+    working, changed = moved(b, at(2), state=SessionState.WORKING)
+    before = await changes(store)
+    with pytest.raises(ConflictError):
+        await store.commit(unit_for(working, changed, pr=observation()))
+    assert (await store.get_session(b.id)) == b
+    assert await changes(store) == before
+
+
+async def test_a_session_takes_over_the_pr_of_a_session_that_ended(
+    store: ContractStore,
+) -> None:
+    a = await session(store)
+    b = await session(store, "ao")
+    await store.write_pr_observation(a.id, observation(), at(1))
+    await ended(store, a, 2)
+    base = await store.max_change_seq()
+    await store.write_pr_observation(b.id, observation(ci=CIState.PASSING), at(3))
     assert await store.list_pr_facts(a.id) == []
-    assert [f.url for f in await store.list_pr_facts(b.id)] == [PR1]
+    assert [(f.url, f.ci) for f in await store.list_pr_facts(b.id)] == [(PR1, CIState.PASSING)]
+    events = await changes(store, base)
+    payload = {
+        "url": PR1,
+        "session": "ao-1",
+        "previousSession": "mer-1",
+        "state": "open",
+        "ci": "passing",
+        "review": "none",
+        "mergeability": "unknown",
+    }
+    # One row per side, whatever else the write changed: the move is the news.
+    assert types(events) == ["pr_updated", "pr_updated"]
+    assert claim_rows(events) == [("mer", "mer-1", payload), ("ao", "ao-1", payload)]
+    assert {e.created_at for e in events} == {at(3)}
+
+
+async def test_a_claim_moves_the_pr_with_its_history_and_logs_both_sides(
+    store: ContractStore,
+) -> None:
+    a = await session(store)
+    b = await session(store)
+    obs = observation(
+        number=1,
+        ci=CIState.FAILING,
+        review=ReviewDecision.APPROVED,
+        checks=(check("c1", FAILED),),
+        comments=(PRComment(id="c1", body="fix this"),),
+        head_sha="c1",
+    )
+    await store.write_pr_observation(a.id, obs, at(1))
+    base = await store.max_change_seq()
+    assert await store.claim_pr(b.id, PR1, number=1, now=at(2)) == a.id
+    assert await store.list_pr_facts(a.id) == []
+    facts = await store.list_pr_facts(b.id)
+    assert facts == [msgspec.structs.replace(obs.facts(), number=1)]
+    assert [c.id for c in await store.list_pr_comments(PR1)] == ["c1"]
+    assert [r.commit for r in await store.recent_check_runs(PR1, "ci", 5)] == ["c1"]
+    payload = {
+        "url": PR1,
+        "session": "mer-2",
+        "previousSession": "mer-1",
+        "state": "open",
+        "ci": "failing",
+        "review": "approved",
+        "mergeability": "unknown",
+    }
+    events = await changes(store, base)
+    assert claim_rows(events) == [("mer", "mer-1", payload), ("mer", "mer-2", payload)]
+    assert len(events) == 2
+    assert {e.created_at for e in events} == {at(2)}
+    # Now b's observations land and a's are refused.
+    await store.write_pr_observation(b.id, observation(ci=CIState.PASSING), at(3))
+    with pytest.raises(ConflictError, match="mer-2"):
+        await store.write_pr_observation(a.id, observation(), at(4))
+    check_event = (await changes(store, base))[-1]
+    assert (check_event.type.value, check_event.session_id) == ("pr_updated", "mer-2")
+
+
+async def test_a_claimed_pr_speaks_for_the_session(store: ContractStore) -> None:
+    a = await session(store)
+    b = await session(store)
+    await store.write_pr_observation(a.id, observation(PR1), at(1))
+    await store.write_pr_observation(b.id, observation(PR2, number=2), at(5))
+    await store.claim_pr(b.id, PR1, number=1, now=at(5))  # same time: the claim is newer
+    assert [f.url for f in await store.list_pr_facts(b.id)] == [PR1, PR2]
+    assert (await store.pr_facts_for_session(b.id)).url == PR1
+
+
+async def test_claiming_a_pr_not_seen_yet_records_it_for_the_session(
+    store: ContractStore,
+) -> None:
+    record = await session(store)
+    base = await store.max_change_seq()
+    assert await store.claim_pr(record.id, PR2, number=2, now=at(1)) is None
+    assert await store.pr_facts_for_session(record.id) == PRFacts(exists=True, url=PR2, number=2)
+    assert types(await changes(store, base)) == ["pr_created"]
+    other = await session(store)
+    with pytest.raises(ConflictError, match="mer-1"):
+        await store.write_pr_observation(other.id, observation(PR2, number=2), at(2))
+
+
+async def test_claiming_a_pr_the_session_owns_changes_nothing(store: ContractStore) -> None:
+    record = await session(store)
+    await store.write_pr_observation(record.id, observation(), at(1))
+    before = await changes(store)
+    facts = await store.list_pr_facts(record.id)
+    assert await store.claim_pr(record.id, PR1, number=1, now=at(2)) is None
+    assert await changes(store) == before
+    assert await store.list_pr_facts(record.id) == facts
+
+
+async def test_a_claim_for_an_unknown_or_ended_session_is_refused(store: ContractStore) -> None:
+    a = await session(store)
+    b = await session(store)
+    await store.write_pr_observation(a.id, observation(), at(1))
+    await ended(store, b, 2)
+    before = await changes(store)
+    with pytest.raises(NotFoundError):
+        await store.claim_pr("mer-9", PR1, number=1, now=at(3))
+    with pytest.raises(ConflictError, match="mer-2 has ended"):
+        await store.claim_pr(b.id, PR1, number=1, now=at(3))
+    assert [f.url for f in await store.list_pr_facts(a.id)] == [PR1]
+    assert await changes(store) == before
+
+
+async def test_the_head_commit_is_what_the_last_observation_said(store: ContractStore) -> None:
+    record = await session(store)
+    await store.write_pr_observation(record.id, observation(head_sha="abc"), at(1))
+    assert (await store.pr_facts_for_session(record.id)).head_sha == "abc"
+    await store.write_pr_observation(record.id, observation(), at(2))  # read at no known head
+    assert (await store.pr_facts_for_session(record.id)).head_sha == ""
 
 
 async def test_a_failed_fetch_changes_nothing(store: ContractStore) -> None:

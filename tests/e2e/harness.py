@@ -4,12 +4,13 @@ to it only the way users do: HTTP, the CLI, and the files it leaves in its data 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ import msgspec
 from adapters.http.auth import TokenAuthority
 from orchestrator.api import API_PREFIX, RunFile
 from orchestrator.daemon import tmux_socket_path
-from orchestrator.runfile import read_run_file
+from orchestrator.runfile import HOOK_KEY_NAME, read_hook_key, read_run_file
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,13 +53,24 @@ def make_repo(path: Path) -> Path:
     return path
 
 
-def write_config(data_dir: Path, *, drain_timeout: str = "10s", extra: str = "") -> Path:
+def write_config(
+    data_dir: Path,
+    *,
+    drain_timeout: str = "10s",
+    extra: str = "",
+    agents: Mapping[str, Sequence[str]] | None = None,
+) -> Path:
+    """The daemon's config: the ``recorder`` agent plus ``agents`` (name: argv)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     config = data_dir / "orchestrator.yaml"
-    command = ", ".join(f'"{part}"' for part in RECORDER)
+    commands = {"recorder": RECORDER, **(agents or {})}
+    # JSON is YAML: an argv with any quoting in it is written as it is.
+    listed = "".join(
+        f"  {name}:\n    command: {json.dumps(list(argv))}\n" for name, argv in commands.items()
+    )
     config.write_text(
         "notifiers:\n  desktop: {enabled: false}\n"
-        f"agents:\n  recorder:\n    command: [{command}]\n"
+        f"agents:\n{listed}"
         f"shutdown:\n  drainTimeout: {drain_timeout}\n"
         "reaper:\n  tick: 1s\n" + extra
     )
@@ -79,7 +91,10 @@ class Daemon:
         return f"http://{self.run.address}"
 
     def session_token(self, session_id: str) -> str:
-        return TokenAuthority(self.run.token).session_token(session_id)
+        """The session's hook token, from the hook key the daemon keeps in its data dir."""
+        hook_key = read_hook_key(self.data_dir / HOOK_KEY_NAME)
+        assert hook_key is not None
+        return TokenAuthority(self.run.token, hook_key).session_token(session_id)
 
     def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         return self.client.request(method, f"{API_PREFIX}{path}", **kwargs)
@@ -89,6 +104,12 @@ class Daemon:
 
     def log(self) -> str:
         return (self.data_dir / "daemon.log").read_text(errors="replace")
+
+    def kill_9(self) -> None:
+        """``kill -9``: no drain, the run-file stays behind."""
+        self.process.kill()
+        self.process.wait(timeout=30)
+        self.client.close()
 
     def stop(self, *, timeout: float = 30.0) -> int:
         """SIGTERM and wait; the exit code."""
@@ -106,8 +127,9 @@ def daemon_env(data_dir: Path, address: str = "127.0.0.1:0") -> dict[str, str]:
     return env
 
 
-def start_daemon(data_dir: Path, *, config: Path | None = None) -> Daemon:
-    """Start ``orchestrator start --foreground`` and wait until it is healthy."""
+def start_daemon(data_dir: Path, *, config: Path | None = None, umask: int = -1) -> Daemon:
+    """Start ``orchestrator start --foreground`` (under ``umask``, if given) and wait until
+    it is healthy."""
     config = config or write_config(data_dir)
     log = (data_dir / "daemon.log").open("ab")
     process = subprocess.Popen(
@@ -117,6 +139,7 @@ def start_daemon(data_dir: Path, *, config: Path | None = None) -> Daemon:
         stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=subprocess.STDOUT,
+        umask=umask,
     )
     log.close()
     run_file = data_dir / "daemon.json"

@@ -158,6 +158,9 @@ def make_handler(daemon: FakeDaemon) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             self.handle_any()
 
+        def do_DELETE(self) -> None:
+            self.handle_any()
+
         def handle_any(self) -> None:
             url = urlsplit(self.path)
             length = int(self.headers.get("content-length") or 0)
@@ -968,3 +971,61 @@ def test_empty_listings_say_so(invoke: Invoke, running: FakeDaemon) -> None:
     )
     assert invoke("notifications").stdout.strip() == "no notifications"
     assert invoke("ls", "--json").stdout.strip() == "[]"
+
+
+# --- hostile text from the daemon ---------------------------------------------------------
+
+# One of each class the sanitiser removes: CSI (colour), OSC (window title), a C1 control,
+# a bare C0 control, a carriage return that would forge a line start, a bidi override.
+HOSTILE = "ok\x1b[31mRED\x1b]0;pwned\x07\x9b2J\x07\rFAKE\u202eevil"
+ESCAPES = ("\x1b", "\x9b", "\x07", "\r", "\u202e")
+
+
+def assert_clean(text: str) -> None:
+    assert not [ch for ch in ESCAPES if ch in text], repr(text)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["ls"],
+        ["show", "app-1"],
+        ["notifications"],
+        ["events", "--since", "0"],
+        ["kill", "app-1"],
+    ],
+)
+def test_text_from_the_daemon_reaches_the_terminal_sanitised(
+    invoke: Invoke, running: FakeDaemon, command: list[str]
+) -> None:
+    session = msgspec.structs.replace(
+        SESSION,
+        issue_id=HOSTILE,
+        metadata=SessionMetadata(branch=HOSTILE, workspace_path=HOSTILE, agent=HOSTILE),
+    )
+    running.reply("GET", "/sessions", [session])
+    running.reply("GET", "/sessions/app-1", session)
+    note = Notification(
+        id=1,
+        session_id="app-1",
+        project_id="app",
+        type=HOSTILE,
+        priority=Priority.URGENT,
+        message=HOSTILE,
+        created_at=NOW,
+    )
+    running.reply("GET", "/notifications", [note])
+    hostile_event = EventOut(
+        seq=1,
+        project_id="app",
+        session_id="app-1",
+        type="notification_created",
+        payload=msgspec.Raw(msgspec.json.encode({"message": HOSTILE, "priority": "urgent"})),
+        created_at=NOW,
+    )
+    running.streams.append(Stream([frame(hostile_event)], headers={HEAD_SEQ_HEADER: "1"}))
+    running.reply("POST", "/sessions/app-1/kill", error_body(ErrorCode.CONFLICT, HOSTILE), 409)
+    result = invoke(*command)
+    assert_clean(result.stdout)
+    assert_clean(result.stderr)
+    assert "RED" in result.stdout + result.stderr  # the text itself is shown, only cleaned

@@ -97,6 +97,23 @@ class Cli:
 
 @asynccontextmanager
 async def cli_against_the_api(tmp_path: Path) -> AsyncIterator[Cli]:
+    # Spawn checks the agent's executable is on PATH before it makes anything: give the
+    # in-process daemon a stand-in `claude`.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "claude").write_text("#!/bin/sh\nexit 0\n")
+    (bin_dir / "claude").chmod(0o755)
+    path = os.environ.get("PATH", "")
+    os.environ["PATH"] = f"{bin_dir}{os.pathsep}{path}"
+    try:
+        async with _serve_cli(tmp_path) as cli:
+            yield cli
+    finally:
+        os.environ["PATH"] = path
+
+
+@asynccontextmanager
+async def _serve_cli(tmp_path: Path) -> AsyncIterator[Cli]:
     async with serve_api(sessions=real_sessions) as api:
         data_dir = tmp_path / "data"
         write_run_file(

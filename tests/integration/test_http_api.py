@@ -21,6 +21,7 @@ from adapters.memory import (
     StubAgent,
 )
 from orchestrator.api import API_PREFIX, MAX_BODY_BYTES
+from orchestrator.cleanup import CleanupReport, Reclaimed
 from orchestrator.domain.errors import OverloadedError, TransientError
 from orchestrator.domain.model import (
     ActivitySource,
@@ -120,7 +121,7 @@ async def test_openapi_document_matches_the_route_table() -> None:
         assert doc["paths"]["/healthz"]["get"]["security"] == []
         # camelCase on the wire, enums spelled out
         props = schemas["ActivityIn"]["properties"]
-        assert set(props) == {"state", "timestamp", "source"}
+        assert set(props) == {"state", "timestamp", "source", "agentSessionId"}
         assert "waiting_input" in json.dumps(schemas)
 
 
@@ -286,7 +287,9 @@ async def test_activity_moves_the_session_and_pr_observation_shows_up() -> None:
         assert record.lifecycle.state == "working"
         assert record.lifecycle.activity is not None
         assert record.lifecycle.activity.source == ActivitySource.HOOK
-        stamp = "2026-01-01T01:00:00+01:00"  # normalised to UTC
+        # A second later than the first report, written at +01:00: normalised to UTC.
+        later = api.engine.clock.now() + timedelta(seconds=1)
+        stamp = later.astimezone(timezone(timedelta(hours=1))).isoformat()
         response = await api.client.post(
             f"{P}/sessions/{sid}/activity",
             json={"state": "waiting_input", "timestamp": stamp, "source": "native"},
@@ -294,7 +297,7 @@ async def test_activity_moves_the_session_and_pr_observation_shows_up() -> None:
         assert response.status_code == 204
         record = await api.engine.state(sid)
         assert record.lifecycle.activity is not None
-        assert record.lifecycle.activity.last_activity_at == datetime(2026, 1, 1, tzinfo=UTC)
+        assert record.lifecycle.activity.last_activity_at == later
         assert record.lifecycle.activity.last_activity_at.tzinfo is UTC
 
         response = await api.client.post(f"{P}/sessions/{sid}/pr", json=FAILING_PR)
@@ -414,7 +417,8 @@ async def test_bad_input_gets_the_documented_error_and_changes_nothing() -> None
                 "bad_request",
                 "$.comments[0].createdAt",
             ),
-            (f"{P}/sessions/ghost-9/pr", b'{"url": "u"}', 404, "not_found", "ghost"),
+            (f"{P}/sessions/ghost-9/pr", b'{"url": "https://x/pull/1"}', 404, "not_found",
+             "ghost"),
             (f"{P}/sessions/{sid}/kill", b'{"reason": "bored"}', 400, "bad_request", "$.reason"),
             (f"{P}/sessions/ghost-9/kill", b"", 404, "not_found", "ghost"),
             (f"{P}/sessions/ghost-9/restore", b"", 404, "not_found", "ghost"),
@@ -496,10 +500,23 @@ class _Raising:
     async def kill(self, session_id: str, reason: object, /) -> bool:
         raise self.error
 
-    async def restore(self, session_id: str, /, *, agent: str | None = None) -> SessionView:
+    async def restore(
+        self, session_id: str, /, *, agent: str | None = None, fresh: bool = False
+    ) -> SessionView:
         raise self.error
 
     async def send(self, session_id: str, message: str, /) -> None:
+        raise self.error
+
+    async def cleanup(
+        self, *, session_id: str | None = None, dry_run: bool = False
+    ) -> CleanupReport:
+        raise self.error
+
+    async def remove(self, session_id: str, /) -> Reclaimed:
+        raise self.error
+
+    async def check_project_path(self, path: str, /) -> None:
         raise self.error
 
 
@@ -706,7 +723,9 @@ async def test_with_the_real_session_manager() -> None:
         sid = session["id"]
         token = runtime.created[0].env["ORCHESTRATOR_TOKEN"]
         response = await api.anonymous.post(
-            f"{P}/sessions/{sid}/activity", json={"state": "active"}, headers=api.as_token(token)
+            f"{P}/sessions/{sid}/activity",
+            json={"state": "active", "agentSessionId": "conv-7"},
+            headers=api.as_token(token),
         )
         assert response.status_code == 204
         response = await api.client.post(f"{P}/sessions/{sid}/send", json={"message": "hello"})
@@ -723,6 +742,8 @@ async def test_with_the_real_session_manager() -> None:
 
         response = await api.client.post(f"{P}/sessions/{sid}/restore")
         assert response.status_code == 200, response.text
+        # The conversation the hook reported is the one resumed.
+        assert runtime.created[-1].launch_command == ("stub-agent", "--resume", "conv-7")
         response = await api.client.post(f"{P}/sessions/nope-1/kill")
         assert error_of(response)[:2] == (404, "not_found")
         response = await api.client.post(f"{P}/sessions", json={"projectId": "nope", "agent": "x"})

@@ -484,9 +484,11 @@ async def test_messages_to_one_session_apply_in_the_order_accepted(store: Store)
 
         async def producer(n: int) -> None:
             order.append(n)  # no checkpoint between this and joining the queue
+            # Stamped in the order accepted: a turn applied out of that order would be
+            # older than the one before it, and dropped as out of date.
             signal = ActivitySignal(
                 state=ActivityState.ACTIVE if n % 2 else ActivityState.IDLE,
-                timestamp=base + timedelta(seconds=n),
+                timestamp=base + timedelta(seconds=len(order)),
             )
             await engine.manager.apply_activity_signal(s.id, signal)
 
@@ -494,7 +496,8 @@ async def test_messages_to_one_session_apply_in_the_order_accepted(store: Store)
             for n in range(1, 201):
                 nursery.start_soon(producer, n)
         base_ts = int(base.timestamp())
-        assert [t - base_ts for t in applied] == order
+        assert [t - base_ts for t in applied] == list(range(1, len(order) + 1))
+        assert sorted(order) == list(range(1, 201))
 
 
 async def test_a_blocked_agent_does_not_hold_up_other_sessions(store: Store) -> None:

@@ -32,7 +32,7 @@ from adapters.tmux import TmuxMessenger, TmuxRuntime, TmuxServer
 from adapters.worktree import GitWorktreeWorkspace
 from orchestrator.clock import TrioClock
 from orchestrator.config import AgentConfig
-from orchestrator.domain.errors import ConflictError, InvalidInputError, StoreError
+from orchestrator.domain.errors import ConflictError, StoreError
 from orchestrator.domain.model import (
     ActivityState,
     AgentHarness,
@@ -190,13 +190,15 @@ class World:
     def store(self) -> Store:
         return self.engine.store
 
-    def session_manager(self, lifecycle: SessionLifecycle) -> SessionManager:
+    def session_manager(
+        self, lifecycle: SessionLifecycle, agents: Callable[[str], Agent] | None = None
+    ) -> SessionManager:
         return SessionManager(
             self.store,
             lifecycle,
             runtime=self.runtime,
             workspace=self.workspace,
-            agents=recorder_agents(self.paths.records),
+            agents=agents or recorder_agents(self.paths.records),
             messenger=self.messenger,
             clock=self.engine.clock,
             hook_environment=hook_environment,
@@ -578,7 +580,8 @@ async def test_kill_keeps_a_worktree_with_uncommitted_work_and_says_why(world: W
     # Once the work is committed, cleanup reclaims the worktree.
     await git(Path(worktree), "add", "notes.txt")
     await git(Path(worktree), "commit", "-q", "-m", "notes")
-    assert await world.sessions.cleanup(PROJECT) == [sid]
+    report = await world.sessions.cleanup()
+    assert [(r.session_id, r.workspace) for r in report.sessions] == [(sid, str(worktree))]
     assert not await worktree.exists()
 
 
@@ -596,7 +599,8 @@ async def test_restore_brings_a_lost_session_back_in_the_same_worktree(world: Wo
     assert (await world.record(sid)).lifecycle.state is SessionState.TERMINATED
 
     await trio.to_thread.run_sync(shutil.rmtree, world.paths.records / sid)
-    view = await world.sessions.restore(sid)  # the custom agent it ran was recorded
+    # The recorder reports no conversation id, so only a fresh relaunch can bring it back.
+    view = await world.sessions.restore(sid, fresh=True)  # the agent it ran was recorded
 
     assert view.status is SessionStatus.SPAWNING
     assert sorted(await world.panes()) == [sid, bystander]
@@ -627,7 +631,7 @@ async def test_restore_after_kill_recreates_the_worktree_from_the_kept_branch(
     assert await world.sessions.kill(sid) is True
     assert not await trio.Path(worktree).exists()
 
-    view = await world.sessions.restore(sid, agent="recorder")
+    view = await world.sessions.restore(sid, agent="recorder", fresh=True)
 
     assert view.status is SessionStatus.SPAWNING
     assert await world.panes() == [sid]
@@ -656,17 +660,19 @@ async def assert_failed_spawn_left_nothing(world: World, sid: SessionId) -> None
 async def test_a_spawn_whose_workspace_fails_leaves_an_errored_row_and_nothing_else(
     world: World,
 ) -> None:
-    not_a_repo = world.paths.tmp / "not-a-repo"
-    await trio.Path(not_a_repo).mkdir()
-    await world.project("plain", not_a_repo)
+    # Something not ours sits where the session's worktree would go.
+    squatter = trio.Path(world.worktree("mer-1"))
+    await squatter.mkdir(parents=True)
+    await (squatter / "theirs.txt").write_text("not ours\n")
 
-    with pytest.raises(InvalidInputError, match=r"^spawn plain-1: workspace: .*not a git repo"):
-        await world.spawn(project_id="plain")
+    with pytest.raises(ConflictError, match=r"^spawn mer-1: workspace: .*already exists and is"):
+        await world.spawn()
 
-    await assert_failed_spawn_left_nothing(world, "plain-1")
-    assert not await trio.Path(world.paths.worktrees / "plain").exists()
+    await assert_failed_spawn_left_nothing(world, "mer-1")
+    assert await (squatter / "theirs.txt").read_text() == "not ours\n"  # left as it was
+    assert "orchestrator/mer-1" not in await git(world.paths.repo, "branch", "--list")
     assert await world.panes() == []
-    assert not await (world.agent_records("plain-1")).exists()  # no agent ever ran
+    assert not await (world.agent_records("mer-1")).exists()  # no agent ever ran
 
 
 async def test_a_spawn_whose_runtime_fails_removes_its_worktree(world: World) -> None:
@@ -714,6 +720,9 @@ class FailingCompletion:
         self, session_id: SessionId, reason: TerminationReason = TerminationReason.NONE
     ) -> SessionRecord:
         return await self.inner.on_kill_requested(session_id, reason)
+
+    async def remove(self, session_id: SessionId) -> None:
+        await self.inner.remove(session_id)
 
     async def get(self, session_id: SessionId) -> SessionView:
         return await self.inner.get(session_id)

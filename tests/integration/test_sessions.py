@@ -4,7 +4,7 @@ rollback at each step, kill, restore, cleanup, send, reads, and the boot reconci
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 
 import pytest
@@ -19,6 +19,7 @@ from adapters.memory import (
     ScriptedRuntime,
     StubAgent,
 )
+from orchestrator.cleanup import PruneResult, Reclaimed
 from orchestrator.clock import TrioClock
 from orchestrator.domain.errors import (
     ConflictError,
@@ -97,6 +98,19 @@ def session_manager(
         agents=agents,
         messenger=engine.messenger,
         clock=engine.clock,
+        hook_environment=hook_environment,
+    )
+
+
+def session_manager_with(world: World, agents: Callable[[str], Agent]) -> SessionManager:
+    return SessionManager(
+        world.engine.store,
+        world.engine.manager,
+        runtime=world.runtime,
+        workspace=world.workspace,
+        agents=agents,
+        messenger=world.engine.messenger,
+        clock=world.engine.clock,
         hook_environment=hook_environment,
     )
 
@@ -180,6 +194,46 @@ async def test_spawn_refuses_unknown_project_and_agent_before_creating_anything(
         await world.sessions.spawn(SpawnRequest(project_id="mer", agent="nope"))
     assert await world.engine.store.list_sessions() == []
     assert (world.workspace.live, world.runtime.created) == ({}, [])
+
+
+async def test_a_spawn_that_cannot_work_fails_before_it_takes_a_number(world: World) -> None:
+    await world.engine.project()
+    live = await world.spawn(branch="feat/taken")
+    await world.engine.manager.on_kill_requested(await world.spawn(branch="feat/old"))
+    before = (await world.engine.store.list_sessions(), list(world.runtime.created))
+
+    async def refused(kind: type[Exception], agent: str = "claude-code", branch: str = "") -> str:
+        with pytest.raises(kind) as raised:
+            await world.sessions.spawn(SpawnRequest(project_id="mer", agent=agent, branch=branch))
+        return str(raised.value)
+
+    assert await refused(ConflictError, branch="feat/taken") == (
+        f"spawn: branch feat/taken is in use by live session {live}: choose another branch name"
+    )
+    assert await refused(ConflictError, branch="feat/old") == (
+        "spawn: branch feat/old already exists in /repos/mer"
+    )
+    assert await refused(InvalidInputError, branch="-x") == "spawn: '-x' is not a valid branch name"
+    world.workspace.broken_repos["/repos/mer"] = "repository /repos/mer has no commits yet: make"
+    assert await refused(InvalidInputError) == (
+        "spawn: project mer: repository /repos/mer has no commits yet: make"
+    )
+    world.workspace.broken_repos.clear()
+    world.sessions = session_manager_with(world, lambda name: StubAgent(name, missing=True))
+    assert await refused(InvalidInputError) == (
+        "spawn: agent claude-code: `stub-agent` is not on PATH"
+    )
+
+    assert (await world.engine.store.list_sessions(), world.runtime.created) == before
+    world.sessions = session_manager(world.engine, world.runtime, world.workspace)
+    assert await world.spawn() == "mer-3"  # no number was used up
+
+
+async def test_project_paths_are_checked_without_needing_a_commit(world: World) -> None:
+    await world.sessions.check_project_path("/repos/fine")
+    world.workspace.broken_repos["/repos/plain"] = "/repos/plain is not a git work tree"
+    with pytest.raises(InvalidInputError, match=r"^/repos/plain is not a git work tree$"):
+        await world.sessions.check_project_path("/repos/plain")
 
 
 async def test_spawn_fails_cleanly_when_the_row_cannot_be_created() -> None:
@@ -332,7 +386,8 @@ async def test_kill_keeps_a_workspace_with_uncommitted_changes_and_says_why(
     assert (await world.record(sid)).lifecycle.state is SessionState.TERMINATED
     # Once the work is committed, cleanup reclaims the workspace.
     world.workspace.dirty.clear()
-    assert await world.sessions.cleanup("mer") == [sid]
+    report = await world.sessions.cleanup()
+    assert [(r.session_id, r.workspace) for r in report.sessions] == [(sid, f"{ROOT}/mer-1")]
     assert world.workspace.live == {}
 
 
@@ -398,11 +453,68 @@ async def test_restore_resumes_the_agent_s_own_session(world: World) -> None:
     assert world.workspace.live == {f"{ROOT}/mer-1": "orchestrator/mer-1"}
 
 
-async def test_restore_relaunches_with_the_recorded_prompt(world: World) -> None:
+async def test_restore_without_a_conversation_id_says_so_and_relaunches_only_when_fresh(
+    world: World,
+) -> None:
     sid = await world.spawn(prompt="Fix it")
     await world.sessions.kill(sid)
-    await world.sessions.restore(sid)
+    with pytest.raises(ConflictError) as raised:
+        await world.sessions.restore(sid)
+    assert str(raised.value) == (
+        "restore mer-1: no conversation id of agent claude-code is recorded (its hook never "
+        "reported agentSessionId); restore it fresh (--fresh) to relaunch the agent with its "
+        "original prompt in a new conversation"
+    )
+    assert len(world.runtime.created) == 1  # nothing was started
+    assert (await world.record(sid)).lifecycle.state is SessionState.TERMINATED
+
+    await world.sessions.restore(sid, fresh=True)
     assert world.runtime.created[-1].launch_command == ("stub-agent", "--session", sid, "Fix it")
+
+
+async def test_a_fresh_restore_starts_a_new_conversation_when_the_launcher_chooses_it(
+    world: World,
+) -> None:
+    def choosing(name: str) -> Agent:
+        return StubAgent(name, chosen_session_id=f"conv-{len(world.runtime.created) + 1}")
+
+    world.sessions = session_manager_with(world, choosing)
+    sid = await world.spawn(prompt="Fix it")
+    assert world.runtime.created[-1].launch_command == (
+        "stub-agent", "--session", sid, "--agent-session", "conv-1", "Fix it"
+    )  # fmt: skip
+    assert (await world.record(sid)).metadata.agent_session_id == "conv-1"
+    await world.sessions.kill(sid)
+
+    await world.sessions.restore(sid)  # resumes the conversation chosen at spawn
+    assert list(world.runtime.created[-1].launch_command) == ["stub-agent", "--resume", "conv-1"]
+    await world.sessions.kill(sid)
+    await world.sessions.restore(sid, fresh=True)  # a new one, recorded in its place
+    assert world.runtime.created[-1].launch_command == (
+        "stub-agent", "--session", sid, "--agent-session", "conv-3", "Fix it"
+    )  # fmt: skip
+    assert (await world.record(sid)).metadata.agent_session_id == "conv-3"
+
+
+async def test_restore_of_an_agent_that_cannot_resume_says_why(world: World) -> None:
+    world.sessions = session_manager_with(
+        world, lambda name: StubAgent(name, unsupported="aider has no conversation ids to resume")
+    )
+    sid = await world.spawn(agent="aider", prompt="Fix it")
+    await world.engine.manager.on_spawn_completed(sid, SpawnOutcome(agent_session_id="x-1"))
+    await world.sessions.kill(sid)
+    with pytest.raises(ConflictError, match=r"^restore mer-1: aider has no conversation ids to "):
+        await world.sessions.restore(sid)
+    assert (await world.sessions.restore(sid, fresh=True)).status is SessionStatus.SPAWNING
+
+
+async def test_restore_refuses_an_agent_that_is_no_longer_installed(world: World) -> None:
+    sid = await world.spawn(prompt="Fix it")
+    await world.sessions.kill(sid)
+    world.sessions = session_manager_with(world, lambda name: StubAgent(name, missing=True))
+    with pytest.raises(InvalidInputError, match=r"^restore mer-1: agent claude-code: `stub-agent`"):
+        await world.sessions.restore(sid, fresh=True)
+    assert len(world.runtime.created) == 1
 
 
 async def test_restore_relaunches_the_agent_the_session_recorded(world: World) -> None:
@@ -412,21 +524,12 @@ async def test_restore_relaunches_the_agent_the_session_recorded(world: World) -
         asked.append(name)
         return agents(name)
 
-    world.sessions = SessionManager(
-        world.engine.store,
-        world.engine.manager,
-        runtime=world.runtime,
-        workspace=world.workspace,
-        agents=recording_agents,
-        messenger=world.engine.messenger,
-        clock=world.engine.clock,
-        hook_environment=hook_environment,
-    )
+    world.sessions = session_manager_with(world, recording_agents)
     sid = await world.spawn(agent="my-agent", prompt="Fix it")  # custom: no harness
     assert (await world.record(sid)).metadata.agent == "my-agent"
     await world.sessions.kill(sid)
 
-    assert (await world.sessions.restore(sid)).status is SessionStatus.SPAWNING
+    assert (await world.sessions.restore(sid, fresh=True)).status is SessionStatus.SPAWNING
     assert asked == ["my-agent", "my-agent"]
     assert (await world.record(sid)).metadata.agent == "my-agent"
 
@@ -441,7 +544,7 @@ async def test_restore_needs_the_agent_named_when_none_was_recorded(world: World
     await world.engine.manager.on_kill_requested(record.id)
     with pytest.raises(InvalidInputError, match="name the agent"):
         await world.sessions.restore(record.id)
-    restored = await world.sessions.restore(record.id, agent="my-agent")
+    restored = await world.sessions.restore(record.id, agent="my-agent", fresh=True)
     assert restored.status is SessionStatus.SPAWNING
     assert (await world.record(record.id)).metadata.agent == "my-agent"  # known from now on
 
@@ -454,7 +557,7 @@ async def test_restore_refuses_live_unknown_and_unresumable_sessions(world: Worl
         await world.sessions.restore("mer-9")
     bare = await world.spawn()  # no prompt, no agent session id
     await world.sessions.kill(bare)
-    with pytest.raises(ConflictError, match="restore mer-2: nothing to resume from"):
+    with pytest.raises(ConflictError, match="restore mer-2: no conversation id of agent"):
         await world.sessions.restore(bare)
     assert len(world.runtime.created) == 2
 
@@ -468,26 +571,26 @@ async def test_a_failed_restore_leaves_the_session_terminated_and_its_work_in_pl
         await world.sessions.kill(sid)  # the workspace with its changes stays
     world.runtime.fail_create = TransientError("tmux: server exited")
     with pytest.raises(TransientError, match=r"^restore mer-1: runtime: tmux: server exited$"):
-        await world.sessions.restore(sid)
+        await world.sessions.restore(sid, fresh=True)
     assert (await world.record(sid)).lifecycle.state is SessionState.TERMINATED
     assert f"{ROOT}/mer-1" in world.workspace.live
 
     world.runtime.fail_create = None
     world.engine.store.fail_next_commit = StoreError("disk I/O error")  # type: ignore[attr-defined]
     with pytest.raises(StoreError, match=r"^restore mer-1: completed: disk I/O error$"):
-        await world.sessions.restore(sid)
+        await world.sessions.restore(sid, fresh=True)
     assert (await world.record(sid)).lifecycle.state is SessionState.TERMINATED
     assert world.runtime.destroyed[-1] == "mer-1#2"  # only the runtime this call created
     assert f"{ROOT}/mer-1" in world.workspace.live
 
-    assert (await world.sessions.restore(sid)).status is SessionStatus.SPAWNING
+    assert (await world.sessions.restore(sid, fresh=True)).status is SessionStatus.SPAWNING
 
 
 async def test_restore_replaces_a_pane_that_outlived_its_session(world: World) -> None:
     sid = await world.spawn(prompt="Fix it")
     merged = PRObservation(url="https://github.com/acme/app/pull/1", number=1, merged=True)
     await world.engine.manager.apply_pr_observation(sid, merged)  # ends the session, not the pane
-    await world.sessions.restore(sid)
+    await world.sessions.restore(sid, fresh=True)
     assert world.runtime.destroyed == ["mer-1#1"]
     assert (await world.record(sid)).metadata.runtime_handle_id == "mer-1#2"
 
@@ -506,14 +609,78 @@ async def test_cleanup_reclaims_only_terminal_sessions_workspaces(world: World) 
     await world.engine.manager.on_kill_requested(lost, TerminationReason.RUNTIME_LOST)
     await world.engine.manager.on_kill_requested(dirty)
     world.workspace.dirty.add(f"{ROOT}/{dirty}")
-
-    assert await world.sessions.cleanup("mer") == [lost]
     handles = [(await world.record(s)).metadata.runtime_handle_id for s in (lost, dirty)]
-    assert world.runtime.destroyed == handles  # best effort, dirty or not
+
+    dry = await world.sessions.cleanup(dry_run=True)
+    assert (world.runtime.destroyed, world.workspace.destroyed) == ([], [])  # nothing moved
+    report = await world.sessions.cleanup()
+
+    expected = (
+        Reclaimed(session_id=lost, pane=handles[0], workspace=f"{ROOT}/{lost}"),
+        Reclaimed(
+            session_id=dirty,
+            pane=handles[1],
+            kept=f"{ROOT}/{dirty}",
+            reason="it has uncommitted changes",
+        ),
+    )
+    assert (dry.dry_run, dry.sessions) == (True, expected)
+    assert (report.dry_run, report.sessions) == (False, expected)
+    assert world.runtime.destroyed == handles  # the panes go, dirty or not
     assert set(world.workspace.live) == {f"{ROOT}/{live}", f"{ROOT}/{dirty}"}
     assert (await world.record(live)).lifecycle.state is SessionState.NOT_STARTED
-    with pytest.raises(NotFoundError, match="cleanup: project 'ghost' not found"):
-        await world.sessions.cleanup("ghost")
+    # Run again, there is nothing left but the kept worktree.
+    assert [r.session_id for r in (await world.sessions.cleanup()).sessions] == [dirty]
+
+
+async def test_cleanup_of_one_session_and_its_refusals(world: World) -> None:
+    live = await world.spawn()
+    done = await world.spawn()
+    other = await world.spawn()
+    for sid in (done, other):
+        await world.engine.manager.on_kill_requested(sid)
+    world.workspace.stale["mer"] = ["Removing worktrees/mer-9: gitdir file points nowhere"]
+
+    report = await world.sessions.cleanup(session_id=done)
+    assert [r.session_id for r in report.sessions] == [done]
+    assert f"{ROOT}/{other}" in world.workspace.live
+    assert report.pruned == (
+        PruneResult(
+            project_id="mer", entries=("Removing worktrees/mer-9: gitdir file points nowhere",)
+        ),
+    )
+    with pytest.raises(ConflictError, match=f"cleanup {live}: the session is live"):
+        await world.sessions.cleanup(session_id=live)
+    with pytest.raises(NotFoundError, match="cleanup mer-9: session not found"):
+        await world.sessions.cleanup(session_id="mer-9")
+    assert f"{ROOT}/{live}" in world.workspace.live
+
+
+async def test_remove_frees_and_deletes_a_terminated_session(world: World) -> None:
+    sid = await world.spawn()
+    live = await world.spawn()
+    dirty = await world.spawn()
+    for ended in (sid, dirty):
+        await world.engine.manager.on_kill_requested(ended)
+    world.workspace.dirty.add(f"{ROOT}/{dirty}")
+
+    freed = await world.sessions.remove(sid)
+    assert freed == Reclaimed(session_id=sid, pane="mer-1#1", workspace=f"{ROOT}/{sid}")
+    assert await world.engine.store.get_session(sid) is None
+    with pytest.raises(NotFoundError, match=f"get {sid}: session not found"):
+        await world.sessions.get(sid)
+    with pytest.raises(NotFoundError, match=f"rm {sid}: session not found"):
+        await world.sessions.remove(sid)
+    with pytest.raises(ConflictError) as raised:
+        await world.sessions.remove(live)
+    assert str(raised.value) == (
+        f"rm {live}: the session is live (not_started); kill it first (`orchestrator kill {live}`)"
+    )
+    with pytest.raises(ConflictError, match=f"rm {dirty}: kept its worktree, it has uncommitted"):
+        await world.sessions.remove(dirty)
+    assert await world.engine.store.get_session(dirty) is not None
+    assert [v.record.id for v in await world.sessions.list()] == [live, dirty]
+    assert await world.spawn() == "mer-4"  # the removed number is not handed out again
 
 
 # --- send and reads ------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The group-commit writer on its own: batching, caps, per-op isolation, error mapping."""
+"""The group-commit writer on its own: batching, caps, per-op isolation, error mapping,
+storage faults and its health."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 import trio
 
 from adapters.sqlite.writer import GroupWriter
-from orchestrator.domain.errors import NotFoundError, StoreError
+from orchestrator.domain.errors import NotFoundError, StorageUnavailableError, StoreError
 
 
 @pytest.fixture
@@ -126,3 +127,36 @@ async def test_flush_and_close(writer: GroupWriter, connection: sqlite3.Connecti
 def test_the_connection_must_not_begin_implicitly(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="isolation_level"):
         GroupWriter(sqlite3.connect(tmp_path / "x.db"))
+
+
+async def test_a_full_disk_fails_the_batch_as_storage_unavailable_and_heals(
+    writer: GroupWriter, connection: sqlite3.Connection
+) -> None:
+    def cap(room: int | None) -> Callable[[sqlite3.Cursor], None]:
+        def op(cur: sqlite3.Cursor) -> None:
+            (pages,) = cur.execute("PRAGMA page_count").fetchone()
+            cur.execute(f"PRAGMA max_page_count = {1073741823 if room is None else pages + room}")
+
+        return op
+
+    def big(k: str) -> Callable[[sqlite3.Cursor], str]:
+        def op(cur: sqlite3.Cursor) -> str:
+            cur.execute("INSERT INTO blobs VALUES (?, zeroblob(3000))", (k,))
+            return k
+
+        return op
+
+    await writer.submit(lambda cur: cur.execute("CREATE TABLE blobs (k TEXT PRIMARY KEY, b BLOB)"))
+    await writer.submit(cap(4))
+    results = await gather(writer, [big(f"b{i}") for i in range(12)])
+    full = [r for r in results if isinstance(r, StorageUnavailableError)]
+    assert full, results
+    assert all(isinstance(r, StoreError) for r in full)  # still a refused write to callers
+    assert writer.health.degraded
+    assert "SQLITE_FULL" in writer.health.report().reason
+    written = {k for (k,) in connection.execute("SELECT k FROM blobs")}
+    assert written == {r for r in results if isinstance(r, str)}  # a failed write left nothing
+
+    await writer.submit(cap(None))
+    assert await writer.submit(big("after")) == "after"
+    assert not writer.health.degraded

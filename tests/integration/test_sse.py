@@ -1,5 +1,6 @@
 """``GET /api/v1/events`` over real loopback HTTP: order, replay by ``Last-Event-ID``, the
-project filter, resync on overflow, heartbeats, drain and disconnects."""
+project filter, resync on overflow and at either end of the kept history, heartbeats, drain
+and disconnects."""
 
 from __future__ import annotations
 
@@ -121,11 +122,13 @@ async def log_after(api: Served, seq: int, project: str | None = None) -> list[C
 
 
 async def busy_session(api: Served, project: str = "mer") -> str:
-    """A session that went through spawn, activity and a PR with a failing check."""
+    """A session that went through spawn, activity and a PR with a failing check (a PR of
+    its own: a PR belongs to one session)."""
     sid = await api.spawn(project)
     response = await api.client.post(f"{P}/sessions/{sid}/activity", json={"state": "active"})
     assert response.status_code == 204
-    response = await api.client.post(f"{P}/sessions/{sid}/pr", json=FAILING_PR)
+    pr = {**FAILING_PR, "url": f"https://github.com/o/{sid}/pull/1"}
+    response = await api.client.post(f"{P}/sessions/{sid}/pr", json=pr)
     assert response.status_code == 200
     return sid
 
@@ -263,6 +266,86 @@ async def test_a_subscriber_that_falls_behind_gets_resync_then_can_replay() -> N
         async with stream(api, headers={"Last-Event-ID": str(start + 2)}) as reader:
             rest = await reader.events_through(start + 5)
         assert ids(rest) == [start + 3, start + 4, start + 5]
+
+
+def trim_oldest(api: Served, upto: int) -> None:
+    """What the retention janitor does to the log: drop its rows up to ``upto`` (the memory
+    store has no janitor of its own)."""
+    log = api.store._t.change_log
+    log[:] = [e for e in log if e.seq > upto]
+
+
+async def resync_first(reader: Reader) -> tuple[int | None, dict[str, object]]:
+    """The stream's first frame, which must be a resync: its id and data."""
+    first = await reader.event()
+    assert first is not None
+    assert first.event == RESYNC_EVENT, first
+    return first.id, first.json
+
+
+async def test_a_last_event_id_older_than_the_kept_log_gets_a_resync_first() -> None:
+    async with serve_api() as api:
+        await busy_session(api)
+        await busy_session(api)
+        head = await api.head()
+        trim_oldest(api, 3)
+        async with stream(api, headers={"Last-Event-ID": "1"}) as reader:
+            # The stream goes on after its id: the seq before the oldest kept.
+            assert await resync_first(reader) == (
+                3,
+                {"lastSeq": 3, "reason": "expired", "oldestSeq": 4, "headSeq": head},
+            )
+            replayed = await reader.events_through(head)
+            assert ids(replayed) == list(range(4, head + 1))
+            await busy_session(api)  # then live, as always
+            live = await reader.events_through(await api.head())
+            assert ids(live) == list(range(head + 1, await api.head() + 1))
+
+
+async def test_no_resync_when_the_kept_log_continues_the_last_event_id() -> None:
+    async with serve_api() as api:
+        await busy_session(api)
+        head = await api.head()
+        trim_oldest(api, 2)
+        for last_event_id, first_seq in (("2", 3), ("3", 4), ("0", 3)):
+            async with stream(api, headers={"Last-Event-ID": last_event_id}) as reader:
+                replayed = await reader.events_through(head)
+            assert all(f.event != RESYNC_EVENT for f in replayed), last_event_id
+            assert ids(replayed) == list(range(first_seq, head + 1))
+
+
+async def test_a_log_trimmed_to_nothing_resyncs_to_its_head() -> None:
+    async with serve_api() as api:
+        await busy_session(api)
+        head = await api.head()
+        trim_oldest(api, head)
+        async with stream(api, params={"since": "1"}) as reader:
+            # ``oldestSeq`` is left out: 0, the log holds no event.
+            assert await resync_first(reader) == (
+                head,
+                {"lastSeq": head, "reason": "expired", "headSeq": head},
+            )
+            await busy_session(api)
+            live = await reader.events_through(await api.head())
+            assert ids(live) == list(range(head + 1, await api.head() + 1))
+
+
+async def test_a_last_event_id_beyond_the_head_resyncs_from_the_start() -> None:
+    """A client that saw seq 5000 of a database that was since reset."""
+    async with serve_api() as api:
+        await busy_session(api)
+        head = await api.head()
+        async with stream(api, headers={"Last-Event-ID": str(head + 5000)}) as reader:
+            assert await resync_first(reader) == (
+                0,
+                {"lastSeq": 0, "reason": "ahead", "oldestSeq": 1, "headSeq": head},
+            )
+            replayed = await reader.events_through(head)
+            assert ids(replayed) == list(range(1, head + 1))
+        async with stream(api, headers={"Last-Event-ID": str(head)}) as reader:
+            await busy_session(api)  # at the head exactly: no resync, only what comes next
+            live = await reader.events_through(await api.head())
+            assert ids(live) == list(range(head + 1, await api.head() + 1))
 
 
 async def test_idle_streams_get_heartbeats() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from pathlib import Path
 
 import pytest
@@ -38,12 +40,7 @@ UUID = "0b9e6d3c-6a51-4f0e-9d43-2f1c7f0f6a10"
             ("claude", "--resume", UUID),
         ),
         (CodexAgent(), ("codex", "--", PROMPT), ("codex",), ("codex", "resume", UUID)),
-        (
-            AiderAgent(),
-            ("aider", "--message", PROMPT),
-            ("aider",),
-            ("aider", "--restore-chat-history"),
-        ),
+        (AiderAgent(), ("aider", "--message", PROMPT), ("aider",), None),
         (
             OpenCodeAgent(),
             ("opencode", "--prompt", PROMPT),
@@ -56,11 +53,30 @@ def test_builtin_commands(
     agent: Agent,
     launch: tuple[str, ...],
     bare: tuple[str, ...],
-    restore: tuple[str, ...],
+    restore: tuple[str, ...] | None,
 ) -> None:
     assert tuple(agent.launch_command(WITH_PROMPT)) == launch
     assert tuple(agent.launch_command(NO_PROMPT)) == bare
-    assert tuple(agent.restore_command(UUID)) == restore
+    if restore is None:
+        assert agent.resume_unsupported() == "aider has no conversation ids to resume"
+        with pytest.raises(InvalidInputError, match=r"^aider has no conversation ids to resume$"):
+            agent.restore_command(UUID)
+    else:
+        assert agent.resume_unsupported() == ""
+        assert tuple(agent.restore_command(UUID)) == restore
+
+
+def test_claude_code_is_launched_with_the_conversation_id_chosen_for_it() -> None:
+    agent = ClaudeCodeAgent()
+    chosen = agent.choose_session_id()
+    assert str(uuid.UUID(chosen)) == chosen
+    assert agent.choose_session_id() != chosen  # fresh each time
+    config = LaunchConfig(session_id="app-1", workspace_path="/w", prompt=PROMPT,
+                          agent_session_id=UUID)  # fmt: skip
+    assert tuple(agent.launch_command(config)) == ("claude", "--session-id", UUID, "--", PROMPT)
+    # The agents that choose their own ids are launched without one.
+    for other in (CodexAgent(), AiderAgent(), OpenCodeAgent()):
+        assert other.choose_session_id() == ""
 
 
 def test_a_prompt_that_looks_like_an_option_stays_an_argument() -> None:
@@ -158,6 +174,75 @@ def test_custom_agent_requires_a_command() -> None:
         CustomAgent("mine", [""])
     with pytest.raises(InvalidInputError):
         CustomAgent("mine", ["t"], restore_command=[])
+
+
+def test_a_custom_agent_that_takes_a_conversation_id_gets_one_chosen() -> None:
+    agent = CustomAgent("mine", ["mytool", "--conversation={agent_session_id}", "{prompt}"])
+    chosen = agent.choose_session_id()
+    assert str(uuid.UUID(chosen)) == chosen
+    config = LaunchConfig(session_id="app-1", workspace_path="/w", prompt="go",
+                          agent_session_id=chosen)  # fmt: skip
+    assert tuple(agent.launch_command(config)) == ("mytool", f"--conversation={chosen}", "go")
+    assert CustomAgent("plain", ["mytool"]).choose_session_id() == ""
+    assert CustomAgent("plain", ["mytool"]).resume_unsupported() == (
+        "agent plain has no restore command configured (restoreCommand)"
+    )
+    assert CustomAgent("r", ["t"], restore_command=["t", "-r"]).resume_unsupported() == ""
+
+
+# --- installed executables -----------------------------------------------------------------
+
+
+def executable(path: Path) -> Path:
+    path.write_text("#!/bin/sh\n")
+    path.chmod(0o755)
+    return path
+
+
+def test_a_builtin_agent_must_be_on_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(InvalidInputError) as raised:
+        ClaudeCodeAgent().check_installed()
+    assert str(raised.value) == (
+        "agent claude-code: `claude` is not on PATH: install it, or point "
+        "agents.claude-code.command at it in the config"
+    )
+    executable(tmp_path / "claude")
+    ClaudeCodeAgent().check_installed()
+    ClaudeCodeAgent().check_installed(resume=True)
+    # The agent's own PATH, when it sets one, is where it is looked up.
+    with pytest.raises(InvalidInputError, match="`claude` is not on PATH"):
+        ClaudeCodeAgent(env={"PATH": str(tmp_path / "elsewhere")}).check_installed()
+
+
+def test_a_custom_agent_s_executable_is_its_first_argument(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    tool = executable(tmp_path / "mytool")
+    with pytest.raises(InvalidInputError) as raised:
+        CustomAgent("mine", ["no-such-tool", "{prompt}"]).check_installed()
+    assert str(raised.value) == (
+        "agent mine: `no-such-tool` is not on PATH: fix agents.mine.command in the config"
+    )
+    CustomAgent("mine", ["mytool"]).check_installed()
+    CustomAgent("mine", [str(tool)]).check_installed()
+    with pytest.raises(InvalidInputError, match=r"/nowhere/tool is not an executable file"):
+        CustomAgent("mine", ["/nowhere/tool"]).check_installed()
+    (tmp_path / "plain.txt").write_text("not executable")
+    with pytest.raises(InvalidInputError, match="is not an executable file"):
+        CustomAgent("mine", [str(tmp_path / "plain.txt")]).check_installed()
+    # The restore command is checked only for a restore.
+    resuming = CustomAgent("mine", ["mytool"], restore_command=["gone-tool", "-r"])
+    resuming.check_installed()
+    with pytest.raises(
+        InvalidInputError, match=r"`gone-tool` is not on PATH: fix agents\.mine\.restoreCommand"
+    ):
+        resuming.check_installed(resume=True)
+    # Paths resolved in the worktree cannot be checked before it exists.
+    CustomAgent("mine", ["./run-agent.sh"]).check_installed()
+    CustomAgent("mine", ["{workspace_path}/run.sh"]).check_installed()
+    assert os.environ["PATH"] == str(tmp_path)
 
 
 # --- environment ---------------------------------------------------------------------------

@@ -4,6 +4,7 @@ numbers of their own."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import trio
 import trio.testing
 
 from adapters.memory import MemoryStore, MemoryWorkspace, Script, ScriptedRuntime, StubAgent
+from orchestrator import daemon
 from orchestrator.config import Config, load_config
 from orchestrator.daemon import build_reaper, reconcile_at_boot
 from orchestrator.domain.model import SessionRecord
@@ -113,3 +115,19 @@ async def test_the_reaper_probes_as_configured(
     assert len(report.observed) == SESSIONS
     assert runtime.timeouts == {3.0}
     assert runtime.peak == 4
+
+
+def test_log_lines_carry_no_escape_sequences(capsys: pytest.CaptureFixture[str]) -> None:
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    root.handlers.clear()
+    try:
+        daemon.configure_logging()
+        logging.getLogger("orchestrator.test").warning(
+            "agent said %s", "\x1b[2J\x1b]0;title\x07wiped\r\u202eevil"
+        )
+    finally:
+        root.handlers[:] = saved
+    line = capsys.readouterr().err
+    assert "agent said wipedevil" in line
+    assert not any(ch in line for ch in ("\x1b", "\x07", "\r", "\u202e"))

@@ -38,6 +38,7 @@ def test_the_example_config_loads_and_shows_every_section(
         "reaper",
         "retention",
         "shutdown",
+        "scm",
     }
     config = load(text, data_dir, env)
     assert config.config_loaded
