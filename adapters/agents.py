@@ -31,6 +31,11 @@ bare name on ``PATH`` (the agent's own ``env`` may set one), an absolute path as
 A relative path with a ``/`` or a placeholder is resolved in the worktree, which does not
 exist yet, so it is left to the launch.
 
+Before a message that may have been typed already is sent again, the keys
+``clear_line_keys(name, custom)`` names empty a half-typed input line: ``C-e C-u`` (end of
+line, delete to its start) in the four built-in TUIs, nothing for a custom agent unless its
+``clearLine`` says (an unknown program may bind those keys to anything).
+
 An agent process gets ``session_environment(...)`` (the daemon builds it per session) over
 the agent's own ``environment(config)``: the session manager overlays them, so the
 ``ORCHESTRATOR_*`` variables always win.
@@ -59,6 +64,7 @@ __all__ = [
     "OpenCodeAgent",
     "agent_for",
     "builtin_agent_names",
+    "clear_line_keys",
     "session_environment",
 ]
 
@@ -112,6 +118,8 @@ class _CliAgent:
 
     name: str = ""
     default_executable: str = ""
+    # Readline-style editing in all four input boxes: end of line, then delete to its start.
+    clear_line_keys: tuple[str, ...] = ("C-e", "C-u")
 
     def __init__(
         self,
@@ -286,6 +294,15 @@ _BUILTINS: Final[Mapping[str, type[_CliAgent]]] = {
 
 def builtin_agent_names() -> list[str]:
     return sorted(_BUILTINS)
+
+
+def clear_line_keys(name: str, custom: Mapping[str, AgentConfig]) -> tuple[str, ...]:
+    """The keys that empty a half-typed input line in agent ``name``'s terminal; () for
+    none (a custom agent without ``clearLine``, or an agent not known)."""
+    if name in custom:
+        return custom[name].clear_line
+    builtin = _BUILTINS.get(name)
+    return builtin.clear_line_keys if builtin is not None else ()
 
 
 def agent_for(name: str, custom: Mapping[str, AgentConfig]) -> Agent:

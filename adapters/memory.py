@@ -95,6 +95,7 @@ from orchestrator.domain.scm import (
 )
 from orchestrator.domain.scm_rules import LogTail, checks_fingerprint
 from orchestrator.ports import (
+    ATTEMPT_UNDER_WAY,
     WEBHOOK_DELIVERIES_KEPT,
     LaunchConfig,
     RemovalCheck,
@@ -752,6 +753,9 @@ class MemoryStore:
 
         self._write(apply)
 
+    async def begin_attempt(self, entry_id: int) -> None:
+        self._update_entry(entry_id, next_attempt_at=ATTEMPT_UNDER_WAY)
+
     async def record_attempt(
         self, entry_id: int, *, error: str, next_attempt_at: datetime | None
     ) -> None:
@@ -1021,12 +1025,13 @@ class RecordingMessenger:
 
     def __init__(self) -> None:
         self.sent: list[tuple[SessionId, str]] = []
+        self.resent: list[tuple[SessionId, str]] = []  # the sends that were marked resend
         self.calls = 0
         self.fail_times = 0
         self.failure: Callable[[], Exception] = lambda: TransientError("agent unreachable")
         self.blocked: dict[SessionId, trio.Event] = {}
 
-    async def send(self, session_id: SessionId, message: str) -> None:
+    async def send(self, session_id: SessionId, message: str, *, resend: bool = False) -> None:
         self.calls += 1
         gate = self.blocked.get(session_id)
         if gate is not None:
@@ -1035,6 +1040,8 @@ class RecordingMessenger:
             self.fail_times -= 1
             raise self.failure()
         self.sent.append((session_id, message))
+        if resend:
+            self.resent.append((session_id, message))
 
     def messages_for(self, session_id: SessionId) -> list[str]:
         return [m for sid, m in self.sent if sid == session_id]

@@ -37,13 +37,14 @@ import secrets
 import shlex
 import signal
 import stat
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Final
 
 import trio
 
 from adapters.process import ProcessResult, run_command
+from orchestrator.config.schema import KEY_NAME
 from orchestrator.domain.errors import (
     ConflictError,
     DeliveryError,
@@ -443,8 +444,36 @@ class TmuxRuntime:
             for name in await self._server.list_sessions()
         ]
 
+    async def probe_all(self) -> dict[str, RuntimeProbe]:
+        """What ``probe`` would say of every session on our socket, from one tmux call (the
+        boot reconcile reads a thousand sessions this way instead of with a thousand
+        processes). A session not listed is gone. ``ProbeError`` when tmux cannot tell."""
+        if not await self._server.socket_state():
+            return {}
+        try:
+            result = await self._server.query(
+                ["list-panes", "-a", "-F", "#{session_name} #{pane_dead}"]
+            )
+        except TransientError as exc:
+            raise ProbeError(f"probe all: {exc}") from exc
+        if not result.ok:
+            if _missing(result):
+                return {}
+            raise ProbeError(f"probe all: tmux list-panes failed: {result.stderr}")
+        running: dict[str, bool] = {}
+        for line in result.stdout.splitlines():
+            name, _, dead = line.rpartition(" ")
+            if name:
+                running[name] = running.get(name, False) or dead == "0"
+        readings = {name: _ALIVE_PANE for name, up in running.items() if up}
+        for name in running.keys() - readings.keys():
+            # An exited agent is rare: its own probe reads the exit status and last output.
+            readings[name] = await self.probe(RuntimeHandle(id=name, runtime_name=RUNTIME_NAME))
+        return readings
+
 
 _DEAD: Final = RuntimeProbe(runtime=ProbeResult.DEAD, process=ProbeResult.DEAD)
+_ALIVE_PANE: Final = RuntimeProbe(runtime=ProbeResult.ALIVE, process=ProbeResult.ALIVE)
 _RUNNING: Final = RuntimeProbe(runtime=ProbeResult.ALIVE, process=ProbeResult.ALIVE)
 
 
@@ -483,11 +512,26 @@ async def _remove_quietly(path: Path) -> None:
 class TmuxMessenger:
     """``AgentMessenger`` over tmux: types a message into a session's pane and submits it.
 
-    The text (escape sequences and control characters removed by the one sanitiser, ``clean_text``) goes through a named
-    tmux buffer and ``paste-buffer -p`` (bracketed paste when the agent asked for it), so
-    long and multi-line messages arrive whole; then ``Enter`` submits it. Sends to one
-    session are serialised. A missing session or an exited agent raises ``DeliveryError``;
-    a tmux error or timeout raises ``TransientError``.
+    The text (escape sequences and control characters removed by the one sanitiser,
+    ``clean_text``) goes through a named tmux buffer and ``paste-buffer -p`` (bracketed
+    paste when the agent asked for it), so long and multi-line messages arrive whole; then
+    ``Enter`` submits it. Sends to one session are serialised. A missing session or an
+    exited agent raises ``DeliveryError``; a tmux error or timeout raises ``TransientError``.
+
+    Paste and Enter are one tmux client call, so no crash of the daemon can land between
+    them (an unsubmitted text would glue itself to the next message on the same line):
+
+    - ``load-buffer`` reads the text from the client's stdin;
+    - ``if-shell`` checks the pane in the server (tmux 3.3 crashes when pasting into a dead
+      pane) and, if it lives, pastes and schedules the Enter ``submit_delay`` seconds later
+      with ``run-shell -b -d`` (TUIs that read a paste and an Enter in one burst take the
+      Enter as a newline). The server runs that Enter even if the client is gone by then;
+    - ``wait-for`` holds the client until the Enter was sent, so the next message to the
+      session never overtakes it.
+
+    With ``resend`` (an earlier attempt may have typed the text) the keys that
+    ``clear_line_keys`` names for the session's agent are pressed first, in the same call,
+    to empty whatever half-typed line is there; an agent with none gets nothing extra.
     """
 
     def __init__(
@@ -497,82 +541,78 @@ class TmuxMessenger:
         ready_timeout: float = 10.0,
         poll_interval: float = 0.1,
         submit_delay: float = 0.2,
+        clear_line_keys: Callable[[SessionId], Awaitable[Sequence[str]]] | None = None,
     ) -> None:
         self._server = server
         self._ready_timeout = ready_timeout
         self._poll_interval = poll_interval
         self._submit_delay = submit_delay
+        self._clear_line_keys = clear_line_keys
         self._locks: dict[str, trio.Lock] = {}
 
-    async def send(self, session_id: SessionId, message: str) -> None:
+    async def send(self, session_id: SessionId, message: str, *, resend: bool = False) -> None:
         name = validate_session_name(session_id)
         text = clean_text(message).rstrip("\n")
         if not text.strip():
             raise DeliveryError(f"send {name}: message is empty after removing control characters")
+        clear_keys = await self._keys_to_clear(name) if resend else ()
         lock = self._locks.setdefault(name, trio.Lock())
         try:
             async with lock:
-                await self._send_locked(name, text)
+                await self._send_locked(name, text, clear_keys)
         finally:
             if not lock.locked() and lock.statistics().tasks_waiting == 0:
                 self._locks.pop(name, None)
 
-    async def _send_locked(self, name: str, text: str) -> None:
+    async def _keys_to_clear(self, name: str) -> tuple[str, ...]:
+        if self._clear_line_keys is None:
+            return ()
+        keys = tuple(await self._clear_line_keys(name))
+        bad = [key for key in keys if not KEY_NAME.fullmatch(key)]
+        if bad:
+            raise InvalidInputError(f"send {name}: {bad[0]!r} is not a tmux key name")
+        return keys
+
+    async def _send_locked(self, name: str, text: str, clear_keys: Sequence[str]) -> None:
         await self._wait_for_live_pane(name)
         target = f"={name}:"
-        buffer = f"orchestrator-{name}-{secrets.token_hex(4)}"
-        loaded = await self._server.run(
-            ["load-buffer", "-b", buffer, "-"], stdin=text.encode("utf-8")
-        )
-        if not loaded.ok:
-            raise TransientError(f"send {name}: tmux load-buffer failed: {loaded.stderr}")
+        # The tmux buffer and the wait-for channel of this one send.
+        token = f"orchestrator-{name}-{secrets.token_hex(4)}"
+        typing = f"paste-buffer -p -d -b {token} -t {target}"
+        if clear_keys:
+            typing = f"send-keys -t {target} {' '.join(clear_keys)} ; {typing}"
+        submit = f"send-keys -t {target} Enter ; wait-for -S {token}"
+        if self._submit_delay > 0:
+            submit = f'run-shell -b -d {self._submit_delay:.3f} -C "{submit}"'
+        dead = f"display-message -p {_DEAD_PANE_MARK} ; delete-buffer -b {token}"
         pasted = False
         try:
-            # tmux 3.3 crashes when pasting into a dead pane, so check and paste in one
-            # server-side step. -p: bracketed paste if the agent enabled it; -d: drop buffer.
             result = await self._server.run(
+                ["load-buffer", "-b", token, "-"],
                 [
                     "if-shell",
                     "-F",
                     "-t",
                     target,
                     "#{pane_dead}",
-                    f"display-message -p {_DEAD_PANE_MARK}",
-                    f"paste-buffer -p -d -b {buffer} -t {target}",
-                ]
+                    f"{dead} ; wait-for -S {token}",
+                    f"{typing} ; {submit}",
+                ],
+                ["wait-for", token],
+                stdin=text.encode("utf-8"),
+                time_limit=self._server.command_timeout + self._submit_delay,
             )
             if _missing(result):
                 raise DeliveryError(f"send {name}: tmux session is gone")
             if not result.ok:
-                raise TransientError(f"send {name}: tmux paste-buffer failed: {result.stderr}")
+                raise TransientError(f"send {name}: tmux paste failed: {result.stderr}")
             if _DEAD_PANE_MARK in result.stdout:
                 raise DeliveryError(f"send {name}: the agent has exited")
             pasted = True
         finally:
             if not pasted:
                 with trio.CancelScope(shield=True):
-                    await self._delete_buffer(buffer)
-        await trio.sleep(self._submit_delay)
-        await self._submit(name, target)
-
-    async def _submit(self, name: str, target: str) -> None:
-        """Press Enter. The text is already in the input box, so a failure here is not
-        retried by re-sending (that would paste it twice): retry the key press itself."""
-        last = ""
-        for attempt in range(3):
-            if attempt:
-                await trio.sleep(self._poll_interval * attempt)
-            try:
-                result = await self._server.run(["send-keys", "-t", target, "Enter"])
-            except TransientError as exc:
-                last = str(exc)
-                continue
-            if result.ok:
-                return
-            if _missing(result):
-                raise DeliveryError(f"send {name}: tmux session disappeared before Enter")
-            last = result.stderr
-        raise DeliveryError(f"send {name}: message pasted but Enter failed: {last}")
+                    await self._delete_buffer(token)
 
     async def _wait_for_live_pane(self, name: str) -> None:
         last = "tmux session not found"

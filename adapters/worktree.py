@@ -5,13 +5,24 @@ unless the caller names one. ``destroy`` never loses work: a worktree with untra
 modified files, or a detached HEAD holding commits no ref points to, is refused with
 ``ConflictError`` and left as it is; the branch itself is never deleted, so committed work
 stays reachable after the worktree is gone.
+
+Git does not guard its worktree list against concurrent writers: two ``git worktree add``
+at once in one repository fail each other (``failed to read worktrees/…/commondir``) and
+leave the new branch behind. So every command that adds, removes, prunes or lists worktrees
+holds the repository's lock: a ``trio.Lock`` per repository in this process, and an
+``fcntl.flock`` on ``<git common dir>/orchestrator.lock`` for another daemon (or tool)
+working on the same repository. A branch that a failed ``worktree add -b`` created, still
+at the commit it was created from, is deleted again.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -35,6 +46,9 @@ logger = logging.getLogger(__name__)
 
 BRANCH_PREFIX: Final = "orchestrator/"
 DEFAULT_GIT_TIMEOUT: Final = 60.0
+LOCK_FILE: Final = "orchestrator.lock"
+"""In the repository's git common dir: held while worktrees are added, removed or listed."""
+_LOCK_RETRY: Final = 0.02
 # Variables that would point git somewhere other than the directory given with -C.
 _GIT_LOCATION_VARS: Final = frozenset(
     {"GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_OBJECT_DIRECTORY"}
@@ -59,6 +73,56 @@ def validate_path_id(kind: str, value: str) -> str:
     ):
         raise InvalidInputError(f"{kind} {value!r} is not a safe path component")
     return value
+
+
+def _try_flock(path: Path) -> int | None:
+    """An open descriptor holding an exclusive ``flock`` on ``path``, or None when another
+    process holds it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as error:
+        os.close(fd)
+        if error.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            return None
+        raise
+    return fd
+
+
+class _RepositoryLocks:
+    """One lock per repository (keyed by its git common dir), dropped when nobody holds or
+    waits for it; held, it also holds the repository's lock file against other processes."""
+
+    def __init__(self) -> None:
+        self._locks: dict[Path, tuple[trio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, common_dir: Path) -> AsyncIterator[None]:
+        lock, users = self._locks.get(common_dir, (trio.Lock(), 0))
+        self._locks[common_dir] = (lock, users + 1)
+        try:
+            async with lock:
+                fd = await self._lock_file(common_dir / LOCK_FILE)
+                try:
+                    yield
+                finally:
+                    os.close(fd)  # releases the flock
+        finally:
+            lock, users = self._locks[common_dir]
+            if users == 1:
+                del self._locks[common_dir]
+            else:
+                self._locks[common_dir] = (lock, users - 1)
+
+    @staticmethod
+    async def _lock_file(path: Path) -> int:
+        # Each try runs in a worker thread and never blocks there, so a cancelled wait leaves
+        # no thread behind that could take the lock later and keep it.
+        while True:
+            fd = await trio.to_thread.run_sync(_try_flock, path)
+            if fd is not None:
+                return fd
+            await trio.sleep(_LOCK_RETRY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +150,7 @@ class GitWorktreeWorkspace:
         # contend with the agent's own git commands.
         env.update(LC_ALL="C", GIT_TERMINAL_PROMPT="0", GIT_OPTIONAL_LOCKS="0")
         self._env = env
+        self._repo_locks = _RepositoryLocks()
 
     # --- Workspace -----------------------------------------------------------------------
 
@@ -98,15 +163,17 @@ class GitWorktreeWorkspace:
         if await _non_empty(path):
             raise ConflictError(f"workspace path {path} already exists and is not empty")
         await trio.Path(path.parent).mkdir(parents=True, exist_ok=True)
-        await self._git_ok(repo, "worktree", "prune")
-        result = await self._run(repo, "worktree", "add", "-b", branch, "--", str(path), "HEAD")
-        if not result.ok:
-            if "already exists" in result.stderr:
-                raise ConflictError(
-                    f"cannot create workspace {path}: branch {branch} already exists "
-                    "(restore the session to reuse it)"
-                )
-            raise GitCommandError(f"git worktree add {path} failed: {result.stderr}")
+        async with self._repo_locks.hold(repo):
+            await self._git_ok(repo, "worktree", "prune")
+            result = await self._run(repo, "worktree", "add", "-b", branch, "--", str(path), "HEAD")
+            if not result.ok:
+                if "already exists" in result.stderr:
+                    raise ConflictError(
+                        f"cannot create workspace {path}: branch {branch} already exists "
+                        "(restore the session to reuse it)"
+                    )
+                await self._delete_unused_new_branch(repo, branch)
+                raise GitCommandError(f"git worktree add {path} failed: {result.stderr}")
         return WorkspaceInfo(path=str(path), branch=branch)
 
     async def restore(self, project: Project, session_id: SessionId, branch: str) -> WorkspaceInfo:
@@ -118,6 +185,10 @@ class GitWorktreeWorkspace:
         ).ok:
             raise NotFoundError(f"branch {branch} does not exist in {project.path}")
 
+        async with self._repo_locks.hold(repo):
+            return await self._restore_locked(repo, path, branch)
+
+    async def _restore_locked(self, repo: Path, path: Path, branch: str) -> WorkspaceInfo:
         registered = {wt.path: wt for wt in await self._worktrees(repo)}.get(path)
         if registered is not None and not registered.prunable and await trio.Path(path).is_dir():
             if registered.branch != branch:
@@ -159,16 +230,17 @@ class GitWorktreeWorkspace:
         if common_dir is None:
             await trio.Path(path).rmdir()  # an empty directory that never became a worktree
             return
-        result = await self._run(common_dir, "worktree", "remove", "--", str(path))
-        if not result.ok:
-            if "modified or untracked" in result.stderr:
-                raise ConflictError(
-                    f"refusing to delete workspace {path}: it has uncommitted changes"
-                )
-            if "locked" in result.stderr or "submodule" in result.stderr:
-                raise ConflictError(f"refusing to delete workspace {path}: {result.stderr}")
-            raise GitCommandError(f"git worktree remove {path} failed: {result.stderr}")
-        await self._git_ok(common_dir, "worktree", "prune")
+        async with self._repo_locks.hold(common_dir):
+            result = await self._run(common_dir, "worktree", "remove", "--", str(path))
+            if not result.ok:
+                if "modified or untracked" in result.stderr:
+                    raise ConflictError(
+                        f"refusing to delete workspace {path}: it has uncommitted changes"
+                    )
+                if "locked" in result.stderr or "submodule" in result.stderr:
+                    raise ConflictError(f"refusing to delete workspace {path}: {result.stderr}")
+                raise GitCommandError(f"git worktree remove {path} failed: {result.stderr}")
+            await self._git_ok(common_dir, "worktree", "prune")
 
     async def removal_check(self, workspace_path: str) -> RemovalCheck:
         """What ``destroy`` would do, without doing it: whether anything is there, and
@@ -220,7 +292,8 @@ class GitWorktreeWorkspace:
         directories are gone. Returns what git reported (or would, with ``dry_run``)."""
         repo = await self._repo_root(project)
         args = ("worktree", "prune", "--verbose", *(("--dry-run",) if dry_run else ()))
-        result = await self._run(repo, *args)
+        async with self._repo_locks.hold(repo):
+            result = await self._run(repo, *args)
         if not result.ok:
             raise GitCommandError(f"git worktree prune in {repo} failed: {result.stderr}")
         # git reports each pruned entry on stderr.
@@ -304,7 +377,23 @@ class GitWorktreeWorkspace:
             raise InvalidInputError(
                 f"project {project.id}: {project.path!r} is not a git repository"
             )
-        return Path(result.stdout.strip())
+        return await _resolved(result.stdout.strip())
+
+    async def _delete_unused_new_branch(self, repo: Path, branch: str) -> None:
+        """After a failed ``worktree add -b``: delete ``branch`` if git made it anyway and it
+        is still where it was made (HEAD), so nothing on it is lost. Best effort."""
+        ref = f"refs/heads/{branch}"
+        head = await self._run(repo, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
+        tip = await self._run(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+        if not (head.ok and tip.ok) or head.stdout != tip.stdout:
+            return
+        in_use = any(wt.branch == branch for wt in await self._worktrees(repo))
+        # update-ref deletes only if the branch still points where we saw it.
+        if (
+            not in_use
+            and not (await self._run(repo, "update-ref", "-d", ref, tip.stdout.strip())).ok
+        ):
+            logger.warning("could not delete branch %s left by a failed worktree add", branch)
 
     async def _worktrees(self, repo: Path) -> list[_Worktree]:
         out = await self._git_ok(repo, "worktree", "list", "--porcelain")

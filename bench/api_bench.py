@@ -47,6 +47,12 @@ alternates ``idle``/``active``; one state dict per run follows every session):
     session with its PR facts and derived status, one page) back to back. p50/p99 request
     latency after the warm-up; target p99 < 50 ms.
 
+(e) Adoption: the boot reconcile (``SessionManager.reconcile`` with the configured reaper
+    concurrency and probe timeout) of ``--adoption-sessions`` (1,000) live sessions, each
+    a ``sleep`` pane on a private tmux socket, by a fresh engine over the seeded store (a
+    restart). Same-run baseline: the same reconcile probing each session with its own tmux
+    call (what it did before it read all panes with one). Needs tmux; skipped without it.
+
 Targets (docs/design.md, "Performance"): SSE p99 < 10 ms, listing p99 < 50 ms; the
 reference (Go) engine polls its change log every 100 ms, so its p99 ≈ 100 ms. Medians over ``--reps`` for rates; latency percentiles pool
 every rep's samples. Consistency checks: each phase's change log grows by at least one row
@@ -68,6 +74,7 @@ import json
 import logging
 import os
 import pstats
+import shutil
 import sqlite3
 import ssl
 import statistics
@@ -93,10 +100,12 @@ from starlette.types import Message, Receive, Scope, Send
 
 from adapters.http import ApiServices, TokenAuthority, create_app
 from adapters.sqlite.store import SqliteStore, open_sqlite_store
+from adapters.tmux import TmuxRuntime, TmuxServer
 from orchestrator.api import API_PREFIX, RESYNC_EVENT
 from orchestrator.changefeed import ChangeFeed
 from orchestrator.cleanup import CleanupReport, Reclaimed
 from orchestrator.clock import SystemClock
+from orchestrator.config import ReaperConfig
 from orchestrator.domain.errors import ConflictError
 from orchestrator.domain.model import (
     ActivitySignal,
@@ -107,9 +116,11 @@ from orchestrator.domain.model import (
 )
 from orchestrator.domain.records import Project
 from orchestrator.lifecycle.manager import LifecycleManager, SessionView
-from orchestrator.sessions import SpawnRequest
+from orchestrator.ports import Runtime, RuntimeHandle, RuntimeProbe, RuntimeSpec
+from orchestrator.sessions import SessionManager, SpawnRequest
 
 SESSIONS = 500
+ADOPTION_SESSIONS = 1000
 PROJECTS = 10
 CONCURRENCY = (16, 64)
 SSE_LOADS = (200, 1000, None)  # signals/s; None: flat out
@@ -796,6 +807,109 @@ def run_engine_phases(path: Path, sessions: int, seconds: float) -> dict[int, Ra
     return trio.run(run)
 
 
+# --- adoption at boot -----------------------------------------------------------------------
+
+
+class _ProbeEach:
+    """The tmux runtime without its read-all: the reconcile probes each session."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.name = runtime.name
+        self._runtime = runtime
+
+    async def create(self, spec: RuntimeSpec) -> RuntimeHandle:
+        return await self._runtime.create(spec)
+
+    async def probe(self, handle: RuntimeHandle) -> RuntimeProbe:
+        return await self._runtime.probe(handle)
+
+    async def destroy(self, handle: RuntimeHandle) -> None:
+        await self._runtime.destroy(handle)
+
+
+def _unused(*_: object) -> Any:
+    raise AssertionError("not used by the reconcile")
+
+
+async def _seed_live(path: Path, tmux: str, socket: Path, count: int) -> None:
+    """``count`` spawned sessions in ``path``, each a ``sleep`` pane on ``socket``."""
+    async with open_sqlite_store(path, synchronous="NORMAL") as store:
+        clock = SystemClock()
+        manager = LifecycleManager(store, clock=clock)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(manager.run)
+            await store.upsert_project(
+                Project(id="p0", path="/repos/p0", registered_at=clock.now())
+            )
+            ids = [(await store.create_session("p0", now=clock.now())).id for _ in range(count)]
+            for first in range(0, count, 50):  # one tmux call per 50 panes
+                argv = [tmux, "-S", str(socket), "-f", os.devnull]
+                for n, sid in enumerate(ids[first : first + 50]):
+                    argv += [";"] * bool(n) + ["new-session", "-d", "-s", sid, "sleep 3600"]
+                await trio.run_process(argv)
+            for sid in ids:
+                outcome = SpawnOutcome(runtime_handle_id=sid, runtime_name="tmux")
+                await manager.on_spawn_completed(sid, outcome)
+            nursery.cancel_scope.cancel()
+
+
+async def _adopt(path: Path, runtime: Runtime) -> tuple[float, int]:
+    """Seconds the boot reconcile took over ``runtime``, and how many it adopted."""
+    reaper = ReaperConfig()
+    async with open_sqlite_store(path, synchronous="NORMAL") as store:
+        clock = SystemClock()
+        manager = LifecycleManager(store, clock=clock)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(manager.run)
+            sessions = SessionManager(
+                store,
+                manager,
+                runtime=runtime,
+                workspace=_unused,  # type: ignore[arg-type]
+                agents=_unused,
+                messenger=_unused,  # type: ignore[arg-type]
+                clock=clock,
+                hook_environment=_unused,
+            )
+            started = time.perf_counter()
+            report = await sessions.reconcile(
+                inventory=None,
+                probe_timeout=reaper.probe_timeout.total_seconds(),
+                concurrency=reaper.concurrency,
+            )
+            elapsed = time.perf_counter() - started
+            nursery.cancel_scope.cancel()
+    return elapsed, len(report.adopted)
+
+
+def run_adoption(count: int) -> None:
+    """Print the adoption line (d)."""
+    tmux = shutil.which("tmux")
+    if tmux is None:
+        print("\nadoption: skipped (no tmux)")
+        return
+    # Under /tmp: a tmux socket path must stay short.
+    socket_dir = Path(tempfile.mkdtemp(prefix="orch-bench-", dir="/tmp"))
+    socket = socket_dir / "tmux.sock"
+    path = socket_dir / "adoption.db"
+    try:
+        trio.run(_seed_live, path, tmux, socket, count)
+        runtime = TmuxRuntime(TmuxServer(socket))
+        each, each_adopted = trio.run(_adopt, path, _ProbeEach(runtime))
+        read_all, adopted = trio.run(_adopt, path, runtime)
+    finally:
+        subprocess.run([tmux, "-S", str(socket), "kill-server"], check=False, capture_output=True)
+        shutil.rmtree(socket_dir, ignore_errors=True)
+    if adopted != count or each_adopted != count:
+        raise SystemExit(f"consistency: adopted {adopted} and {each_adopted} of {count} sessions")
+    reaper = ReaperConfig()
+    print(
+        f"\nadoption at boot, {count:,} live sessions (reaper concurrency {reaper.concurrency}): "
+        f"{read_all:.2f} s reading all panes at once; {each:.2f} s probing each; "
+        f"{each / read_all:.1f}x"
+    )
+
+
 # --- report ---------------------------------------------------------------------------------
 
 
@@ -908,9 +1022,11 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=SESSIONS)
     parser.add_argument("--quick", action="store_true", help="1 rep of 1 s on 100 sessions")
     parser.add_argument("--profile", action="store_true", help="cProfile the server once")
+    parser.add_argument("--adoption-sessions", type=int, default=ADOPTION_SESSIONS)
     args = parser.parse_args()
     if args.quick:
         args.seconds, args.reps, args.sessions = 1.0, 1, 100
+        args.adoption_sessions = 100
 
     print(f"load average at start: {_loadavg()} ({os.cpu_count()} CPUs)")
     reps: list[Rep] = []
@@ -927,6 +1043,7 @@ def main() -> None:
             rep.listing_ms = run_listing_phase(directory / f"listing{n}.db", args.seconds)
             reps.append(rep)
     report(reps, args.sessions, args.seconds)
+    run_adoption(args.adoption_sessions)
     print(f"load average at end: {_loadavg()}")
 
 

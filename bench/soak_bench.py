@@ -103,7 +103,7 @@ QUICK = Shape(
 
 
 class NullMessenger:
-    async def send(self, session_id: SessionId, message: str) -> None:
+    async def send(self, session_id: SessionId, message: str, *, resend: bool = False) -> None:
         return None
 
 

@@ -31,7 +31,7 @@ import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve
 
-from adapters.agents import agent_for, session_environment
+from adapters.agents import agent_for, clear_line_keys, session_environment
 from adapters.github.auth import ENV_CHAIN, TokenChain
 from adapters.github.budget import RateBudget
 from adapters.github.client import GitHubClient
@@ -43,6 +43,7 @@ from adapters.http.dashboard import DashboardServices
 from adapters.http.dashboard.security import BrowserAuth, allowed_hosts
 from adapters.http.dashboard.sqlite_reads import SqliteBoardReads, open_sqlite_board_reads
 from adapters.http.metrics import metrics_app
+from adapters.http.serve import LATE_REQUEST_GRACE, serve_http
 from adapters.http.webhooks import GitHubWebhooks
 from adapters.legacy_ao import DefaultTmuxServer, LegacyInstallationReader
 from adapters.notifiers import DesktopNotifier, LogNotifier, RoutingNotifier, WebhookNotifier
@@ -339,7 +340,17 @@ async def _run(
     runtime = TmuxRuntime(tmux)
     metrics = Metrics()
     store.writer.observe_batch = metrics.observe_batch
-    messenger = CountingMessenger(TmuxMessenger(tmux), metrics)
+
+    async def keys_to_clear_a_line(session_id: str) -> tuple[str, ...]:
+        record = await store.get_session(session_id)
+        if record is None:
+            return ()
+        agent = record.metadata.agent or record.lifecycle.harness.value
+        return clear_line_keys(agent, config.agents)
+
+    messenger = CountingMessenger(
+        TmuxMessenger(tmux, clear_line_keys=keys_to_clear_a_line), metrics
+    )
     manager = LifecycleManager(store, clock=clock, policy=config.policy)
     counted = CountingLifecycle(manager, metrics)
     merger = SCMMerger(github.provider, config.scm.github.merge_method)
@@ -456,9 +467,15 @@ async def _run(
             await root.start(run_observers)
             dashboard = _dashboard(config, store, board, auth, clock)
             app = cast("ASGIFramework", create_app(services, dashboard))
-            binds = await root.start(
-                partial(serve, app, hypercorn, shutdown_trigger=http_stopped.wait)
-            )
+            http_done = trio.Event()
+
+            async def run_http(*, task_status: trio.TaskStatus[list[str]]) -> None:
+                try:
+                    await serve_http(app, hypercorn, stop=http_stopped, task_status=task_status)
+                finally:
+                    http_done.set()
+
+            binds = await root.start(run_http)
             address.value = daemon.address = _host_port(binds)
             write_run_file(
                 config.run_file,
@@ -478,7 +495,14 @@ async def _run(
                     log.info("received %s: draining", signal.Signals(signum).name)
                     root.start_soon(_exit_on_second_signal, signals)
                     break
+                # From now on every answer closes its connection: no client is left holding
+                # a kept-alive connection that the server closes under its next request.
+                hypercorn.keep_alive_max_requests = 0
                 await _drain(config, daemon, observers, delivery, http_stopped)
+                # The server answers what it accepted before anything is cancelled (cancelling
+                # at once cut answers off mid-body: resets for the clients).
+                with trio.move_on_after(LATE_REQUEST_GRACE + hypercorn.graceful_timeout + 1.0):
+                    await http_done.wait()
                 root.cancel_scope.cancel()
             finally:
                 remove_run_file(config.run_file)

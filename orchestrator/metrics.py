@@ -199,9 +199,9 @@ class CountingMessenger:
         self._delivered = metrics.deliveries.labels("send-to-agent", "agent")
         self._failed = metrics.delivery_failures.labels("send-to-agent", "agent")
 
-    async def send(self, session_id: SessionId, message: str) -> None:
+    async def send(self, session_id: SessionId, message: str, *, resend: bool = False) -> None:
         try:
-            await self._inner.send(session_id, message)
+            await self._inner.send(session_id, message, resend=resend)
         except Exception:
             self._failed.inc()
             raise

@@ -18,6 +18,14 @@ it is recorded: a full disk during delivery holds that session's delivery back r
 ending the dispatcher (and the daemon with it). A read of what is due that fails is tried
 again on the next poll. Each is logged once when it starts failing and once when it works
 again.
+
+At-least-once means an agent may get a message twice: the daemon can die after typing it
+and before marking it delivered. So each agent-message attempt is recorded as begun before
+it starts (``OutboxStore.begin_attempt``), and a row that had an attempt before this process
+started is sent as ``(re-sent after a restart) [msg <row id>] <message>``: the agent can
+tell the copy from a new request. Every attempt after the first asks the messenger to clear
+a half-typed line first (``resend``), so a copy never lands on the same line as the text an
+interrupted attempt left (docs/behaviour.md, "Reactions").
 """
 
 from __future__ import annotations
@@ -45,6 +53,14 @@ from orchestrator.domain.scm import MergeOutcome, SCMError, SCMRateLimited
 from orchestrator.ports import AgentMessenger, Clock, Notifier, OutboxStore, PRMerger
 
 log = logging.getLogger(__name__)
+
+RESENT_PREFIX = "(re-sent after a restart)"
+
+
+def resent_text(entry_id: int, message: str) -> str:
+    """What the agent gets when an attempt before this process started may have reached
+    it: the marker and the row's id, which stays the same however often it is re-sent."""
+    return f"{RESENT_PREFIX} [msg {entry_id}] {message}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +138,9 @@ class OutboxDispatcher:
         self._settled = trio.Event()
         self._settled.set()
         self._store_failing = False  # an episode of store faults is logged once
+        # Open rows this process has seen, by id: whether an attempt had begun before it
+        # started (then the row goes out marked as re-sent). Forgotten once a row settles.
+        self._tried_before_start: dict[int, bool] = {}
         self.delivered = 0
         self.failed = 0
         self.store_faults = 0
@@ -202,11 +221,20 @@ class OutboxDispatcher:
 
     async def _deliver(self, entry: OutboxEntry) -> bool:
         """Deliver one row. True when the row is settled (delivered or handed to a human)."""
+        settled = await self._deliver_once(entry)
+        if settled:
+            self._tried_before_start.pop(entry.id, None)
+        return settled
+
+    async def _deliver_once(self, entry: OutboxEntry) -> bool:
         item = entry.item
         if item.action is ReactionAction.AUTO_MERGE:
             return await self._merge(entry)
         try:
-            await self._with_retries(entry, self._send, item)
+            if item.action is ReactionAction.SEND_TO_AGENT:
+                await self._with_retries(entry, self._agent_sender(entry), item)
+            else:
+                await self._with_retries(entry, self._notify, item)
         except (TransientError, DeliveryError) as error:
             if item.action is ReactionAction.SEND_TO_AGENT:
                 return await self._fall_back_to_human(entry, error)
@@ -221,12 +249,34 @@ class OutboxDispatcher:
         self.delivered += 1
         return True
 
-    async def _send(self, item: OutboxItem) -> None:
+    def _agent_sender(self, entry: OutboxEntry) -> Callable[[OutboxItem], Awaitable[None]]:
+        """Sends ``entry``'s message, each attempt recorded as begun first; marked as re-sent
+        when an attempt had begun before this process started, with a cleared line
+        whenever any attempt came before."""
+        tried_before_start = self._tried_before_start.setdefault(
+            entry.id, entry.attempts > 0 or entry.next_attempt_at is not None
+        )
+        message = entry.item.message
+        if tried_before_start:
+            message = resent_text(entry.id, message)
+        tried = tried_before_start or entry.attempts > 0
+
+        async def send(item: OutboxItem) -> None:
+            nonlocal tried
+            await self._store.begin_attempt(entry.id)
+            resend, tried = tried, True
+            await self._within_attempt_timeout(
+                self._messenger.send(item.session_id, message, resend=resend)
+            )
+
+        return send
+
+    async def _notify(self, item: OutboxItem) -> None:
+        await self._within_attempt_timeout(self._notifier.notify(item.event()))
+
+    async def _within_attempt_timeout(self, attempt: Awaitable[None]) -> None:
         with trio.move_on_after(self._policy.attempt_timeout) as scope:
-            if item.action is ReactionAction.SEND_TO_AGENT:
-                await self._messenger.send(item.session_id, item.message)
-            else:
-                await self._notifier.notify(item.event())
+            await attempt
         if scope.cancelled_caught:
             raise TransientError(f"delivery timed out after {self._policy.attempt_timeout:g}s")
 
@@ -310,7 +360,7 @@ class OutboxDispatcher:
             self.failed += 1
             log.warning("auto-merge %s refused: %s", item.dedup_key, result.message)
         try:  # the row is settled: a failure here must not reopen it (the merge happened)
-            await self._with_retries(None, self._send, _as_notification(item, event))
+            await self._with_retries(None, self._notify, _as_notification(item, event))
         except (TransientError, DeliveryError) as error:
             log.warning("auto-merge %s: the human could not be told: %s", item.dedup_key, error)
         return True
@@ -328,7 +378,7 @@ class OutboxDispatcher:
             message=event.message,
         )
         try:
-            await self._with_retries(entry, self._send, fallback)
+            await self._with_retries(entry, self._notify, fallback)
         except (TransientError, DeliveryError) as notify_error:
             await self._requeue(entry, notify_error)
             return False

@@ -7,7 +7,7 @@ that pass the same contract tests. Nothing here does I/O.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Final, Protocol
 
 from orchestrator.domain.health import StoreHealth
@@ -175,12 +175,23 @@ class PRClaims(Protocol):
         ...
 
 
+ATTEMPT_UNDER_WAY: Final = datetime(1970, 1, 1, tzinfo=UTC)
+"""``next_attempt_at`` of an outbox row while an attempt is under way (before any real time,
+so the row is due under any clock)."""
+
+
 class OutboxStore(Protocol):
     """Delivery bookkeeping for the reactions committed with their cause (docs/design.md,
     D-1): what is due, each attempt, and how each row settled."""
 
     async def pending_outbox(self, *, now: datetime, limit: int) -> list[OutboxEntry]:
         """Undelivered, unfailed rows whose next attempt is due, oldest first."""
+        ...
+
+    async def begin_attempt(self, entry_id: int) -> None:
+        """An attempt is under way: ``next_attempt_at`` becomes ``ATTEMPT_UNDER_WAY``, so a
+        row whose attempt never ended (the daemon died) stays due under any clock and shows
+        that it may have been delivered already (``attempts`` counts attempts that ended)."""
         ...
 
     async def record_attempt(
@@ -260,9 +271,13 @@ class Notifier(Protocol):
 
 
 class AgentMessenger(Protocol):
-    """Types a message into a session's agent. Raises ``TransientError`` to be retried."""
+    """Types a message into a session's agent and submits it, in one step that a crash
+    cannot split. Raises ``TransientError`` to be retried."""
 
-    async def send(self, session_id: SessionId, message: str) -> None: ...
+    async def send(self, session_id: SessionId, message: str, *, resend: bool = False) -> None:
+        """``resend``: an earlier attempt of this message may have reached the agent, so a
+        half-typed line it left is cleared first where the agent's terminal allows it."""
+        ...
 
 
 # --- runtime, workspace, agent --------------------------------------------------------

@@ -3,19 +3,35 @@
 Run once at start, before the API takes requests: spawns the previous daemon never
 finished are ended, every running session is probed once (as the reaper probes), and the
 handles on our runtime that belong to no live session are reported, never killed.
+
+A runtime that can read all its sessions at once (``RuntimeSnapshot``; tmux lists every
+pane in one call) is read once, within the probe timeout, and that reading answers every
+probe: a thousand live sessions are adopted without a thousand tmux processes. A session
+the reading does not list is probed on its own, and when the reading fails or times out
+every session is, ``concurrency`` at a time.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
+import trio
+
+from orchestrator.domain.errors import OrchestratorError
 from orchestrator.domain.model import ProbeResult, SessionId, SessionRecord, TerminationReason
-from orchestrator.ports import Clock, Runtime, RuntimeHandle
+from orchestrator.ports import Clock, Runtime, RuntimeHandle, RuntimeProbe, RuntimeSpec
 from orchestrator.reaper import Reaper, ReaperLifecycle, runtime_handle
 
-__all__ = ["ReconcileLifecycle", "ReconcileReport", "RuntimeInventory", "reconcile"]
+__all__ = [
+    "ReconcileLifecycle",
+    "ReconcileReport",
+    "RuntimeInventory",
+    "RuntimeSnapshot",
+    "reconcile",
+]
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +48,56 @@ class RuntimeInventory(Protocol):
     """Every runtime handle on the daemon's own runtime (our private tmux socket)."""
 
     async def list_handles(self) -> list[RuntimeHandle]: ...
+
+
+@runtime_checkable
+class RuntimeSnapshot(Protocol):
+    """A runtime that can read all its sessions at once (tmux: one call for all panes)."""
+
+    async def probe_all(self) -> Mapping[str, RuntimeProbe]:
+        """What ``probe`` would say of each handle id the runtime has; ``ProbeError`` when
+        it cannot tell."""
+        ...
+
+
+class _SnapshotRuntime:
+    """``runtime``, with probes answered from one reading of all its sessions taken before;
+    a handle that reading does not list is probed for real, so "gone" is always the
+    runtime's own answer."""
+
+    def __init__(self, runtime: Runtime, readings: Mapping[str, RuntimeProbe]) -> None:
+        self.name = runtime.name
+        self._runtime = runtime
+        self._readings = readings
+
+    async def create(self, spec: RuntimeSpec) -> RuntimeHandle:
+        return await self._runtime.create(spec)
+
+    async def probe(self, handle: RuntimeHandle) -> RuntimeProbe:
+        reading = self._readings.get(handle.id)
+        return reading if reading is not None else await self._runtime.probe(handle)
+
+    async def destroy(self, handle: RuntimeHandle) -> None:
+        await self._runtime.destroy(handle)
+
+
+async def _boot_runtime(runtime: Runtime, probe_timeout: float) -> Runtime:
+    """The runtime the reconcile probes: answered from one reading of all its sessions
+    when it can take one in time, else (or when that fails) itself."""
+    if not isinstance(runtime, RuntimeSnapshot):
+        return runtime
+    with trio.move_on_after(probe_timeout):
+        try:
+            readings = await runtime.probe_all()
+        except OrchestratorError as error:
+            log.warning("reconcile: cannot read all sessions at once (%s); probing each", error)
+            return runtime
+        except Exception:
+            log.exception("reconcile: reading all sessions at once failed; probing each")
+            return runtime
+        return _SnapshotRuntime(runtime, readings)
+    log.warning("reconcile: reading all sessions at once timed out; probing each")
+    return runtime
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +139,8 @@ async def reconcile(
     rules; could not tell: reported failed, so it is quarantined), then lists the
     handles on our runtime that belong to no live session: returned and logged as
     orphans, never killed (a person decides). It probes like the reaper: pass the
-    reaper's configured ``probe_timeout`` (seconds) and ``concurrency``."""
+    reaper's configured ``probe_timeout`` (seconds) and ``concurrency``; a
+    ``RuntimeSnapshot`` is read once instead (module doc)."""
     interrupted: list[SessionId] = []
     for record in await lifecycle.running_sessions():
         if runtime_handle(record) is not None:
@@ -90,9 +157,10 @@ async def reconcile(
         )
         interrupted.append(record.id)
 
+    probed = await _boot_runtime(runtime, probe_timeout)
     reaper = Reaper(
         lifecycle,
-        {runtime.name: runtime},
+        {probed.name: probed},
         clock,
         concurrency=concurrency,
         probe_timeout=probe_timeout,

@@ -276,6 +276,14 @@ INSERT_OUTBOX_UNGUARDED: Final = compile_sql(
     .on_conflict_do_nothing(index_elements=[t.outbox.c.dedup_key]),
     *_OUTBOX_INSERT_COLS,
 )
+# An attempt under way; see OutboxStore.begin_attempt.
+BEGIN_ATTEMPT: Final = compile_sql(
+    sa.update(t.outbox)
+    .where(t.outbox.c.id == sa.bindparam("b_id"))
+    .values(next_attempt_at=sa.bindparam("next_attempt_at")),
+    "next_attempt_at",
+    "b_id",
+)
 RECORD_ATTEMPT: Final = compile_sql(
     sa.update(t.outbox)
     .where(t.outbox.c.id == sa.bindparam("b_id"))

@@ -70,6 +70,7 @@ from adapters.sqlite.rows import (
 )
 from adapters.sqlite.statements import (
     ARCHIVE_PROJECT,
+    BEGIN_ATTEMPT,
     CHANGES_AFTER,
     CLAIM_PR,
     DELETE_SESSION,
@@ -138,7 +139,7 @@ from orchestrator.domain.records import (
     Tracker,
 )
 from orchestrator.domain.retention import RetentionPolicy, RetentionReport
-from orchestrator.ports import WEBHOOK_DELIVERIES_KEPT
+from orchestrator.ports import ATTEMPT_UNDER_WAY, WEBHOOK_DELIVERIES_KEPT
 
 _T = TypeVar("_T")
 
@@ -457,6 +458,11 @@ class SqliteStore:
     async def list_outbox(self) -> list[OutboxEntry]:
         rows = await self._read(sa.select(t.outbox).order_by(t.outbox.c.id))
         return [outbox_from_row(r) for r in rows]
+
+    async def begin_attempt(self, entry_id: int) -> None:
+        """next_attempt_at = ATTEMPT_UNDER_WAY. Unknown ids are a no-op."""
+        params = (encode_ts(ATTEMPT_UNDER_WAY), entry_id)
+        await self._submit(Execute(BEGIN_ATTEMPT, params), f"begin_attempt of row {entry_id}")
 
     async def record_attempt(
         self, entry_id: int, *, error: str, next_attempt_at: datetime | None

@@ -39,6 +39,7 @@ from orchestrator.config.schema import (
     BUILTIN_NOTIFIERS,
     DEFAULT_ROUTE,
     DESKTOP_NOTIFIER,
+    KEY_NAME,
     AgentConfig,
     BackupConfig,
     CleanupConfig,
@@ -90,6 +91,7 @@ class _Agent(Strict, frozen=True, kw_only=True):
     command: Argv
     restore_command: Argv | UnsetType | None = UNSET
     env: dict[str, str] | UnsetType = UNSET
+    clear_line: list[str] | UnsetType = UNSET
 
 
 class _Desktop(Strict, frozen=True, kw_only=True):
@@ -263,7 +265,13 @@ def _agents(raw: object) -> dict[str, AgentConfig]:
                 agent.restore_command, _RESTORE_PLACEHOLDERS, f"{where}.restoreCommand"
             )
         env = agent.env if agent.env is UNSET else MappingProxyType(dict(agent.env))
-        agents[name] = AgentConfig(command=command, **given(restore_command=restore, env=env))
+        clear_line = agent.clear_line if agent.clear_line is UNSET else tuple(agent.clear_line)
+        for key in () if clear_line is UNSET else clear_line:
+            if not KEY_NAME.fullmatch(key):
+                raise ConfigError(f"{where}.clearLine: {quote(key)} is not a key name like C-u")
+        agents[name] = AgentConfig(
+            command=command, **given(restore_command=restore, env=env, clear_line=clear_line)
+        )
     return agents
 
 

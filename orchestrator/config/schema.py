@@ -8,6 +8,7 @@ is the domain's ``RetentionPolicy`` itself, whose defaults are written there.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import timedelta
 from enum import StrEnum
@@ -33,6 +34,7 @@ __all__ = [
     "DEFAULT_ROUTE",
     "DESKTOP_NOTIFIER",
     "GITHUB_API_URL",
+    "KEY_NAME",
     "LOG_FILE_NAME",
     "LOG_NOTIFIER",
     "AgentConfig",
@@ -92,11 +94,21 @@ class ProjectConfig(msgspec.Struct, frozen=True, kw_only=True):
 class AgentConfig(msgspec.Struct, frozen=True, kw_only=True):
     """A custom agent: an argv with ``{prompt}``, ``{session_id}``, ``{workspace_path}``
     placeholders; ``restore_command`` may use ``{agent_session_id}``; ``env`` is added to
-    the agent's environment. ``adapters.agents.agent_for`` turns it into an agent."""
+    the agent's environment. ``adapters.agents.agent_for`` turns it into an agent.
+
+    ``clear_line``: the keys (tmux key names, e.g. ``C-e``, ``C-u``) that empty a
+    half-typed input line in the agent's terminal, pressed before a message that may have
+    been typed already is sent again. None by default: an unknown program may bind those
+    keys to anything (the built-in agents have their own)."""
 
     command: tuple[str, ...]
     restore_command: tuple[str, ...] | None = None
     env: Mapping[str, str] = msgspec.field(default_factory=dict)
+    clear_line: tuple[str, ...] = ()
+
+
+KEY_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,31}")
+"""What a key in ``AgentConfig.clear_line`` may look like (a tmux key name: ``C-u``, ``End``)."""
 
 
 class WebhookConfig(msgspec.Struct, frozen=True, kw_only=True):

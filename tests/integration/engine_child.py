@@ -46,10 +46,10 @@ class HangingMessenger(RecordingMessenger):
         super().__init__()
         self.limit = limit
 
-    async def send(self, session_id: str, message: str) -> None:
+    async def send(self, session_id: str, message: str, *, resend: bool = False) -> None:
         if len(self.sent) >= self.limit:
             await trio.sleep_forever()
-        await super().send(session_id, message)
+        await super().send(session_id, message, resend=resend)
 
 
 async def main(database: Path) -> None:

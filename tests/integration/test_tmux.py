@@ -302,6 +302,32 @@ async def test_no_server_yet_reads_as_dead(runtime: TmuxRuntime) -> None:
     assert await session_names(runtime) == []
 
 
+async def test_probe_all_reads_every_session_as_probe_does(
+    runtime: TmuxRuntime, server: TmuxServer, workspace: Path
+) -> None:
+    assert await runtime.probe_all() == {}  # no server yet
+    alive = await runtime.create(spec("app-30", workspace, "sleep", "300"))
+    done = await runtime.create(spec("app-31", workspace, "true"))
+    gone = await runtime.create(spec("app-32", workspace, "sleep", "300"))
+    await wait_for_probe(runtime, done, exited(0))
+    await runtime.destroy(gone)
+    readings = await runtime.probe_all()
+    assert readings == {"app-30": ALIVE, "app-31": exited(0)}  # with its exit status
+    for handle in (alive, done):
+        assert readings[handle.id] == await runtime.probe(handle)
+    assert await runtime.probe(gone) == DEAD
+
+    result = await tmux("-S", str(server.socket_path), "display-message", "-p", "#{pid}")
+    os.kill(int(result.stdout), signal.SIGKILL)  # a stale socket file: no server answers
+    await wait_for_probe(runtime, alive, DEAD)  # the server is reaped
+    assert await runtime.probe_all() == {}
+
+
+async def test_probe_all_cannot_tell_with_a_missing_socket_directory(sock_dir: Path) -> None:
+    with pytest.raises(ProbeError):
+        await TmuxRuntime(TmuxServer(sock_dir / "missing" / "tmux.sock")).probe_all()
+
+
 async def test_create_makes_the_socket_directory(sock_dir: Path, workspace: Path) -> None:
     server = TmuxServer(sock_dir / "data" / "tmux.sock")
     runtime = TmuxRuntime(server)
@@ -481,3 +507,136 @@ async def test_concurrent_sends_to_one_session_do_not_interleave(
     total = sum(len(m) + 1 for m in messages)
     await wait_until(lambda: received.exists() and received.stat().st_size >= total)
     assert sorted(received.read_text().splitlines()) == sorted(messages)
+
+
+# --- paste and submit are one step; a re-send clears the line first -------------------------
+
+# tmux, logging each client call (pid and argv) before it runs.
+LOGGING_TMUX = """#!/bin/sh
+printf '%s %s\\n' "$$" "$*" >> "$TMUX_CALLS"
+exec tmux "$@"
+"""
+
+
+@pytest.fixture
+def logged(sock_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A tmux binary that logs its calls to the returned file."""
+    calls = sock_dir / "calls.log"
+    wrapper = sock_dir / "tmux-logged"
+    wrapper.write_text(LOGGING_TMUX)
+    wrapper.chmod(0o700)
+    monkeypatch.setenv("TMUX_CALLS", str(calls))
+    return calls
+
+
+def logged_server(sock_dir: Path) -> TmuxServer:
+    return TmuxServer(sock_dir / "tmux.sock", tmux_binary=str(sock_dir / "tmux-logged"))
+
+
+async def test_paste_and_enter_are_one_tmux_call(
+    logged: Path, sock_dir: Path, server: TmuxServer, workspace: Path
+) -> None:
+    runtime = TmuxRuntime(server)
+    await runtime.create(spec("app-40", workspace, "sh", "-c", "cat > received.txt"))
+    messenger = TmuxMessenger(logged_server(sock_dir), poll_interval=0.02, submit_delay=0.05)
+    await messenger.send("app-40", "hello")
+    await wait_until(lambda: (workspace / "received.txt").read_text() == "hello\n")
+    log = await trio.Path(logged).read_text()
+    calls = [line.split(" ", 1)[1] for line in log.splitlines()]
+    typing = [call for call in calls if "paste-buffer" in call]
+    assert len(typing) == 1
+    assert "Enter" in typing[0]
+    assert all("list-panes" in call for call in calls if call not in typing)
+
+
+async def test_a_client_killed_between_paste_and_enter_still_submits_the_text(
+    logged: Path, sock_dir: Path, server: TmuxServer, workspace: Path
+) -> None:
+    # What a kill -9 of the daemon (and its tmux client) mid-send leaves: the server has
+    # the whole step and finishes it, so the text never waits unsubmitted on the line.
+    runtime = TmuxRuntime(server)
+    await runtime.create(spec("app-41", workspace, "sh", "-c", "cat > received.txt"))
+    messenger = TmuxMessenger(logged_server(sock_dir), poll_interval=0.02, submit_delay=1.0)
+    received = workspace / "received.txt"
+
+    def typing_client() -> int | None:
+        for line in logged.read_text().splitlines() if logged.exists() else []:
+            pid, call = line.split(" ", 1)
+            if "paste-buffer" in call:
+                return int(pid)
+        return None
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(messenger.send, "app-41", "first")
+        await wait_until(lambda: typing_client() is not None)
+        await trio.sleep(0.3)  # pasted, Enter not yet sent
+        pid = typing_client()
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        nursery.cancel_scope.cancel()  # and the daemon is gone: it sends nothing more
+    await wait_until(lambda: received.exists() and received.read_text() == "first\n")
+
+
+async def test_a_resend_clears_a_half_typed_line_first(
+    runtime: TmuxRuntime, server: TmuxServer, workspace: Path
+) -> None:
+    # A cooked terminal: C-u erases the line the way an agent's input box does.
+    await runtime.create(spec("app-42", workspace, "sh", "-c", "cat > received.txt"))
+    asked: list[str] = []
+
+    async def keys(session_id: str) -> tuple[str, ...]:
+        asked.append(session_id)
+        return ("C-e", "C-u")
+
+    messenger = TmuxMessenger(server, poll_interval=0.02, submit_delay=0.05, clear_line_keys=keys)
+    await messenger.send("app-42", "first")
+    left = await tmux("-S", str(server.socket_path), "send-keys", "-t", "=app-42:", "-l", "half")
+    assert left.returncode == 0
+    await messenger.send("app-42", "again", resend=True)
+    received = workspace / "received.txt"
+    await wait_until(lambda: received.exists() and received.read_text().count("\n") == 2)
+    assert received.read_text() == "first\nagain\n"
+    assert asked == ["app-42"]  # only a resend asks for the keys
+
+
+@pytest.mark.parametrize(
+    ("keys", "before_the_paste"),
+    [((), b""), (("C-e", "C-u"), b"\x05\x15")],
+    ids=["agent-without-keys", "agent-with-keys"],
+)
+async def test_a_resend_presses_the_agents_clear_keys_and_nothing_else_before_the_paste(
+    runtime: TmuxRuntime,
+    server: TmuxServer,
+    workspace: Path,
+    keys: tuple[str, ...],
+    before_the_paste: bytes,
+) -> None:
+    out = workspace / "raw.bin"
+    await runtime.create(spec("app-43", workspace, sys.executable, "-c", RAW_RECORDER, str(out)))
+    await wait_until((workspace / "raw.bin.ready").exists)
+
+    async def agent_keys(session_id: str) -> tuple[str, ...]:
+        return keys
+
+    messenger = TmuxMessenger(
+        server, poll_interval=0.02, submit_delay=0.05, clear_line_keys=agent_keys
+    )
+    await messenger.send("app-43", "again", resend=True)
+    await wait_until(out.exists)
+    assert out.read_bytes() == before_the_paste + b"\x1b[200~again\x1b[201~\r"
+
+
+async def test_clear_keys_that_are_not_key_names_are_refused_before_typing(
+    runtime: TmuxRuntime, server: TmuxServer, workspace: Path
+) -> None:
+    await runtime.create(spec("app-45", workspace, "sh", "-c", "cat > received.txt"))
+
+    async def bad(session_id: str) -> tuple[str, ...]:
+        return ("C-u ; kill-server",)
+
+    messenger = TmuxMessenger(server, poll_interval=0.02, submit_delay=0.05, clear_line_keys=bad)
+    with pytest.raises(InvalidInputError, match="not a tmux key name"):
+        await messenger.send("app-45", "hello", resend=True)
+    await messenger.send("app-45", "hello")  # the server is still there
+    received = workspace / "received.txt"
+    await wait_until(lambda: received.exists() and received.read_text() == "hello\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 from datetime import UTC, datetime
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from adapters.worktree import GitWorktreeWorkspace
+from adapters.worktree import LOCK_FILE, GitCommandError, GitWorktreeWorkspace
 from orchestrator.domain.errors import ConflictError, InvalidInputError, NotFoundError
 from orchestrator.domain.records import Project
 from orchestrator.ports import WorkspaceInfo
@@ -291,3 +292,89 @@ async def test_project_path_that_is_not_a_repository_is_rejected(
     not_a_repo = Project(id="plain", path=str(plain), registered_at=project.registered_at)
     with pytest.raises(InvalidInputError, match="not a git repository"):
         await workspace.create(not_a_repo, "plain-1")
+
+
+# --- one repository, many callers ------------------------------------------------------------
+
+CONCURRENT = 60
+
+
+async def test_concurrent_creates_and_destroys_on_one_repository_all_succeed(
+    workspace: GitWorktreeWorkspace, project: Project
+) -> None:
+    # Unserialised, git fails about a quarter of these ("failed to read worktrees/…/commondir")
+    # and leaves their branches behind.
+    made: list[WorkspaceInfo] = []
+
+    async def create(n: int) -> None:
+        made.append(await workspace.create(project, f"proj-c{n}"))
+
+    async with trio.open_nursery() as nursery:
+        for n in range(CONCURRENT):
+            nursery.start_soon(create, n)
+    assert len(made) == CONCURRENT
+    assert sorted(await branches(project)) == sorted(
+        ["main", *(f"orchestrator/proj-c{n}" for n in range(CONCURRENT))]
+    )
+    assert len(await registered(project)) == CONCURRENT + 1
+
+    async with trio.open_nursery() as nursery:
+        for info in made:
+            nursery.start_soon(workspace.destroy, info.path)
+    assert await registered(project) == [project.path]
+
+
+async def test_another_process_holding_the_repository_lock_makes_create_wait(
+    workspace: GitWorktreeWorkspace, project: Project, root: Path
+) -> None:
+    lock_file = Path(project.path) / ".git" / LOCK_FILE
+    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # another open file: conflicts like another process
+    done = trio.Event()
+
+    async def create() -> None:
+        await workspace.create(project, "proj-l1")
+        done.set()
+
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(create)
+            await trio.sleep(0.5)
+            assert not done.is_set()
+            assert not await exists(root / "proj" / "proj-l1")
+            os.close(fd)  # releases the lock
+            fd = -1
+            with trio.fail_after(30):
+                await done.wait()
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    assert "orchestrator/proj-l1" in await branches(project)
+
+
+FAILING_ADD = """#!/bin/sh
+# git, except that `worktree add -b <branch>` creates the branch and then fails.
+if [ "$3" = worktree ] && [ "$4" = add ] && [ "$5" = -b ]; then
+    git -C "$2" branch "$6" HEAD && echo "fatal: simulated failure after the branch" >&2
+    exit 128
+fi
+exec git "$@"
+"""
+
+
+async def test_a_failed_create_deletes_the_branch_git_left_but_never_an_older_one(
+    project: Project, root: Path, tmp_path: Path
+) -> None:
+    wrapper = tmp_path / "git-failing-add"
+    wrapper.write_text(FAILING_ADD)
+    wrapper.chmod(0o700)
+    workspace = GitWorktreeWorkspace(root, git_binary=str(wrapper))
+    with pytest.raises(GitCommandError, match="simulated failure"):
+        await workspace.create(project, "proj-f1")
+    assert await branches(project) == ["main"]
+
+    # A branch that existed before is the user's: a conflict, and it stays.
+    await git(Path(project.path), "branch", "feat/mine")
+    with pytest.raises(ConflictError, match="already exists"):
+        await workspace.create(project, "proj-f2", branch="feat/mine")
+    assert sorted(await branches(project)) == ["feat/mine", "main"]

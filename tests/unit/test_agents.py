@@ -15,6 +15,8 @@ from adapters.agents import (
     CustomAgent,
     OpenCodeAgent,
     agent_for,
+    builtin_agent_names,
+    clear_line_keys,
     session_environment,
 )
 from orchestrator.config import AgentConfig, load_config
@@ -303,3 +305,21 @@ def test_an_agent_from_the_config_file_launches_and_restores(tmp_path: Path) -> 
     assert tuple(agent.restore_command(UUID)) == ("t", "-r", UUID)
     assert tuple(agent.launch_command(WITH_PROMPT)) == ("t", PROMPT)
     assert dict(agent.environment(WITH_PROMPT)) == {"A": "1"}
+
+
+def test_keys_that_clear_a_half_typed_line_per_agent(tmp_path: Path) -> None:
+    file = tmp_path / "orchestrator.yaml"
+    file.write_text(
+        "agents:\n  tui:\n    command: [tui]\n    clearLine: [End, C-u]\n"
+        "  plain:\n    command: [plain]\n"
+        "  claude-code:\n    command: [claude, --verbose]\n"
+    )
+    custom = load_config(file, env={"ORCHESTRATOR_DATA_DIR": str(tmp_path)}).agents
+    assert clear_line_keys("tui", custom) == ("End", "C-u")
+    # A program the daemon does not know gets no keys unless its config names them; a
+    # configured agent that takes a built-in's name is such a program too.
+    assert clear_line_keys("plain", custom) == ()
+    assert clear_line_keys("claude-code", custom) == ()
+    assert clear_line_keys("nobody", custom) == ()
+    for builtin in builtin_agent_names():
+        assert clear_line_keys(builtin, {}) == ("C-e", "C-u")
