@@ -30,7 +30,7 @@ def test_a_configured_secret_opens_the_webhook_route(tmp_path: Path) -> None:
             daemon.base + HOOK, content=signed.body, headers=signed.headers, trust_env=False
         )
         assert response.status_code == 200
-        assert response.json() == {"kicked": 0, "ignored": "the SCM observer is not running"}
+        assert response.json() == {"kicked": 1, "ignored": ""}  # the observer takes the kick
         replay = httpx.post(
             daemon.base + HOOK, content=signed.body, headers=signed.headers, trust_env=False
         )
