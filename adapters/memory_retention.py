@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from orchestrator.domain.retention import RetentionPolicy, RetentionReport
 
 if TYPE_CHECKING:
-    from adapters.memory import _CheckRow, _Tables
+    from adapters.memory_tables import _CheckRow, _Tables
 
 _NEVER = datetime.min.replace(tzinfo=UTC)
 
