@@ -45,7 +45,11 @@ async def _seed(store: SqliteStore) -> None:
         observation = PRObservation(url=url, number=n + 1, ci=CIState.PASSING, comments=comments)
         await store.write_pr_observation(record.id, observation, T0 + timedelta(seconds=n))
         if n % 10 == 0:
-            merged = PRObservation(url=f"{url}0", number=10 * (n + 1), merged=True)
+            # A second, merged PR of the same session; its number is outside 1..SESSIONS so
+            # it never names another session's PR (the store refuses a live owner's PR).
+            merged_number = 100_000 + n
+            merged_url = f"https://github.com/acme/app/pull/{merged_number}"
+            merged = PRObservation(url=merged_url, number=merged_number, merged=True)
             await store.write_pr_observation(record.id, merged, T0 + timedelta(seconds=n + 1))
 
 
