@@ -42,6 +42,11 @@ from adapters.http.auth import TokenAuthority, new_daemon_token, new_hook_key
 from adapters.http.dashboard import DashboardServices
 from adapters.http.dashboard.security import BrowserAuth, allowed_hosts
 from adapters.http.dashboard.sqlite_reads import SqliteBoardReads, open_sqlite_board_reads
+from adapters.http.dashboard.wiring import (
+    PRActionsMerger,
+    RuntimePaneCapture,
+    StoreNotificationActions,
+)
 from adapters.http.metrics import metrics_app
 from adapters.http.serve import LATE_REQUEST_GRACE, serve_http
 from adapters.http.webhooks import GitHubWebhooks
@@ -403,6 +408,7 @@ async def _run(
         else None
     )
     backups = SqliteBackups(config.database_path, config.backups_dir)
+    pr_actions = PRActions(store, manager, merger=merger, kicker=kicker)
     services = ApiServices(
         store=store,
         lifecycle=counted,
@@ -412,7 +418,7 @@ async def _run(
         drain=drain,
         clock=clock,
         version=package_version(),
-        pr_actions=PRActions(store, manager, merger=merger, kicker=kicker),
+        pr_actions=pr_actions,
         github_webhooks=webhooks,
         backups=backups,
         metrics=metrics,
@@ -465,7 +471,7 @@ async def _run(
             report = await reconcile_at_boot(config, sessions, runtime)
             log.info("boot: %d running sessions armed; reconcile: %s", armed, report)
             await root.start(run_observers)
-            dashboard = _dashboard(config, store, board, auth, clock)
+            dashboard = _dashboard(config, store, board, auth, clock, runtime, pr_actions)
             app = cast("ASGIFramework", create_app(services, dashboard))
             http_done = trio.Event()
 
@@ -540,10 +546,16 @@ async def _serve_metrics(
 
 
 def _dashboard(
-    config: Config, store: SqliteStore, board: SqliteBoardReads, auth: TokenAuthority, clock: Clock
+    config: Config,
+    store: SqliteStore,
+    board: SqliteBoardReads,
+    auth: TokenAuthority,
+    clock: Clock,
+    runtime: TmuxRuntime,
+    pr_actions: PRActions,
 ) -> DashboardServices:
-    """The web dashboard's reads and sign-in (pane capture, notification actions and merging
-    are not wired yet: the dashboard answers 501 for them)."""
+    """The web dashboard: reads and sign-in, the terminal peek over the runtime, and the
+    notification marks and merges the JSON API uses."""
     agents = dict.fromkeys((config.default_agent, *config.agents, *BUILTIN_AGENTS))
     return DashboardServices(
         reads=board,
@@ -552,6 +564,9 @@ def _dashboard(
         agents=tuple(agents),
         tmux_socket=str(tmux_socket_path(config.data_dir)),
         allowed_hosts=allowed_hosts(config.host),
+        panes=RuntimePaneCapture(runtime),
+        notifications=StoreNotificationActions(store),
+        merger=PRActionsMerger(pr_actions),
     )
 
 

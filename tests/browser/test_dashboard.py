@@ -136,6 +136,46 @@ def test_send_from_the_card_reaches_the_agent_byte_for_byte(
     page.context.close()
 
 
+def test_the_terminal_peek_shows_what_the_agents_pane_shows(
+    daemon: Daemon, browser: Browser
+) -> None:
+    session_id = spawn(daemon, "Peek at me")
+    report(daemon, session_id, "active")
+    # The recorder agent reads its input from the pane's tty, which echoes it.
+    response = daemon.post(f"/sessions/{session_id}/send", {"message": "echoed in the pane"})
+    assert response.status_code in (202, 204), response.text
+    page = signed_in_page(browser, daemon)
+    page.goto(f"{daemon.base}/s/{session_id}")
+    page.wait_for_selector("#conn[data-state=live]")
+    poll(
+        lambda: "echoed in the pane" in (page.text_content("#peek") or ""),
+        seconds=10,
+        what="the pane's text in the peek",
+    )
+    page.context.close()
+
+
+def test_mark_read_and_resolve_from_the_notifications_centre(
+    daemon: Daemon, browser: Browser
+) -> None:
+    session_id = spawn(daemon, "Ask me")
+    report(daemon, session_id, "waiting_input")
+    page = signed_in_page(browser, daemon)
+    page.goto(f"{daemon.base}/notifications")
+    page.wait_for_selector("#conn[data-state=live]")
+    note = f"#notification-list li:has(a:text-is('{session_id}'))"
+    page.wait_for_selector(f"{note} [data-act=read]", timeout=10_000)
+    page.click(f"{note} [data-act=read]")
+    page.wait_for_selector(f"{note} .note-head:has-text('· read')", timeout=5_000)
+    page.click(f"{note} [data-act=resolve]")
+    page.wait_for_selector(f"{note} .note-head:has-text('· resolved')", timeout=5_000)
+    listed = daemon.api("GET", "/notifications").json()
+    (mine,) = [n for n in listed if n["sessionId"] == session_id]
+    assert mine["readAt"] is not None
+    assert mine["resolvedAt"] is not None
+    page.context.close()
+
+
 def test_kill_confirms_then_done_with_its_reason_and_restore_brings_it_back(
     daemon: Daemon, browser: Browser
 ) -> None:

@@ -13,7 +13,7 @@ events`` (docs/design.md, "Where the next capabilities go").
 | ``GET /login?token=``, ``POST /logout`` | sign-in with a one-time token, sign-out |
 | ``GET /ui/frag/{board,card/{id},session/{id},peek/{id},bell,notifications}`` | fragments |
 | ``GET /ui/static/{app.js,app.css}`` | the script and the stylesheet |
-| ``POST /ui/act/…`` | mark read, resolve, merge (501 until wired) |
+| ``POST /ui/act/…`` | mark read, resolve, merge |
 | ``POST /api/v1/dashboard/login``, ``GET /api/v1/zones`` | for the CLI (daemon token) |
 
 Modules: ``security`` (tokens, cookie, CSRF, Host check, headers), ``gate`` (the middleware

@@ -12,7 +12,8 @@ those (the gate lets a signed-in browser in), so a browser and the CLI run the s
 - ``GET /api/v1/zones`` (daemon token, ``?project=``): every session's zone as the board
   shows it, for ``orchestrator ls --by-zone``.
 - ``POST /ui/act/notifications/{id}/read`` and ``…/resolve``, ``POST /ui/act/s/{id}/merge``:
-  501 until the daemon wires them (``adapters.http.dashboard.services``).
+  through the store and the PR actions (``adapters.http.dashboard.wiring``); 501 from a
+  daemon built without them.
 """
 
 from __future__ import annotations

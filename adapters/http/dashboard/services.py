@@ -1,7 +1,8 @@
 """What the dashboard needs beyond the API's services, and stand-ins for what is not wired.
 
-Three capabilities are behind small interfaces the daemon may not provide yet; each
-stand-in answers 501 (or a notice in the page) instead of pretending:
+Three capabilities are behind small interfaces (the daemon wires them with
+``adapters.http.dashboard.wiring``); a test app built without one gets the stand-in, which
+answers 501 (or a notice in the page) instead of pretending:
 
 - ``PaneCapture``: the last lines of a session's pane, for the terminal peek. It is the
   only read that reaches past the store, and it happens only on its own endpoint.
