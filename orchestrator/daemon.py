@@ -42,6 +42,7 @@ from adapters.http.auth import TokenAuthority, new_daemon_token, new_hook_key
 from adapters.http.dashboard import DashboardServices
 from adapters.http.dashboard.security import BrowserAuth, allowed_hosts
 from adapters.http.dashboard.sqlite_reads import SqliteBoardReads, open_sqlite_board_reads
+from adapters.http.dashboard.views import build_card
 from adapters.http.dashboard.wiring import (
     PRActionsMerger,
     RuntimePaneCapture,
@@ -397,7 +398,7 @@ async def _run(
     )
     manager.clean_up_merged_sessions(sessions.clean_up_merged, after=config.cleanup.after_merge)
     reaper = build_reaper(config, counted, runtime, clock)
-    metrics.source = partial(_gauges, config, counted, feed, reaper)
+    metrics.source = partial(_gauges, config, board, feed, reaper)
     observer = build_scm_observer(config, github, store, manager, clock)
     drain = DrainSwitch()
     kicker = ObserverKicker(observer)
@@ -515,12 +516,14 @@ async def _run(
 
 
 async def _gauges(
-    config: Config, lifecycle: CountingLifecycle, feed: ChangeFeed, reaper: Reaper
+    config: Config, board: SqliteBoardReads, feed: ChangeFeed, reaper: Reaper
 ) -> Gauges:
     database = await database_gauges(config.database_path)
     last = reaper.last_report
     return Gauges(
-        sessions=session_counts(await lifecycle.list()),
+        sessions=session_counts(
+            (card.status, card.zone) for card in map(build_card, await board.card_facts(None))
+        ),
         outbox_backlog=database.outbox_backlog,
         outbox_oldest_age_seconds=database.outbox_oldest_age_seconds,
         change_log_rows=database.change_log_rows,

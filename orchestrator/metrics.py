@@ -13,7 +13,7 @@ Two kinds, kept apart so the hot path pays almost nothing:
 from __future__ import annotations
 
 import builtins
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -29,8 +29,9 @@ from orchestrator.domain.model import (
     RuntimeFacts,
     SessionId,
     SessionRecord,
+    SessionStatus,
 )
-from orchestrator.domain.zones import zone_of
+from orchestrator.domain.zones import Zone
 from orchestrator.lifecycle.manager import SessionView
 from orchestrator.ports import AgentMessenger, Notifier
 
@@ -159,17 +160,12 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-def session_counts(views: builtins.list[SessionView]) -> dict[tuple[str, str], int]:
-    """Sessions by (derived status, zone)."""
+def session_counts(zoned: Iterable[tuple[SessionStatus, Zone]]) -> dict[tuple[str, str], int]:
+    """Sessions by (derived status, zone), from the board's own cards, so the gauge and the
+    board agree, the CI brake included (``orchestrator.domain.zones.zone_of``)."""
     counts: dict[tuple[str, str], int] = {}
-    for view in views:
-        lifecycle = view.record.lifecycle
-        zone = zone_of(
-            view.status,
-            termination_reason=lifecycle.termination_reason,
-            activity=None if lifecycle.activity is None else lifecycle.activity.state,
-        )
-        key = (view.status.value, zone.value)
+    for status, zone in zoned:
+        key = (status.value, zone.value)
         counts[key] = counts.get(key, 0) + 1
     return counts
 

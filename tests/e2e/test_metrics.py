@@ -111,6 +111,24 @@ def test_metrics_are_there_and_move_with_their_causes(tmp_path: Path) -> None:
             samples(scrape(daemon))[("orchestrator_signals_applied_total", (("kind", "pr"),))] == 1
         )
 
+        # The board and the gauge share one zone function: a failing CI is Working until
+        # the brake trips (every run of the check failed: retries 2 -> 3 runs), then Needs you.
+        def zone_count(zone: str) -> float:
+            zoned = samples(scrape(daemon))
+            return sum(
+                v
+                for (name, labels), v in zoned.items()
+                if name == "orchestrator_sessions" and ("zone", zone) in labels
+            )
+
+        assert zone_count("working") == 1
+        for commit in ("c2", "c3"):
+            check = {"name": "test", "commit": commit, "status": "failed", "logTail": "E boom"}
+            rerun = {**failing, "checks": [check]}
+            assert daemon.post(f"/sessions/{sid}/pr", rerun).status_code == 200
+        wait_for(lambda: zone_count("needs_you") == 1, what="the braked session in Needs you")
+        assert zone_count("working") == 0
+
         with daemon.client.stream("GET", "/api/v1/events") as stream:
             assert stream.status_code == 200
             wait_for(
